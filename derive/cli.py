@@ -1,0 +1,99 @@
+"""The command line: the one place that turns errors into a message and an exit status."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from derive.errors import DeriveError
+from derive.latex import DEFAULT_DIGITS, NOTATIONS
+
+SPEC_HELP = "a spec file (TOML) or the name of a built-in preset (see `derive presets`)"
+
+
+def _load(spec_or_preset: str):
+    from derive.derivation import derive
+    from derive.spec import load_spec
+
+    return derive(load_spec(spec_or_preset))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="derive")
+def cli():
+    """Turn a small neural network into a step-by-step, fully checked backpropagation derivation.
+
+    \b
+    Examples:
+      derive presets                          list the built-in networks
+      derive render two-two-two -o out/       write out/two-two-two.md
+      derive values my-net.toml               every number, as JSON
+    """
+
+
+@cli.command()
+@click.argument("spec_or_preset", metavar="SPEC_OR_PRESET")
+@click.option("-f", "--format", "fmt", type=click.Choice(["md"]), default="md", show_default=True,
+              help="Output format.")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Directory to write NAME.FORMAT into (created if needed); default: standard output.")
+@click.option("--notation", type=click.Choice(NOTATIONS), default="inout", show_default=True,
+              help="inout: h1_in, h1_out, w11; netout: net_h1, out_h1; layer: z^[1]_1, a^[1]_1, W^[1]_11.")
+@click.option("--digits", type=click.IntRange(2, 15), default=DEFAULT_DIGITS, show_default=True,
+              help="Significant digits of the numbers shown (stored values are never rounded).")
+@click.option("--templates", type=click.Path(file_okay=False, path_type=Path),
+              help="A directory whose templates override the built-in ones of the same name.")
+def render(spec_or_preset, fmt, out_dir, notation, digits, templates):
+    """Write the worked example of SPEC_OR_PRESET: forward pass, loss, every partial, the update."""
+    from derive.render import render as render_text
+
+    d = _load(spec_or_preset)
+    text = render_text(d, fmt=fmt, notation=notation, digits=digits, templates=templates)
+    if out_dir is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"{d.spec.name}.{fmt}"
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise DeriveError(f"{out_dir}: cannot write ({exc.strerror})") from None
+    click.echo(f"wrote {path}", err=True)
+
+
+@cli.command()
+@click.argument("spec_or_preset", metavar="SPEC_OR_PRESET")
+def values(spec_or_preset):
+    """Print every number of SPEC_OR_PRESET as JSON (see CONTRACT.md §3 for the keys)."""
+    d = _load(spec_or_preset)
+    click.echo(json.dumps(d.to_values(), indent=2, allow_nan=False))
+
+
+@cli.command()
+def presets():
+    """List the built-in specs, one a line: name, then title."""
+    from derive.spec import load_spec, preset_names
+
+    for name in preset_names():
+        click.echo(f"{name}\t{load_spec(name).title}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI; a DeriveError becomes one line on stderr and its exit status."""
+    try:
+        cli.main(args=argv, prog_name="derive", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("derive: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        click.echo(f"derive: error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except DeriveError as exc:
+        click.echo(f"derive: error: {exc}", err=True)
+        sys.exit(exc.exit_status)
+    except BrokenPipeError:
+        sys.exit(0)
+    sys.exit(0)

@@ -1,0 +1,148 @@
+"""The whole pipeline, spec → graph → steps → numbers → checks, and the `derive values` JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from derive import reference
+from derive.chain import Steps, derive_steps
+from derive.checks import Check, run_checks
+from derive.errors import CheckFailed
+from derive.graph import Graph, build_graph
+from derive.numbers import Numbers, evaluate, initial_parameters, leaf_values
+from derive.spec import Spec
+
+
+@dataclass(frozen=True)
+class Update:
+    """The first epoch of gradient descent and its effect."""
+
+    params: dict[str, float]
+    """Every parameter after the epoch (fixed biases unchanged)."""
+    instances: tuple[Numbers, ...]
+    """Each instance evaluated again with the new parameters."""
+    loss: float
+
+
+@dataclass(eq=False)
+class Derivation:
+    """A worked example: every value, step and gradient of a spec, checked."""
+
+    spec: Spec
+    graph: Graph
+    steps: Steps
+    params: dict[str, float]
+    """The initial parameters."""
+    instances: tuple[Numbers, ...]
+    """Each instance evaluated with the initial parameters."""
+
+    @cached_property
+    def loss(self) -> float:
+        """The total loss, reduction applied."""
+        return self._reduce([num.loss for num in self.instances])
+
+    @cached_property
+    def grad(self) -> dict[str, float]:
+        """The gradient of the total loss with respect to every trainable parameter."""
+        return {p.key: self._reduce([num.grad[p.key] for num in self.instances]) for p in self.graph.parameters}
+
+    @property
+    def scale(self) -> float:
+        """1 for a summed loss, 1/N for a mean."""
+        return 1.0 if self.spec.reduction == "sum" else 1.0 / len(self.instances)
+
+    def _reduce(self, values: list[float]) -> float:
+        return sum(values) * self.scale
+
+    @cached_property
+    def after_step(self) -> Update | None:
+        """Batch: one update from the total gradient; online: one per instance, in data order."""
+        training = self.spec.training
+        if training is None:
+            return None
+        rate = training.learning_rate
+        params = dict(self.params)
+        if training.mode == "batch":
+            for key, g in self.grad.items():
+                params[key] -= rate * g
+        else:
+            for inst in self.spec.data:
+                num = evaluate(self.steps, leaf_values(self.graph, params, inst))
+                for p in self.graph.parameters:
+                    params[p.key] -= rate * num.grad[p.key]
+        after = tuple(evaluate(self.steps, leaf_values(self.graph, params, inst)) for inst in self.spec.data)
+        return Update(params=params, instances=after, loss=self._reduce([n.loss for n in after]))
+
+    @cached_property
+    def training(self) -> reference.TrainingRun | None:
+        """``epochs`` epochs, run with the NumPy reference (no symbols needed)."""
+        return reference.train(self.spec) if self.spec.training is not None else None
+
+    @cached_property
+    def checks(self) -> dict[str, Check]:
+        return run_checks(self)
+
+    def verify(self) -> "Derivation":
+        """Run every check; a disagreement is an error, not a footnote."""
+        failed = [c for c in self.checks.values() if c.passed is False]
+        if failed:
+            c = failed[0]
+            raise CheckFailed(f"internal error: check '{c.name}' failed for {self.spec.source} "
+                              f"(max |Δ| = {c.max_abs_error:.3g}, tolerance {c.tolerance}); please report it")
+        return self
+
+    # ------------------------------------------------------------------ JSON
+
+    def layer_values(self, num: Numbers) -> dict:
+        return {layer.name: {"in": [num.value[z] for z, _ in units], "out": [num.value[a] for _, a in units]}
+                for layer, units in zip(self.spec.layers, self.graph.layer_units)}
+
+    def param_tree(self, values: dict[str, float], *, gradient: bool) -> dict:
+        """{layer: {weights: [[...]], bias: [...] | None}}; for gradients, fixed biases are None."""
+        tree = {}
+        for layer, wkeys, bkeys in zip(self.spec.layers, self.graph.layer_weights, self.graph.layer_bias):
+            bias = None
+            if bkeys is not None and (layer.train_bias or not gradient):
+                bias = [values[k] for k in bkeys]
+            tree[layer.name] = {"weights": [[values[k] for k in row] for row in wkeys], "bias": bias}
+        return tree
+
+    def to_values(self) -> dict:
+        """Every number, as the JSON of `derive values` (CONTRACT.md §3)."""
+        spec, graph = self.spec, self.graph
+        instances = []
+        for inst, num in zip(spec.data, self.instances):
+            grad = self.param_tree(num.grad, gradient=True)
+            for layer, units in zip(spec.layers, graph.layer_units):
+                grad[layer.name]["in"] = [num.grad[z] for z, _ in units]
+                grad[layer.name]["out"] = [num.grad[a] for _, a in units]
+            grad["inputs"] = [num.grad[k] for k in graph.input_keys]
+            instances.append({"x": list(inst.x), "t": list(inst.t), "loss": num.loss,
+                              "layers": self.layer_values(num), "grad": grad})
+        out = {"name": spec.name, "loss": self.loss, "reduction": spec.reduction, "instances": instances,
+               "grad": self.param_tree(self.grad, gradient=True)}
+        if self.after_step is not None:
+            out["after_step"] = {"layers": self.param_tree(self.after_step.params, gradient=False),
+                                 "loss": self.after_step.loss,
+                                 "instance_losses": [n.loss for n in self.after_step.instances]}
+            run = self.training
+            final = {}
+            for l, layer in enumerate(spec.layers):
+                final[layer.name] = {"weights": run.params.W[l].tolist(),
+                                     "bias": None if run.params.b[l] is None else run.params.b[l].tolist()}
+            out["training"] = {"epochs": spec.training.epochs, "mode": spec.training.mode,
+                               "learning_rate": spec.training.learning_rate, "loss": run.losses,
+                               "layers": final, "outputs": run.outputs.tolist()}
+        out["checks"] = {name: c.to_json() for name, c in self.checks.items()}
+        return out
+
+
+def derive(spec: Spec, *, verify: bool = True) -> Derivation:
+    """Build, differentiate and evaluate ``spec``; with ``verify``, raise CheckFailed on any disagreement."""
+    graph = build_graph(spec)
+    steps = derive_steps(graph)
+    params = initial_parameters(graph)
+    instances = tuple(evaluate(steps, leaf_values(graph, params, inst)) for inst in spec.data)
+    d = Derivation(spec=spec, graph=graph, steps=steps, params=params, instances=instances)
+    return d.verify() if verify else d

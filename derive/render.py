@@ -1,0 +1,176 @@
+"""Stage 6: rendering. Jinja2 templates over a checked derivation; nothing here differentiates.
+
+One strict environment (undefined variables are errors), a loader chain so that a user's
+``--templates DIR`` overrides single templates, and a :class:`Page` that hands the templates
+LaTeX for names, expressions and numbers.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import jinja2
+import sympy as sp
+
+from derive.derivation import Derivation
+from derive.errors import UsageError
+from derive.latex import DEFAULT_DIGITS, NOTATIONS, format_number, is_exact, node_names, tex
+from derive.ops import ACTIVATIONS
+
+FORMATS = {"md": "worked_example.md.j2"}
+
+
+def template_dirs() -> list[Path]:
+    """The built-in templates: inside the installed package, or the source tree's templates/."""
+    installed = Path(__file__).parent / "templates"
+    source = Path(__file__).parent.parent / "templates"
+    return [d for d in (installed, source) if d.is_dir()][:1]
+
+
+def environment(user_dir: Path | None = None) -> jinja2.Environment:
+    dirs = ([str(user_dir)] if user_dir else []) + [str(d) for d in template_dirs()]
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(dirs), undefined=jinja2.StrictUndefined,
+                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                              autoescape=False)
+
+
+class Page:
+    """What a template sees: the derivation plus LaTeX helpers in one notation and precision."""
+
+    def __init__(self, d: Derivation, *, notation: str = "inout", digits: int = DEFAULT_DIGITS):
+        if notation not in NOTATIONS:
+            raise UsageError(f"--notation: unknown style '{notation}', expected one of {', '.join(NOTATIONS)}")
+        self.d = d
+        self.spec = d.spec
+        self.graph = d.graph
+        self.steps = d.steps
+        self.notation = notation
+        self.digits = digits
+        self.names = node_names(d.graph, notation)
+
+    # -- names and numbers
+
+    def name(self, key: str) -> str:
+        return self.names[self.graph[key].symbol]
+
+    def num(self, x: float) -> str:
+        return format_number(x, self.digits)
+
+    def factor(self, x: float) -> str:
+        """A number as a factor of a product: negatives and powers of ten in parentheses."""
+        text = self.num(x)
+        return rf"\left({text}\right)" if text.startswith("-") or r"\times" in text else text
+
+    def rel(self, x: float) -> str:
+        """``=`` when the number is shown exactly, else ``\\approx``."""
+        return "=" if is_exact(x, self.digits) else r"\approx"
+
+    def dL(self, key: str, loss: str = "L") -> str:
+        return rf"\frac{{\partial {loss}}}{{\partial {self.name(key)}}}"
+
+    def partial(self, child: str, node: str) -> str:
+        return rf"\frac{{\partial {self.name(child)}}}{{\partial {self.name(node)}}}"
+
+    # -- expressions
+
+    def expr(self, e: sp.Expr) -> str:
+        return tex(e, self.names)
+
+    def at(self, e: sp.Expr, values: dict[str, float]) -> str:
+        """The expression with every symbol replaced by its number."""
+        return tex(e, self.names, {self.graph[k].symbol: v for k, v in values.items()}, self.digits)
+
+    def local_factor(self, child: str, node: str, values: dict[str, float] | None = None) -> str:
+        """∂child/∂node as a factor: symbolic, or with numbers; sums in parentheses."""
+        e = self.steps.local[(child, node)]
+        text = self.expr(e) if values is None else self.at(e, values)
+        if e.is_Add or (e.is_Number and e < 0):
+            return rf"\left({text}\right)"
+        return text
+
+    def definition(self, key: str) -> str:
+        return self.expr(self.graph[key].expr)
+
+    # -- structure
+
+    @cached_property
+    def activations(self) -> list:
+        """Each activation used, once, with its definition and derivative in LaTeX."""
+        z = sp.Symbol("z")
+        seen = []
+        for layer in self.spec.layers:
+            op = ACTIVATIONS[layer.activation]
+            if op not in [s["op"] for s in seen]:
+                f = op.expr(z)
+                seen.append({"op": op, "definition": tex(op.definition(z), {}),
+                             "derivative": tex(op.derivative(z, f), {}),
+                             "layers": [l.name for l in self.spec.layers if l.activation == layer.activation]})
+        return seen
+
+    def layer_nodes(self, l: int) -> list[str]:
+        """Forward order within layer l: every pre-activation, then every activation."""
+        units = self.graph.layer_units[l]
+        return [z for z, _ in units] + [a for _, a in units]
+
+    @cached_property
+    def loss_nodes(self) -> list[str]:
+        return [n.key for n in self.graph.computed if n.role in ("error", "loss")]
+
+    @cached_property
+    def backward_groups(self) -> list[tuple[str, list[str]]]:
+        """The non-parameter steps in backward order, grouped under a heading each."""
+        graph = self.graph
+        groups = []
+        errors = [n.key for n in graph.computed if n.role == "error"]
+        if errors:
+            groups.append(("the errors", errors))
+        for l in reversed(range(len(self.spec.layers))):
+            name = self.spec.layers[l].name
+            outs = [a for _, a in graph.layer_units[l] if a in self.steps.steps]
+            ins = [z for z, _ in graph.layer_units[l] if z in self.steps.steps]
+            groups.append((f"the outputs of layer {name}", outs))
+            groups.append((f"the inputs of layer {name}", ins))
+        inputs = [k for k in graph.input_keys if k in self.steps.steps]
+        groups.append(("the network's inputs", inputs))
+        return [(title, keys) for title, keys in groups if keys]
+
+    def layer_parameters(self, l: int) -> list[str]:
+        keys = [k for row in self.graph.layer_weights[l] for k in row]
+        bias = self.graph.layer_bias[l]
+        if bias is not None and self.spec.layers[l].train_bias:
+            keys += list(bias)
+        return keys
+
+    def path_factors(self, path: tuple[str, ...]) -> list[tuple[str, str]]:
+        """The (child, node) edges of a path node → … → L, listed from the loss end."""
+        return [(path[i + 1], path[i]) for i in reversed(range(len(path) - 1))]
+
+    def matrix(self, rows) -> str:
+        body = r" \\ ".join(" & ".join(rows_i) for rows_i in rows)
+        return rf"\begin{{bmatrix}} {body} \end{{bmatrix}}"
+
+    def training_rows(self) -> list[int]:
+        """Epochs to tabulate: the first few, then about ten spread out, and the last."""
+        n = self.spec.training.epochs
+        picks = {0, 1, 2, n}
+        for k in range(1, 11):
+            picks.add(round(n * k / 10))
+        return sorted(p for p in picks if 0 <= p <= n)
+
+
+def render(d: Derivation, *, fmt: str = "md", notation: str = "inout", digits: int = DEFAULT_DIGITS,
+           templates: Path | None = None) -> str:
+    """The worked example of a checked derivation as text in ``fmt``."""
+    if fmt not in FORMATS:
+        raise UsageError(f"-f: format '{fmt}' is not available yet; available: {', '.join(FORMATS)}")
+    if templates is not None and not Path(templates).is_dir():
+        raise UsageError(f"--templates: {templates} is not a directory")
+    env = environment(Path(templates) if templates else None)
+    try:
+        page = Page(d, notation=notation, digits=digits)
+        env.filters.update(name=page.name, num=page.num)
+        return env.get_template(FORMATS[fmt]).render(page=page, d=d, spec=d.spec)
+    except jinja2.TemplateError as exc:
+        where = f" ({exc.filename}:{exc.lineno})" if getattr(exc, "lineno", None) else ""
+        raise UsageError(f"template error{where}: {exc.message}") from None
