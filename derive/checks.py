@@ -74,7 +74,7 @@ def check_numpy(d: Derivation) -> Check:
     pairs += _param_pairs(d, d.grad, gW, gb)
     err, ok = _worst(pairs, rtol=1e-9, atol=1e-12)
     return Check("numpy", "every value and gradient against a vectorized NumPy forward/backward pass",
-                 err, "|Δ| ≤ 1e-12 + 1e-9·|value|", ok)
+                 err, "abs Δ ≤ 1e-12 + 1e-9·abs(value)", ok)
 
 
 def _param_pairs(d: Derivation, ours: dict[str, float], W: list, b: list) -> list:
@@ -108,7 +108,7 @@ def check_finite_differences(d: Derivation) -> Check:
     scale = max(1.0, abs(d.loss))
     err, ok = _worst(pairs, rtol=1e-5, atol=1e-6 * scale)
     return Check("finite_differences", "the total gradient against central differences of the NumPy loss, "
-                 "step 10⁻⁶·max(1, abs θ)", err, "|Δ| ≤ 1e-6·max(1, |L|) + 1e-5·|value|", ok)
+                 "step 10⁻⁶·max(1, abs θ)", err, "abs Δ ≤ 1e-6·max(1, abs L) + 1e-5·abs(value)", ok)
 
 
 def check_sympy_diff(d: Derivation) -> Check:
@@ -134,7 +134,7 @@ def check_sympy_diff(d: Derivation) -> Check:
         for key, expr in derivatives.items():
             total[key] += scale * float(expr.xreplace(env).evalf())
     err, ok = _worst([(d.grad[k], total[k]) for k in total], rtol=1e-9, atol=1e-12)
-    return Check("sympy_diff", description, err, "|Δ| ≤ 1e-12 + 1e-9·|value|", ok)
+    return Check("sympy_diff", description, err, "abs Δ ≤ 1e-12 + 1e-9·abs(value)", ok)
 
 
 def check_update(d: Derivation) -> Check:
@@ -148,7 +148,7 @@ def check_update(d: Derivation) -> Check:
                           spec.training.mode)
     err, ok = _worst(_param_pairs(d, d.after_step.params, new.W, new.b), rtol=1e-9, atol=1e-12)
     return Check("update", "the parameters after the first epoch against one NumPy training epoch",
-                 err, "|Δ| ≤ 1e-12 + 1e-9·|value|", ok)
+                 err, "abs Δ ≤ 1e-12 + 1e-9·abs(value)", ok)
 
 
 ALL_CHECKS = (check_numpy, check_finite_differences, check_sympy_diff, check_update)

@@ -118,13 +118,16 @@ class Derivation:
                 grad[layer.name]["in"] = [num.grad[z] for z, _ in units]
                 grad[layer.name]["out"] = [num.grad[a] for _, a in units]
             grad["inputs"] = [num.grad[k] for k in graph.input_keys]
+            nodes = {k: {"value": num.value[k], "grad": num.grad.get(k)} for k in graph.nodes}
             instances.append({"x": list(inst.x), "t": list(inst.t), "loss": num.loss,
-                              "layers": self.layer_values(num), "grad": grad})
+                              "layers": self.layer_values(num), "grad": grad, "nodes": nodes})
         out = {"name": spec.name, "loss": self.loss, "reduction": spec.reduction, "instances": instances,
                "grad": self.param_tree(self.grad, gradient=True)}
         if self.after_step is not None:
             out["after_step"] = {"layers": self.param_tree(self.after_step.params, gradient=False),
                                  "loss": self.after_step.loss,
+                                 "outputs": [[n.value[a] for _, a in graph.layer_units[-1]]
+                                             for n in self.after_step.instances],
                                  "instance_losses": [n.loss for n in self.after_step.instances]}
             run = self.training
             final = {}

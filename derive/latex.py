@@ -40,7 +40,7 @@ def format_number(x: float, digits: int = DEFAULT_DIGITS) -> str:
     if -3 <= exponent < 5:
         decimals = max(digits - 1 - exponent, 0)
         nearest = round(x)
-        if float(f"{x:.{decimals}f}") == nearest:
+        if exponent < digits - 1 and float(f"{x:.{decimals}f}") == nearest:
             gap = abs(x - nearest)
             decimals = min(max(decimals, -math.floor(math.log10(gap)) + 1), 17)
         return _strip(f"{x:.{decimals}f}")

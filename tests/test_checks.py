@@ -1,0 +1,48 @@
+"""The independent checks pass on honest derivations and fail on sabotaged ones."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from derive.checks import check_finite_differences, check_numpy, check_sympy_diff, check_update
+from derive.derivation import Derivation, derive
+from derive.errors import CheckFailed
+from derive.numbers import Numbers
+from derive.spec import load_spec
+
+
+def sabotaged(key: str, factor: float = 1.5) -> Derivation:
+    """two-two-two with one gradient of instance 1 scaled: a bug the checks must catch."""
+    d = derive(load_spec("two-two-two"), verify=False)
+    first = d.instances[0]
+    bad = Numbers(value=first.value, local=first.local, grad={**first.grad, key: first.grad[key] * factor})
+    return dataclasses.replace(d, instances=(bad, *d.instances[1:]))
+
+
+def test_all_checks_pass_on_the_presets(two_two_two, slp_identity):
+    for d in (two_two_two, slp_identity):
+        assert all(c.passed in (True, None) for c in d.checks.values())
+    assert two_two_two.checks["sympy_diff"].passed is True
+    assert slp_identity.checks["numpy"].max_abs_error < 1e-12
+
+
+@pytest.mark.parametrize("check", [check_numpy, check_finite_differences, check_sympy_diff, check_update])
+def test_each_check_catches_a_wrong_gradient(check):
+    assert check(sabotaged("v21")).passed is False
+
+
+def test_numpy_check_catches_a_wrong_hidden_gradient():
+    assert check_numpy(sabotaged("h1_out")).passed is False
+
+
+def test_verify_raises_with_exit_status_3():
+    with pytest.raises(CheckFailed, match="check 'numpy' failed") as exc:
+        sabotaged("w12", 1.01).verify()
+    assert exc.value.exit_status == 3
+
+
+def test_sympy_diff_switches_itself_off_for_large_graphs(slp_identity):
+    d = derive(load_spec("slp-identity"))
+    assert d.checks["sympy_diff"].passed is None or d.graph.edges <= 100

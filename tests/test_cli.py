@@ -1,0 +1,81 @@
+"""The command line as a user runs it, and the JSON contract of `derive values` (CONTRACT.md §3)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from derive.cli import main
+
+
+def run(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out, err = capsys.readouterr()
+    return exc.value.code, out, err
+
+
+def test_values_json_has_the_contract_keys(capsys):
+    status, out, err = run(["values", "two-two-two"], capsys)
+    assert status == 0 and err == ""
+    v = json.loads(out)
+    assert v["name"] == "two-two-two"
+    assert set(v) >= {"name", "loss", "instances", "grad", "after_step", "training", "checks"}
+    inst = v["instances"][0]
+    assert set(inst) >= {"x", "t", "loss", "layers", "grad"}
+    assert set(inst["layers"]["h"]) == {"in", "out"}
+    assert set(inst["grad"]["h"]) == {"weights", "bias", "in", "out"}
+    assert inst["grad"]["h"]["bias"] is None
+    assert len(inst["grad"]["inputs"]) == 2
+    assert set(v["after_step"]) >= {"layers", "loss", "instance_losses"}
+    assert v["training"]["epochs"] == 200 and len(v["training"]["loss"]) == 201
+    assert np.array(v["training"]["outputs"]).shape == (2, 2)
+    assert all(c["passed"] in (True, None) for c in v["checks"].values())
+    # the total gradient is the sum of the instances' gradients (reduction = "sum")
+    total = np.array(v["grad"]["y"]["weights"])
+    per = sum(np.array(i["grad"]["y"]["weights"]) for i in v["instances"])
+    np.testing.assert_allclose(total, per, rtol=1e-15)
+
+
+def test_values_without_training_has_no_training_keys(tmp_path, capsys):
+    spec = tmp_path / "net.toml"
+    spec.write_text('[network]\ninputs = 1\nloss = "sse"\n[[network.layers]]\nsize = 1\nactivation = "identity"\n'
+                    'weights = [[3]]\n[[data]]\nx = [4]\nt = [8]\n')
+    status, out, _ = run(["values", str(spec)], capsys)
+    v = json.loads(out)
+    assert status == 0 and "after_step" not in v and "training" not in v
+    assert v["loss"] == 16.0 and v["grad"]["y"]["weights"] == [[32.0]]
+
+
+def test_render_writes_a_file(tmp_path, capsys):
+    status, out, err = run(["render", "two-two-two", "-o", str(tmp_path / "new")], capsys)
+    assert status == 0 and out == ""
+    assert err == f"wrote {tmp_path / 'new' / 'two-two-two.md'}\n"
+    assert (tmp_path / "new" / "two-two-two.md").read_text().startswith("# A worked example of backpropagation")
+
+
+def test_render_to_stdout(capsys):
+    status, out, _ = run(["render", "slp-identity", "--notation", "layer", "--digits", "3"], capsys)
+    assert status == 0 and out.startswith("# Notes on backpropagation")
+    assert "z^{[1]}_{1}" in out
+
+
+def test_presets_lists_name_first(capsys):
+    status, out, _ = run(["presets"], capsys)
+    assert status == 0
+    assert [line.split("\t")[0] for line in out.splitlines()] == ["slp-identity", "two-two-two"]
+
+
+def test_bad_option_is_exit_2(capsys):
+    status, _, err = run(["render", "two-two-two", "--notation", "greek"], capsys)
+    assert status == 2 and err.count("\n") == 1 and "greek" in err
+
+
+def test_console_script_and_module_entry_point():
+    run_ = subprocess.run([sys.executable, "-m", "derive", "values", "two-two-two"], capture_output=True,
+                          text=True, timeout=120)
+    assert run_.returncode == 0 and json.loads(run_.stdout)["loss"] == pytest.approx(0.4172441091113719)

@@ -1,0 +1,136 @@
+"""Rendering: output/ is current, every formula passes KaTeX, and exact strings for small cases."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import ROOT, need, spec_from
+from derive.derivation import derive
+from derive.errors import UsageError
+from derive.examples import EXAMPLES, generate
+from derive.latex import NOTATIONS
+from derive.render import render
+from derive.spec import load_spec, preset_names
+
+KATEX_DIR = ROOT / "tests" / "katex"
+
+
+def formulas(markdown: str) -> list[dict]:
+    """Every $$display$$ and $inline$ formula of a Markdown text."""
+    found = [{"tex": m.strip(), "display": True} for m in re.findall(r"\$\$(.+?)\$\$", markdown, flags=re.S)]
+    rest = re.sub(r"\$\$(.+?)\$\$", "", markdown, flags=re.S)
+    rest = re.sub(r"`[^`\n]*`", "", rest)
+    found += [{"tex": m, "display": False} for m in re.findall(r"\$([^$\n]+?)\$", rest)]
+    return found
+
+
+def katex_errors(items: list[dict]) -> list[dict]:
+    need(shutil.which("node") is not None, "node is not installed")
+    need((KATEX_DIR / "node_modules" / "katex").is_dir(), "KaTeX is not installed: npm ci --prefix tests/katex")
+    run = subprocess.run(["node", str(KATEX_DIR / "check.js")], input=json.dumps(items), capture_output=True,
+                         text=True, check=True, timeout=300)
+    return json.loads(run.stdout)
+
+
+def test_output_directory_is_current():
+    fresh = generate()
+    on_disk = {p.name for p in (ROOT / "output").iterdir() if p.suffix in (".md",)}
+    assert set(fresh) <= on_disk, "output/ lacks files: run python -m derive.examples"
+    for name, text in fresh.items():
+        assert (ROOT / "output" / name).read_text(encoding="utf-8") == text, (
+            f"output/{name} is stale: run python -m derive.examples")
+
+
+@pytest.mark.parametrize("notation", NOTATIONS)
+def test_every_formula_renders_in_katex(notation):
+    items = []
+    for preset in preset_names():
+        items += formulas(render(derive(load_spec(preset)), notation=notation))
+    assert len(items) > 100
+    assert katex_errors(items) == []
+
+
+def test_katex_check_can_fail():
+    errors = katex_errors([{"tex": r"\frac{1}{", "display": True}, {"tex": r"x_{1}", "display": False}])
+    assert [e["tex"] for e in errors] == [r"\frac{1}{"]
+
+
+def test_formula_extraction():
+    text = "a $x_1$ b `$not` c\n$$\n\\frac{1}{2}\n$$\nand $y$."
+    assert formulas(text) == [{"tex": r"\frac{1}{2}", "display": True}, {"tex": "x_1", "display": False},
+                              {"tex": "y", "display": False}]
+
+
+TINY = """
+    name = "tiny"
+    [network]
+    inputs = 1
+    loss = "sse"
+    [[network.layers]]
+    size = 1
+    activation = "sigmoid"
+    weights = [[2]]
+    bias = 0.5
+    [[data]]
+    x = [-1]
+    t = [1]
+    [training]
+    learning_rate = 0.1
+"""
+
+
+def test_small_network_exact_lines():
+    text = render(derive(spec_from(TINY)))
+    # forward: z = w x + b with the negative input in parentheses, then σ
+    assert r"y_{1}^{\mathrm{in}} &= w_{11} x_{1} + b_{y_{1}} = 2 \cdot \left(-1\right) + 0.5 = -1.5 \\" in text
+    assert r"y_{1}^{\mathrm{out}} &= \sigma\left(y_{1}^{\mathrm{in}}\right) = \sigma\left(-1.5\right) \approx 0.1824" in text
+    # the loss and its local derivative
+    assert r"\frac{\partial L}{\partial e_{1}} &= 2 e_{1} = 2 \cdot \left(-0.8176\right) \approx -1.635" in text
+    # the sigmoid's local derivative in its usual form
+    assert (r"&= \frac{\partial L}{\partial y_{1}^{\mathrm{out}}} \cdot y_{1}^{\mathrm{out}} "
+            r"\left(1 - y_{1}^{\mathrm{out}}\right) \\") in text
+    # the update line
+    assert r"b_{y_{1}} &\leftarrow b_{y_{1}} - \eta \, \frac{\partial L}{\partial b_{y_{1}}} = 0.5 - 0.1 \cdot \left(-0.2439\right) \approx 0.5244" in text
+
+
+@pytest.mark.parametrize("notation, needle", [
+    ("inout", r"h_{1}^{\mathrm{in}} &= w_{11} x_{1} + w_{21} x_{2}"),
+    ("netout", r"\mathrm{net}_{h_{1}} &= w_{11} x_{1} + w_{21} x_{2}"),
+    ("layer", r"z^{[1]}_{1} &= W^{[1]}_{11} x_{1} + W^{[1]}_{21} x_{2}"),
+])
+def test_notation_styles(two_two_two, notation, needle):
+    assert needle in render(two_two_two, notation=notation)
+
+
+def test_two_two_two_reads_like_the_seed(two_two_two):
+    text = render(two_two_two)
+    # the hidden unit feeding both outputs: the sum over both paths, with numbers
+    assert (r"&= \left(-0.1052\right) \cdot 1 + 0.02655 \cdot \left(-2\right) \approx -0.1583") in text
+    # the vanishing gradient of w11, reused from the hidden unit's gradient
+    assert (r"\frac{\partial L}{\partial w_{11}} &= \frac{\partial L}{\partial h_{1}^{\mathrm{in}}} \, "
+            r"\frac{\partial h_{1}^{\mathrm{in}}}{\partial w_{11}} = \left(-1.781 \times 10^{-8}\right) \cdot 3 "
+            r"\approx -5.344 \times 10^{-8}") in text
+    for heading in ("## The network", "## Forward pass", "## Loss function", "## Backpropagation",
+                    "## The gradient over all the data", "## Gradient descent update", "## Training", "## Checks"):
+        assert heading in text
+
+
+def test_user_templates_override_single_templates(tmp_path, two_two_two):
+    (tmp_path / "base.md.j2").write_text("CUSTOM {{ spec.name }}\n{% block body %}{% endblock %}")
+    text = render(two_two_two, templates=tmp_path)
+    assert text.startswith("CUSTOM two-two-two\n") and "## Backpropagation" in text
+
+
+def test_template_errors_are_one_line(tmp_path, two_two_two):
+    (tmp_path / "base.md.j2").write_text("{{ no_such_variable }}")
+    with pytest.raises(UsageError, match="template error.*no_such_variable"):
+        render(two_two_two, templates=tmp_path)
+
+
+def test_examples_cover_every_preset():
+    assert {p for p, _ in EXAMPLES} == set(preset_names())
