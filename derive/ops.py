@@ -20,16 +20,33 @@ def _bare(printer, arg) -> str:
     return printer.bare(arg) if hasattr(printer, "bare") else printer._print(arg)
 
 
-class sigmoid(sp.Function):
-    r"""The logistic function $\sigma(z) = 1 / (1 + e^{-z})$, printed as $\sigma$."""
+class _Named(sp.Function):
+    """A one-argument function printed as ``tex_name(arg)``, evaluated when its argument is a number."""
 
     nargs = 1
+    tex_name: str
 
     @classmethod
     def eval(cls, z):
-        if z.is_Number:
-            return 1 / (1 + sp.exp(-z))
-        return None
+        return cls.at(z) if z.is_Number else None
+
+    @classmethod
+    def at(cls, z):
+        raise NotImplementedError
+
+    def _latex(self, printer, exp=None):
+        tex = rf"{self.tex_name}\left({_bare(printer, self.args[0])}\right)"
+        return tex if exp is None else rf"{tex}^{{{exp}}}"
+
+
+class sigmoid(_Named):
+    r"""The logistic function $\sigma(z) = 1 / (1 + e^{-z})$, printed as $\sigma$."""
+
+    tex_name = r"\sigma"
+
+    @classmethod
+    def at(cls, z):
+        return 1 / (1 + sp.exp(-z))
 
     def fdiff(self, argindex=1):
         return sigmoid(self.args[0]) * (1 - sigmoid(self.args[0]))
@@ -37,32 +54,21 @@ class sigmoid(sp.Function):
     def _eval_rewrite_as_exp(self, z, **kwargs):
         return 1 / (1 + sp.exp(-z))
 
-    def _latex(self, printer, exp=None):
-        inner = _bare(printer, self.args[0])
-        tex = rf"\sigma\left({inner}\right)"
-        return tex if exp is None else rf"{tex}^{{{exp}}}"
 
-
-class relu(sp.Function):
+class relu(_Named):
     r"""$\mathrm{ReLU}(z) = \max(0, z)$; its derivative at 0 is taken to be 0."""
 
-    nargs = 1
+    tex_name = r"\operatorname{ReLU}"
 
     @classmethod
-    def eval(cls, z):
-        if z.is_Number:
-            return z if z > 0 else sp.S.Zero
-        return None
+    def at(cls, z):
+        return z if z > 0 else sp.S.Zero
 
     def fdiff(self, argindex=1):
         return step(self.args[0])
 
     def _eval_rewrite_as_Piecewise(self, z, **kwargs):
         return sp.Piecewise((z, z > 0), (0, True))
-
-    def _latex(self, printer, exp=None):
-        tex = rf"\operatorname{{ReLU}}\left({_bare(printer, self.args[0])}\right)"
-        return tex if exp is None else rf"{tex}^{{{exp}}}"
 
 
 class step(sp.Function):
