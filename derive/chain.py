@@ -67,13 +67,9 @@ class Steps:
         return [(key, *rest) for t in step.terms for rest in self.paths(t.child)]
 
 
-def local_derivative(child: Node, parent: Node, graph: Graph) -> sp.Expr:
-    """∂child/∂parent from the child's local expression."""
-    if child.activation is not None:
-        layer_units = graph.layer_units[child.layer]
-        zs = [graph[z].symbol for z, _ in layer_units]
-        return child.activation.partial(child.index[0], parent.index[0], zs, child.symbol)
-    return sp.diff(child.expr, parent.symbol)
+def local_derivative(child: Node, parent: Node) -> sp.Expr:
+    """∂child/∂parent, supplied by the child's operation from its own local expression."""
+    return child.op.partial(child.expr, parent.symbol)
 
 
 def derive_steps(graph: Graph) -> Steps:
@@ -83,7 +79,7 @@ def derive_steps(graph: Graph) -> Steps:
     for node in reversed(graph.nodes.values()):
         if node.role == "target" or (node.role == "bias" and not node.trainable):
             continue
-        terms = tuple(Term(child=c, local=local_derivative(graph[c], node, graph)) for c in children[node.key])
+        terms = tuple(Term(child=c, local=local_derivative(graph[c], node)) for c in children[node.key])
         if node.key != graph.loss_key and not terms:
             continue
         steps[node.key] = Step(node=node.key, terms=terms)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import click
 
 from derive.errors import DeriveError
-from derive.latex import DEFAULT_DIGITS, NOTATIONS
+
+# Kept here, not imported from derive.latex, so that `derive values` never loads the printer.
+NOTATIONS = ("inout", "netout", "layer")
+DEFAULT_DIGITS = 4
 
 SPEC_HELP = "a spec file (TOML) or the name of a built-in preset (see `derive presets`)"
 
@@ -96,4 +100,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_status)
     except BrokenPipeError:
         sys.exit(0)
+    except Exception as exc:  # a bug in derive: still one line, unless asked for the traceback
+        if os.environ.get("DERIVE_DEBUG"):
+            raise
+        click.echo(f"derive: internal error: {type(exc).__name__}: {exc} (a bug in derive; please report it; "
+                   "DERIVE_DEBUG=1 shows the traceback)", err=True)
+        sys.exit(3)
     sys.exit(0)

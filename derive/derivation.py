@@ -88,8 +88,8 @@ class Derivation:
         failed = [c for c in self.checks.values() if c.passed is False]
         if failed:
             c = failed[0]
-            raise CheckFailed(f"internal error: check '{c.name}' failed for {self.spec.source} "
-                              f"(max |Δ| = {c.max_abs_error:.3g}, tolerance {c.tolerance}); please report it")
+            raise CheckFailed(f"check '{c.name}' failed for {self.spec.source} (max abs Δ = {c.max_abs_error:.3g}, "
+                              f"tolerance {c.tolerance}): a bug in derive; please report it")
         return self
 
     # ------------------------------------------------------------------ JSON

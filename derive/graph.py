@@ -12,7 +12,7 @@ from functools import cached_property
 
 import sympy as sp
 
-from derive.ops import ACTIVATIONS, LOSSES, Activation, Loss
+from derive.ops import ACTIVATIONS, LOSSES, ActivationUnit, Difference, Local, Loss, LossOf, WeightedSum
 from derive.errors import SpecError
 from derive.spec import Spec
 
@@ -36,8 +36,8 @@ class Node:
     """0-based layer index for ``weight``, ``bias``, ``in`` and ``out`` nodes."""
     index: tuple[int, ...] = ()
     """0-based: ``(j,)`` for a unit, input, target or error; ``(i, j)`` for a weight."""
-    activation: Activation | None = None
-    """For ``out`` nodes: the activation that computes them (it supplies the local derivative)."""
+    op: Local | None = None
+    """Supplies the local derivatives of ``expr`` (None for a leaf)."""
     trainable: bool = False
     """True for the parameters gradient descent updates."""
 
@@ -125,12 +125,14 @@ def build_graph(spec: Spec) -> Graph:
                 terms.append(bias[j].symbol)
                 parents.append(bias[j].key)
             expr = sp.Add(*terms, evaluate=False) if len(terms) > 1 else terms[0]
-            pre.append(add(f"{layer.unit_key(j)}_in", "in", expr=expr, parents=tuple(parents), layer=l, index=(j,)))
-        act = ACTIVATIONS[layer.activation]
+            pre.append(add(f"{layer.unit_key(j)}_in", "in", expr=expr, parents=tuple(parents), layer=l, index=(j,),
+                           op=WeightedSum()))
+        act = ACTIVATIONS[layer.activation].configured(layer)
         zs = [z.symbol for z in pre]
+        outs = [sp.Symbol(f"{layer.unit_key(j)}_out", real=True) for j in range(layer.size)]
         out = [add(f"{layer.unit_key(j)}_out", "out", expr=act.unit_expr(j, zs),
                    parents=tuple(pre[i].key for i in act.parents(j, layer.size)),
-                   layer=l, index=(j,), activation=act)
+                   layer=l, index=(j,), op=ActivationUnit(act, j, zs, outs))
                for j in range(layer.size)]
         layer_units.append(tuple((z.key, a.key) for z, a in zip(pre, out)))
         layer_weights.append(tuple(tuple(w.key for w in row) for row in weights))
@@ -140,11 +142,13 @@ def build_graph(spec: Spec) -> Graph:
     ys = previous
     if loss.uses_errors:
         errors = [add(f"e{k + 1}", "error", expr=sp.Add(y.symbol, -t.symbol, evaluate=False),
-                      parents=(y.key, t.key), index=(k,)) for k, (y, t) in enumerate(zip(ys, targets))]
-        add("L", "loss", expr=loss.expr([e.symbol for e in errors]), parents=tuple(e.key for e in errors))
+                      parents=(y.key, t.key), index=(k,), op=Difference()) for k, (y, t) in enumerate(zip(ys, targets))]
+        es = [e.symbol for e in errors]
+        add("L", "loss", expr=loss.expr(es), parents=tuple(e.key for e in errors), op=LossOf(loss, es, ()))
     else:
         parents = tuple(k for y, t in zip(ys, targets or [None] * len(ys)) for k in (y.key, t.key if t else None) if k)
-        add("L", "loss", expr=loss.expr([y.symbol for y in ys], [t.symbol for t in targets]), parents=parents)
+        y_syms, t_syms = [y.symbol for y in ys], [t.symbol for t in targets]
+        add("L", "loss", expr=loss.expr(y_syms, t_syms), parents=parents, op=LossOf(loss, y_syms, t_syms))
 
     return Graph(spec=spec, nodes=nodes, loss=loss, layer_units=tuple(layer_units),
                  layer_weights=tuple(layer_weights), layer_bias=tuple(layer_bias),

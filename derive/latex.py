@@ -180,6 +180,14 @@ class DeriveLatexPrinter(LatexPrinter):
             return "- " + self._print_factors(factors[1:])
         return self._print_factors(factors)
 
+    def _print_Indexed(self, expr):
+        return f"{self._print(expr.base.label)}_{{{', '.join(self._print(i) for i in expr.indices)}}}"
+
+    def _print_Derivative(self, expr):
+        if len(expr.variable_count) == 1 and expr.variable_count[0][1] == 1:
+            return rf"\frac{{\partial {self._print(expr.expr)}}}{{\partial {self._print(expr.variables[0])}}}"
+        return super()._print_Derivative(expr)
+
     def _print_factors(self, factors) -> str:
         parts = []
         for f in factors:

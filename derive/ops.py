@@ -86,6 +86,95 @@ class step(sp.Function):
         return rf"\left[{_bare(printer, self.args[0])} > 0\right]"
 
 
+class nonpositive(sp.Function):
+    r"""The indicator $[z \le 0]$: the other side of :class:`step`."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, z):
+        if z.is_Number:
+            return sp.S.One if z <= 0 else sp.S.Zero
+        return None
+
+    def _latex(self, printer, exp=None):
+        return rf"\left[{_bare(printer, self.args[0])} \le 0\right]"
+
+
+class leaky_relu(sp.Function):
+    r"""$\mathrm{LeakyReLU}_\alpha(z)$: z for z > 0, else αz."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, z, slope):
+        if z.is_Number and slope.is_Number:
+            return z if z > 0 else slope * z
+        return None
+
+    def _eval_rewrite_as_Piecewise(self, z, slope, **kwargs):
+        return sp.Piecewise((z, z > 0), (slope * z, True))
+
+    def _latex(self, printer, exp=None):
+        z, slope = self.args
+        tex = rf"\operatorname{{LeakyReLU}}_{{{printer._print(slope)}}}\left({_bare(printer, z)}\right)"
+        return tex if exp is None else rf"{tex}^{{{exp}}}"
+
+
+# --------------------------------------------------------------------------- local derivatives
+
+
+class Local:
+    """The local derivative of a node's own expression with respect to one parent: ``sympy.diff``."""
+
+    def partial(self, expr: sp.Expr, parent: sp.Symbol) -> sp.Expr:
+        return sp.diff(expr, parent)
+
+
+class WeightedSum(Local):
+    r"""$z = \sum_i w_i a_i + b$: the derivative by one symbol is its co-factor (w for a, a for w, 1 for b)."""
+
+    def partial(self, expr, parent):
+        terms = expr.args if expr.is_Add else (expr,)
+        found = []
+        for term in terms:
+            if term == parent:
+                found.append(sp.S.One)
+            elif term.is_Mul and parent in term.args:
+                rest = [f for f in term.args if f != parent]
+                found.append(rest[0] if len(rest) == 1 else sp.Mul(*rest, evaluate=False))
+        if len(found) != 1:  # the symbol appears more than once or not at all: let SymPy do it
+            return super().partial(expr, parent)
+        return found[0]
+
+
+class ActivationUnit(Local):
+    """Unit j of a layer's activation: its partials come from the activation (σ(z)(1 − σ(z)), softmax's Jacobian)."""
+
+    def __init__(self, activation: "Activation", j: int, zs, outs):
+        self.activation, self.j, self.zs, self.outs = activation, j, tuple(zs), tuple(outs)
+
+    def partial(self, expr, parent):
+        return self.activation.partial(self.j, self.zs.index(parent), self.zs, self.outs)
+
+
+class Difference(Local):
+    """e = y − t: ∂e/∂y = 1, ∂e/∂t = −1."""
+
+    def partial(self, expr, parent):
+        return sp.S.One if parent == expr.args[0] else sp.S.NegativeOne
+
+
+class LossOf(Local):
+    """The loss node: its partials come from the loss (2e_k for sse, −t_k/y_k for cross-entropy)."""
+
+    def __init__(self, loss: "Loss", args, ts):
+        self.loss, self.args, self.ts = loss, tuple(args), tuple(ts)
+
+    def partial(self, expr, parent):
+        return self.loss.partial(self.args.index(parent), self.args, self.ts)
+
+
 # --------------------------------------------------------------------------- activations
 
 
@@ -95,6 +184,11 @@ class Activation:
     name: ClassVar[str]
     convention: ClassVar[str] = ""
     """A sentence the rendered example states where this activation is used (e.g. relu'(0))."""
+    elementwise: ClassVar[bool] = True
+
+    def configured(self, layer) -> "Activation":
+        """The activation with the layer's options (the slope of leaky_relu); most have none."""
+        return self
 
     def expr(self, z: sp.Expr) -> sp.Expr:
         """a = f(z)."""
@@ -108,6 +202,11 @@ class Activation:
         """f(z) spelled out for the reader (σ(z) as 1/(1 + e^{-z}))."""
         return self.expr(z)
 
+    def formulas(self) -> list[tuple[sp.Expr, sp.Expr]]:
+        """(left, right) pairs that define the activation and its derivative for the reader."""
+        z = sp.Symbol("z", real=True)
+        return [(sp.Symbol("f(z)"), self.definition(z)), (sp.Symbol("f'(z)"), self.derivative(z, self.expr(z)))]
+
     # The vector interface used by the graph; softmax overrides it.
     def parents(self, j: int, size: int) -> Sequence[int]:
         """Which pre-activations output unit j depends on."""
@@ -116,9 +215,9 @@ class Activation:
     def unit_expr(self, j: int, zs: Sequence[sp.Expr]) -> sp.Expr:
         return self.expr(zs[j])
 
-    def partial(self, j: int, i: int, zs: Sequence[sp.Expr], a_j: sp.Expr) -> sp.Expr:
-        """∂a_j/∂z_i."""
-        return self.derivative(zs[j], a_j) if i == j else sp.S.Zero
+    def partial(self, j: int, i: int, zs: Sequence[sp.Expr], outs: Sequence[sp.Expr]) -> sp.Expr:
+        """∂a_j/∂z_i, written with the layer's pre-activations zs and outputs outs."""
+        return self.derivative(zs[j], outs[j]) if i == j else sp.S.Zero
 
 
 class Identity(Activation):
@@ -176,7 +275,61 @@ class ReLU(Activation):
         return sp.Max(0, z)
 
 
-ACTIVATIONS: dict[str, Activation] = {op.name: op for op in (Identity(), Sigmoid(), Tanh(), ReLU())}
+class LeakyReLU(Activation):
+    r"""$z$ for $z > 0$, else $\alpha z$; derivative $[z > 0] + \alpha [z \le 0]$ (α at z = 0 by convention)."""
+
+    name = "leaky_relu"
+    convention = (r"We take $\operatorname{LeakyReLU}'_\alpha(0) = \alpha$: the slope of the left side "
+                  r"(the convention of PyTorch).")
+
+    def __init__(self, slope: float = 0.01):
+        self.slope = sp.Float(slope)
+
+    def configured(self, layer):
+        return LeakyReLU(layer.slope)
+
+    def expr(self, z):
+        return leaky_relu(z, self.slope)
+
+    def derivative(self, z, a):
+        return sp.Add(step(z), sp.Mul(self.slope, nonpositive(z), evaluate=False), evaluate=False)
+
+    def definition(self, z):
+        return sp.Piecewise((z, z > 0), (self.slope * z, True))
+
+
+class Softmax(Activation):
+    r"""$a_j = e^{z_j} / \sum_k e^{z_k}$, coupling the units: $\partial a_j / \partial z_i = a_j(\delta_{ij} - a_i)$."""
+
+    name = "softmax"
+    elementwise = False
+
+    def parents(self, j, size):
+        return range(size)
+
+    def unit_expr(self, j, zs):
+        return sp.exp(zs[j]) / sp.Add(*[sp.exp(z) for z in zs], evaluate=False)
+
+    def partial(self, j, i, zs, outs):
+        if i == j:
+            return sp.Mul(outs[j], sp.Add(1, -outs[j], evaluate=False), evaluate=False)
+        return sp.Mul(-1, outs[j], outs[i], evaluate=False)
+
+    def formulas(self):
+        i, j, k, K = sp.symbols("i j k K", integer=True)
+        a, z = sp.IndexedBase("a"), sp.IndexedBase("z")
+        jacobian = sp.Mul(a[j], sp.Add(sp.KroneckerDelta(i, j), -a[i], evaluate=False), evaluate=False)
+        return [(a[j], sp.exp(z[j]) / sp.Sum(sp.exp(z[k]), (k, 1, K))), (sp.Derivative(a[j], z[i]), jacobian)]
+
+    def expr(self, z):
+        raise TypeError("softmax is not elementwise")
+
+    def derivative(self, z, a):
+        raise TypeError("softmax is not elementwise")
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    op.name: op for op in (Identity(), Sigmoid(), Tanh(), ReLU(), LeakyReLU(), Softmax())}
 
 
 # --------------------------------------------------------------------------- losses
@@ -197,6 +350,13 @@ class Loss:
         """L as a function of the outputs and targets (or of the errors when ``uses_errors``)."""
         raise NotImplementedError
 
+    def partial(self, k: int, ys: Sequence[sp.Expr], ts: Sequence[sp.Expr]) -> sp.Expr:
+        """∂L/∂y_k (or ∂L/∂e_k), in its textbook form."""
+        raise NotImplementedError
+
+    #: Output activations with which this loss simplifies to dL/dz_k = a_k − t_k.
+    simplifies_with: ClassVar[tuple[str, ...]] = ()
+
 
 def _sum(terms):
     return sp.Add(*terms, evaluate=False) if len(terms) > 1 else terms[0]
@@ -211,6 +371,9 @@ class SSE(Loss):
     def expr(self, es, ts=()):
         return _sum([e**2 for e in es])
 
+    def partial(self, k, es, ts=()):
+        return sp.Mul(2, es[k], evaluate=False)
+
 
 class HalfSSE(Loss):
     r"""$L = \sum_k \tfrac12 e_k^2$."""
@@ -220,6 +383,9 @@ class HalfSSE(Loss):
 
     def expr(self, es, ts=()):
         return sp.Mul(sp.Rational(1, 2), _sum([e**2 for e in es]), evaluate=False)
+
+    def partial(self, k, es, ts=()):
+        return es[k]
 
 
 class MSE(Loss):
@@ -231,23 +397,35 @@ class MSE(Loss):
     def expr(self, es, ts=()):
         return sp.Mul(sp.Rational(1, len(es)), _sum([e**2 for e in es]), evaluate=False)
 
+    def partial(self, k, es, ts=()):
+        return sp.Mul(2, es[k], sp.Pow(sp.Integer(len(es)), -1, evaluate=False), evaluate=False)
+
 
 class BCE(Loss):
     r"""$L = -\sum_k [t_k \log y_k + (1 - t_k)\log(1 - y_k)]$."""
 
     name = "bce"
+    simplifies_with = ("sigmoid",)
 
     def expr(self, ys, ts):
         return -_sum([t * sp.log(y) + (1 - t) * sp.log(1 - y) for y, t in zip(ys, ts)])
 
+    def partial(self, k, ys, ts):
+        y, t = ys[k], ts[k]
+        return sp.Add(-t / y, (1 - t) / (1 - y), evaluate=False)
+
 
 class CrossEntropy(Loss):
-    r"""$L = -\sum_k t_k \log y_k$."""
+    r"""$L = -\sum_k t_k \log y_k$ (targets summing to 1)."""
 
     name = "cross_entropy"
+    simplifies_with = ("softmax",)
 
     def expr(self, ys, ts):
         return -_sum([t * sp.log(y) for y, t in zip(ys, ts)])
+
+    def partial(self, k, ys, ts):
+        return -ts[k] / ys[k]
 
 
 class Output(Loss):
@@ -258,6 +436,9 @@ class Output(Loss):
 
     def expr(self, ys, ts=()):
         return ys[0]
+
+    def partial(self, k, ys, ts=()):
+        return sp.S.One
 
 
 LOSSES: dict[str, Loss] = {op.name: op for op in (SSE(), HalfSSE(), MSE(), BCE(), CrossEntropy(), Output())}

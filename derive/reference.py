@@ -25,12 +25,27 @@ def _sigmoid(z):
     return out
 
 
-#: name → (f(z), f'(z) given z and a = f(z)); elementwise.
+def _softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _elementwise(f, df):
+    """An elementwise activation: forward f(z), backward g ↦ g · f'(z)."""
+    return (lambda z, layer: f(z, layer)), (lambda z, a, g, layer: g * df(z, a, layer))
+
+
+#: name → (forward(z, layer), backward(z, a, dL/da, layer) → dL/dz); rows are instances.
 ACTIVATIONS = {
-    "identity": (lambda z: z, lambda z, a: np.ones_like(z)),
-    "sigmoid": (_sigmoid, lambda z, a: a * (1.0 - a)),
-    "tanh": (np.tanh, lambda z, a: 1.0 - a * a),
-    "relu": (lambda z: np.maximum(z, 0.0), lambda z, a: (z > 0).astype(float)),
+    "identity": _elementwise(lambda z, _: z, lambda z, a, _: np.ones_like(z)),
+    "sigmoid": _elementwise(lambda z, _: _sigmoid(z), lambda z, a, _: a * (1.0 - a)),
+    "tanh": _elementwise(lambda z, _: np.tanh(z), lambda z, a, _: 1.0 - a * a),
+    "relu": _elementwise(lambda z, _: np.maximum(z, 0.0), lambda z, a, _: (z > 0).astype(float)),
+    "leaky_relu": _elementwise(lambda z, layer: np.where(z > 0, z, layer.slope * z),
+                               lambda z, a, layer: np.where(z > 0, 1.0, layer.slope)),
+    # softmax couples the units: dL/dz_j = a_j (g_j − Σ_i g_i a_i)
+    "softmax": (lambda z, _: _softmax(z),
+                lambda z, a, g, _: a * (g - (g * a).sum(axis=1, keepdims=True))),
 }
 
 
@@ -94,7 +109,7 @@ def forward(spec: Spec, params: Params, X: np.ndarray):
     a = X
     for layer, W, b in zip(spec.layers, params.W, params.b):
         z = a @ W + (b if b is not None else 0.0)
-        a = ACTIVATIONS[layer.activation][0](z)
+        a = ACTIVATIONS[layer.activation][0](z, layer)
         Z.append(z)
         A.append(a)
     return Z, A
@@ -122,7 +137,8 @@ def backward(spec: Spec, params: Params, X: np.ndarray, T: np.ndarray) -> Pass:
     grad_a = dA_last
     for l in reversed(range(n_layers)):
         dA[l] = grad_a
-        dZ[l] = grad_a * ACTIVATIONS[spec.layers[l].activation][1](Z[l], A[l])
+        layer = spec.layers[l]
+        dZ[l] = ACTIVATIONS[layer.activation][1](Z[l], A[l], grad_a, layer)
         a_prev = X if l == 0 else A[l - 1]
         dW[l] = np.einsum("ni,nj->nij", a_prev, dZ[l])
         db[l] = dZ[l].copy() if params.b[l] is not None else None
@@ -167,8 +183,15 @@ def train(spec: Spec) -> TrainingRun:
     """``spec.training.epochs`` epochs of gradient descent from the spec's parameters."""
     X, T = data_arrays(spec)
     params = Params.from_spec(spec)
-    history = [total_loss(spec, params, X, T)]
+    rate, mode = spec.training.learning_rate, spec.training.mode
+    history = []
     for _ in range(spec.training.epochs):
-        params = epoch(spec, params, X, T, spec.training.learning_rate, spec.training.mode)
-        history.append(total_loss(spec, params, X, T))
+        if mode == "batch":  # the epoch's own forward pass gives the loss before its update
+            p = backward(spec, params, X, T)
+            history.append(float(p.loss.sum() if spec.reduction == "sum" else p.loss.mean()))
+            params = step(spec, params, *total_gradient(spec, p), rate)
+        else:
+            history.append(total_loss(spec, params, X, T))
+            params = epoch(spec, params, X, T, rate, mode)
+    history.append(total_loss(spec, params, X, T))
     return TrainingRun(losses=history, params=params, outputs=forward(spec, params, X)[1][-1])

@@ -85,9 +85,30 @@ class Page:
         """∂child/∂node as a factor: symbolic, or with numbers; sums in parentheses."""
         e = self.steps.local[(child, node)]
         text = self.expr(e) if values is None else self.at(e, values)
-        if e.is_Add or (e.is_Number and e < 0):
+        if e.is_Add or e.could_extract_minus_sign():
             return rf"\left({text}\right)"
         return text
+
+    def kink(self, key: str, num) -> str | None:
+        """The activation's convention, where this pre-activation sits exactly at its kink (z = 0)."""
+        node = self.graph[key]
+        if node.role != "in" or num.value[key] != 0:
+            return None
+        return ACTIVATIONS[self.spec.layers[node.layer].activation].convention or None
+
+    @cached_property
+    def simplified(self) -> bool:
+        """Whether the output activation and the loss simplify to dL/dz = a − t (softmax + cross-entropy)."""
+        return self.spec.layers[-1].activation in self.graph.loss.simplifies_with
+
+    def shortcut(self, key: str) -> tuple[str, str] | None:
+        """For an output pre-activation of a simplifying pair: the LaTeX of (a − t) and of its numbers."""
+        node = self.graph[key]
+        if not self.simplified or node.role != "in" or node.layer != len(self.spec.layers) - 1:
+            return None
+        j = node.index[0]
+        a, t = self.graph.layer_units[-1][j][1], self.graph.target_keys[j]
+        return a, t
 
     def definition(self, key: str) -> str:
         return self.expr(self.graph[key].expr)
@@ -95,17 +116,18 @@ class Page:
     # -- structure
 
     @cached_property
-    def activations(self) -> list:
-        """Each activation used, once, with its definition and derivative in LaTeX."""
-        z = sp.Symbol("z")
-        seen = []
+    def activations(self) -> list[dict]:
+        """Each activation used (with its options), once: its formulas, layers and convention."""
+        seen: list[dict] = []
         for layer in self.spec.layers:
-            op = ACTIVATIONS[layer.activation]
-            if op not in [s["op"] for s in seen]:
-                f = op.expr(z)
-                seen.append({"op": op, "definition": tex(op.definition(z), {}),
-                             "derivative": tex(op.derivative(z, f), {}),
-                             "layers": [l.name for l in self.spec.layers if l.activation == layer.activation]})
+            op = ACTIVATIONS[layer.activation].configured(layer)
+            formulas = [(tex(lhs, {}), tex(rhs, {})) for lhs, rhs in op.formulas()]
+            for entry in seen:
+                if entry["name"] == op.name and entry["formulas"] == formulas:
+                    entry["layers"].append(layer.name)
+                    break
+            else:
+                seen.append({"name": op.name, "op": op, "formulas": formulas, "layers": [layer.name]})
         return seen
 
     def layer_nodes(self, l: int) -> list[str]:

@@ -56,6 +56,8 @@ class Layer:
     """False: the bias is a fixed constant, never updated and given no gradient."""
     weight_symbol: str
     """The letter of this layer's weights in the ``inout`` notation (w, v, ...)."""
+    slope: float = 0.01
+    """The slope of ``leaky_relu`` for z ≤ 0 (no other activation has an option)."""
 
     def unit_key(self, j: int) -> str:
         """The plain name of unit j (0-based): ``h1`` for layer ``h``, ``h2_1`` for layer ``h2``."""
@@ -321,7 +323,7 @@ class _Reader:
             f = f"{field}[{k}]"
             table = self.table(raw, f)
             self.known_keys(table, f, ("name", "size", "activation", "weights", "bias", "train_bias",
-                                       "weight_symbol"))
+                                       "weight_symbol", "slope"))
             name = self.string(table.get("name", default_names[k]), f"{f}.name")
             if not LAYER_NAME_RE.match(name) or name in ("x", "t", "e", "b", "L"):
                 raise self.fail(f"{f}.name", f"expected a lowercase name (not x, t, e or b), got '{name}'")
@@ -347,11 +349,16 @@ class _Reader:
                 raise self.fail(f"{f}.weight_symbol", f"expected one letter other than b, e, t, x, L; got '{symbol}'")
             if any(layer.weight_symbol == symbol for layer in layers):
                 raise self.fail(f"{f}.weight_symbol", f"'{symbol}' already names the weights of another layer")
+            slope = 0.01
+            if "slope" in table:
+                if activation != "leaky_relu":
+                    raise self.fail(f"{f}.slope", f"only leaky_relu takes a slope, not {activation}")
+                slope = self.number(table["slope"], f"{f}.slope")
             n_params += previous * size + (size if bias is not None else 0)
             if n_params > MAX_PARAMETERS:
                 raise self.fail(f, f"the network has more than {MAX_PARAMETERS} parameters; derive refuses it")
             layers.append(Layer(name=name, size=size, activation=activation, weights=weights, bias=bias,
-                                train_bias=train_bias, weight_symbol=symbol))
+                                train_bias=train_bias, weight_symbol=symbol, slope=slope))
             previous = size
         return tuple(layers)
 

@@ -79,3 +79,9 @@ def test_console_script_and_module_entry_point():
     run_ = subprocess.run([sys.executable, "-m", "derive", "values", "two-two-two"], capture_output=True,
                           text=True, timeout=120)
     assert run_.returncode == 0 and json.loads(run_.stdout)["loss"] == pytest.approx(0.4172441091113719)
+
+
+def test_cli_constants_match_the_printer():
+    from derive import cli, latex
+
+    assert cli.NOTATIONS == latex.NOTATIONS and cli.DEFAULT_DIGITS == latex.DEFAULT_DIGITS
