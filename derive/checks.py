@@ -40,7 +40,8 @@ class Check:
     note: str = ""
 
     def to_json(self) -> dict:
-        return {"max_abs_error": self.max_abs_error, "passed": self.passed, "description": self.description,
+        return {"max_abs_error": None if self.max_abs_error is None else float(self.max_abs_error),
+                "passed": None if self.passed is None else bool(self.passed), "description": self.description,
                 "tolerance": self.tolerance, **({"note": self.note} if self.note else {})}
 
 
@@ -138,7 +139,7 @@ def check_finite_differences(d: Derivation) -> Check:
     note = ("a relu unit sits at its kink (z = 0), where only one-sided differences exist: there a gradient "
             "may match the forward or backward difference instead (tolerance 1e-3·max(1, abs L) + 1e-3·abs(value))"
             if kink else "")
-    return Check("finite_differences", description, worst, "abs Δ ≤ 1e-6·max(1, abs L) + 1e-5·abs(value)", ok,
+    return Check("finite_differences", description, worst, "abs Δ ≤ 1e-6·max(1, abs L) + 1e-5·abs(value)", bool(ok),
                  note=note)
 
 
