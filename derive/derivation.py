@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+import sympy as sp
+
 from derive import reference
 from derive.chain import Steps, derive_steps
 from derive.checks import Check, run_checks
 from derive.errors import CheckFailed
 from derive.graph import Graph, build_graph
-from derive.numbers import Numbers, evaluate, initial_parameters, leaf_values
+from derive.numbers import Numbers, evaluate, initial_parameters, leaf_values, to_exact
 from derive.spec import Spec
 
 
@@ -20,6 +22,8 @@ class Update:
 
     params: dict[str, float]
     """Every parameter after the epoch (fixed biases unchanged)."""
+    exact_params: dict | None
+    """In exact arithmetic and batch mode, the new parameters as exact numbers."""
     instances: tuple[Numbers, ...]
     """Each instance evaluated again with the new parameters."""
     loss: float
@@ -48,6 +52,19 @@ class Derivation:
         return {p.key: self._reduce([num.grad[p.key] for num in self.instances]) for p in self.graph.parameters}
 
     @property
+    def exact(self) -> bool:
+        return self.spec.arithmetic == "exact"
+
+    @cached_property
+    def exact_grad(self) -> dict | None:
+        """In exact arithmetic, the total gradient as exact numbers."""
+        if not self.exact:
+            return None
+        scale = sp.Integer(1) if self.spec.reduction == "sum" else sp.Rational(1, len(self.instances))
+        return {p.key: scale * sp.Add(*[num.exact_grad[p.key] for num in self.instances])
+                for p in self.graph.parameters}
+
+    @property
     def scale(self) -> float:
         """1 for a summed loss, 1/N for a mean."""
         return 1.0 if self.spec.reduction == "sum" else 1.0 / len(self.instances)
@@ -63,16 +80,22 @@ class Derivation:
             return None
         rate = training.learning_rate
         params = dict(self.params)
+        exact_params = None
         if training.mode == "batch":
             for key, g in self.grad.items():
                 params[key] -= rate * g
+            if self.exact:
+                exact_params = {k: to_exact(v) for k, v in self.params.items()}
+                for key, g in self.exact_grad.items():
+                    exact_params[key] -= to_exact(rate) * g
         else:
             for inst in self.spec.data:
                 num = evaluate(self.steps, leaf_values(self.graph, params, inst))
                 for p in self.graph.parameters:
                     params[p.key] -= rate * num.grad[p.key]
         after = tuple(evaluate(self.steps, leaf_values(self.graph, params, inst)) for inst in self.spec.data)
-        return Update(params=params, instances=after, loss=self._reduce([n.loss for n in after]))
+        return Update(params=params, exact_params=exact_params, instances=after,
+                      loss=self._reduce([n.loss for n in after]))
 
     @cached_property
     def training(self) -> reference.TrainingRun | None:
@@ -119,9 +142,14 @@ class Derivation:
                 grad[layer.name]["out"] = [num.grad[a] for _, a in units]
             grad["inputs"] = [num.grad[k] for k in graph.input_keys]
             nodes = {k: {"value": num.value[k], "grad": num.grad.get(k)} for k in graph.nodes}
+            if num.exact is not None:
+                for k, entry in nodes.items():
+                    entry["exact"] = {"value": sp.sstr(num.exact[k]),
+                                      "grad": sp.sstr(num.exact_grad[k]) if k in num.exact_grad else None}
             instances.append({"x": list(inst.x), "t": list(inst.t), "loss": num.loss,
                               "layers": self.layer_values(num), "grad": grad, "nodes": nodes})
-        out = {"name": spec.name, "loss": self.loss, "reduction": spec.reduction, "instances": instances,
+        out = {"name": spec.name, "arithmetic": spec.arithmetic, "loss": self.loss, "reduction": spec.reduction,
+               "instances": instances,
                "grad": self.param_tree(self.grad, gradient=True)}
         if self.after_step is not None:
             out["after_step"] = {"layers": self.param_tree(self.after_step.params, gradient=False),
@@ -146,6 +174,7 @@ def derive(spec: Spec, *, verify: bool = True) -> Derivation:
     graph = build_graph(spec)
     steps = derive_steps(graph)
     params = initial_parameters(graph)
-    instances = tuple(evaluate(steps, leaf_values(graph, params, inst)) for inst in spec.data)
+    exact = spec.arithmetic == "exact"
+    instances = tuple(evaluate(steps, leaf_values(graph, params, inst), exact=exact) for inst in spec.data)
     d = Derivation(spec=spec, graph=graph, steps=steps, params=params, instances=instances)
     return d.verify() if verify else d

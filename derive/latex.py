@@ -57,6 +57,35 @@ def is_exact(x: float, digits: int = DEFAULT_DIGITS) -> bool:
     return shown == x
 
 
+#: An exact value is written out (beside its decimal) while its LaTeX is at most this long.
+EXACT_MAX_CHARS = 40
+
+
+def exact_tex(exact) -> str | None:
+    """The LaTeX of an exact value worth showing (a rational, σ(1) = 1/(1 + e^{-1})), else None."""
+    if exact is None:
+        return None
+    text = sp.latex(exact)
+    return text if len(text) <= EXACT_MAX_CHARS else None
+
+
+def result(x: float, exact=None, digits: int = DEFAULT_DIGITS) -> str:
+    """``= 16``, ``\\approx 0.7319``, ``= \\frac{1}{2}`` or ``= \\frac{1}{1 + e^{-1}} \\approx 0.7311``: a value after a formula."""
+    text = exact_tex(exact)
+    if text is None:
+        return ("= " if is_exact(x, digits) else r"\approx ") + format_number(x, digits)
+    if exact.is_Rational and is_exact(x, digits):
+        return f"= {text}"
+    return rf"= {text} \approx {format_number(x, digits)}"
+
+
+def substituted(x: float, exact=None, digits: int = DEFAULT_DIGITS) -> str:
+    """A value written into a formula: exact when it is a rational, else its decimal."""
+    if exact is not None and exact.is_Rational:
+        return sp.latex(exact)
+    return format_number(x, digits)
+
+
 def _strip(text: str) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
@@ -138,7 +167,7 @@ class DeriveLatexPrinter(LatexPrinter):
     precision of those numbers.
     """
 
-    _default_settings = {**LatexPrinter._default_settings, "names": {}, "values": None,
+    _default_settings = {**LatexPrinter._default_settings, "names": {}, "values": None, "exact": None,
                          "digits": DEFAULT_DIGITS, "order": "none"}
 
     _bare = False
@@ -163,7 +192,8 @@ class DeriveLatexPrinter(LatexPrinter):
     def _print_Symbol(self, expr, style="plain"):
         values = self._settings["values"]
         if values is not None and expr in values:
-            text = format_number(values[expr], self._settings["digits"])
+            exact = (self._settings["exact"] or {}).get(expr)
+            text = substituted(values[expr], exact, self._settings["digits"])
             if self._bare:
                 return text
             return f"\\left({text}\\right)" if text.startswith("-") or r"\times" in text else text
@@ -198,6 +228,7 @@ class DeriveLatexPrinter(LatexPrinter):
         return r" \cdot ".join(parts)
 
 
-def tex(expr: sp.Expr, names: dict[sp.Symbol, str], values: dict | None = None, digits: int = DEFAULT_DIGITS) -> str:
-    """LaTeX of a SymPy expression in the given names, with ``values`` substituted when given."""
-    return DeriveLatexPrinter({"names": names, "values": values, "digits": digits}).doprint(expr)
+def tex(expr: sp.Expr, names: dict[sp.Symbol, str], values: dict | None = None, digits: int = DEFAULT_DIGITS,
+        exact: dict | None = None) -> str:
+    """LaTeX of a SymPy expression in the given names, with ``values`` (and ``exact`` ones) substituted."""
+    return DeriveLatexPrinter({"names": names, "values": values, "digits": digits, "exact": exact}).doprint(expr)

@@ -26,6 +26,10 @@ class Numbers:
     """∂child/∂node for every edge of the chain-rule steps."""
     grad: dict[str, float]
     """dL/d(node) for every node with a step (L being this instance's loss)."""
+    exact: dict[str, sp.Expr] | None = None
+    """In exact arithmetic: every node's exact value (rationals, e^{-1}, ...); else None."""
+    exact_grad: dict[str, sp.Expr] | None = None
+    exact_local: dict[tuple[str, str], sp.Expr] | None = None
 
     @property
     def loss(self) -> float:
@@ -51,17 +55,39 @@ def leaf_values(graph: Graph, params: dict[str, float], instance: Instance) -> d
     return leaves
 
 
-def evaluate(steps: Steps, leaves: dict[str, float]) -> Numbers:
-    """Forward through every local expression, then backward through every chain-rule step."""
+def to_exact(x: float) -> sp.Rational:
+    """The rational a spec's number stands for: its shortest decimal, so 0.1 is 1/10."""
+    return sp.Rational(repr(float(x)))
+
+
+def evaluate(steps: Steps, leaves: dict[str, float], *, exact: bool = False) -> Numbers:
+    """Forward through every local expression, then backward through every chain-rule step.
+
+    Float arithmetic substitutes 53-bit ``Float`` values (the precision of a float64); exact
+    arithmetic substitutes rationals and keeps closed forms, then also reports their floats.
+    """
     graph = steps.graph
-    env = {graph[k].symbol: sp.Float(v) for k, v in leaves.items()}
-    value = dict(leaves)
+    number = to_exact if exact else sp.Float
+    env = {graph[k].symbol: number(v) for k, v in leaves.items()}
     for node in graph.computed:
-        result = node.expr.xreplace(env)
-        env[node.symbol] = result
-        value[node.key] = float(result)
-    local = {edge: float(expr.xreplace(env)) for edge, expr in steps.local.items()}
-    grad: dict[str, float] = {}
+        env[node.symbol] = node.expr.xreplace(env)
+    local = {edge: expr.xreplace(env) for edge, expr in steps.local.items()}
+    as_float = (lambda e: float(sp.N(e, 30))) if exact else float
+    value = dict(leaves)
+    value.update({n.key: as_float(env[n.symbol]) for n in graph.computed})
+    local_values = {e: as_float(v) for e, v in local.items()}
+    if not exact:
+        return Numbers(value=value, local=local_values, grad=backward(steps, local_values, 1.0))
+    exact_grad = backward(steps, local, sp.S.One)
+    return Numbers(value=value, local=local_values, grad={k: as_float(v) for k, v in exact_grad.items()},
+                   exact={n.key: env[n.symbol] for n in graph.nodes.values()}, exact_grad=exact_grad,
+                   exact_local=local)
+
+
+def backward(steps: Steps, local: dict, one):
+    """dL/d(node) = Σ dL/d(child) · ∂child/∂node, in backward order (floats or exact numbers alike)."""
+    grad = {}
     for key, step in steps.steps.items():
-        grad[key] = 1.0 if not step.terms else sum(grad[t.child] * local[(t.child, key)] for t in step.terms)
-    return Numbers(value=value, local=local, grad=grad)
+        grad[key] = one if not step.terms else sum((grad[t.child] * local[(t.child, key)] for t in step.terms[1:]),
+                                                   grad[step.terms[0].child] * local[(step.terms[0].child, key)])
+    return grad

@@ -28,7 +28,7 @@ class _Named(sp.Function):
 
     @classmethod
     def eval(cls, z):
-        return cls.at(z) if z.is_Number else None
+        return cls.at(z) if z.is_number else None
 
     @classmethod
     def at(cls, z):
@@ -78,7 +78,7 @@ class step(sp.Function):
 
     @classmethod
     def eval(cls, z):
-        if z.is_Number:
+        if z.is_number:
             return sp.S.One if z > 0 else sp.S.Zero
         return None
 
@@ -93,7 +93,7 @@ class nonpositive(sp.Function):
 
     @classmethod
     def eval(cls, z):
-        if z.is_Number:
+        if z.is_number:
             return sp.S.One if z <= 0 else sp.S.Zero
         return None
 
@@ -108,7 +108,7 @@ class leaky_relu(sp.Function):
 
     @classmethod
     def eval(cls, z, slope):
-        if z.is_Number and slope.is_Number:
+        if z.is_number and slope.is_number:
             return z if z > 0 else slope * z
         return None
 

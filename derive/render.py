@@ -15,7 +15,7 @@ import sympy as sp
 
 from derive.derivation import Derivation
 from derive.errors import UsageError
-from derive.latex import DEFAULT_DIGITS, NOTATIONS, format_number, is_exact, node_names, tex
+from derive.latex import DEFAULT_DIGITS, NOTATIONS, format_number, is_exact, node_names, result, substituted, tex
 from derive.ops import ACTIVATIONS
 
 FORMATS = {"md": "worked_example.md.j2"}
@@ -77,14 +77,39 @@ class Page:
     def expr(self, e: sp.Expr) -> str:
         return tex(e, self.names)
 
-    def at(self, e: sp.Expr, values: dict[str, float]) -> str:
-        """The expression with every symbol replaced by its number."""
-        return tex(e, self.names, {self.graph[k].symbol: v for k, v in values.items()}, self.digits)
+    def at(self, e: sp.Expr, num) -> str:
+        """The expression with every symbol replaced by its number in the instance ``num``."""
+        values = {self.graph[k].symbol: v for k, v in num.value.items()}
+        exact = None if num.exact is None else {self.graph[k].symbol: v for k, v in num.exact.items()}
+        return tex(e, self.names, values, self.digits, exact)
 
-    def local_factor(self, child: str, node: str, values: dict[str, float] | None = None) -> str:
-        """∂child/∂node as a factor: symbolic, or with numbers; sums in parentheses."""
+    def value(self, num, key: str) -> str:
+        """``= 16`` / ``\\approx 0.7319`` / ``= \\frac{1}{2}``: a node's value after its formula."""
+        return result(num.value[key], None if num.exact is None else num.exact[key], self.digits)
+
+    def gradient(self, num, key: str) -> str:
+        """The same for dL/d(node)."""
+        return result(num.grad[key], None if num.exact_grad is None else num.exact_grad[key], self.digits)
+
+    def result(self, x: float, exact=None) -> str:
+        return result(x, exact, self.digits)
+
+    def grad_factor(self, num, key: str) -> str:
+        """dL/d(node) written into a product: exact when rational; parentheses when negative."""
+        exact = None if num.exact_grad is None else num.exact_grad[key]
+        text = substituted(num.grad[key], exact, self.digits)
+        return rf"\left({text}\right)" if text.startswith("-") or r"\times" in text else text
+
+    def local_value(self, num, child: str, node: str) -> str:
+        """The value of ∂child/∂node as a factor."""
+        exact = None if num.exact_local is None else num.exact_local[(child, node)]
+        text = substituted(num.local[(child, node)], exact, self.digits)
+        return rf"\left({text}\right)" if text.startswith("-") or r"\times" in text else text
+
+    def local_factor(self, child: str, node: str, num=None) -> str:
+        """∂child/∂node as a factor: symbolic, or with the numbers of ``num``; sums in parentheses."""
         e = self.steps.local[(child, node)]
-        text = self.expr(e) if values is None else self.at(e, values)
+        text = self.expr(e) if num is None else self.at(e, num)
         if e.is_Add or e.could_extract_minus_sign():
             return rf"\left({text}\right)"
         return text

@@ -34,7 +34,7 @@ MAX_SPEC_BYTES = 1_000_000
 
 REDUCTIONS = ("sum", "mean")
 MODES = ("batch", "online")
-ARITHMETIC = ("float",)
+ARITHMETIC = ("float", "exact")
 DEFAULT_WEIGHT_SYMBOLS = ("w", "v", "u", "s", "r", "q", "p", "n", "m", "k", "j", "g", "f", "d", "c", "a")
 RESERVED_SYMBOLS = ("b", "e", "t", "x", "L")
 
@@ -99,6 +99,8 @@ class Spec:
     training: Training | None
     source: str
     """Where the spec came from, for messages: a path or ``preset two-two-two``."""
+    arithmetic: str = "float"
+    """``float`` (53-bit) or ``exact`` (rationals and closed forms such as σ(0) = 1/2, e^{-1})."""
 
     @property
     def outputs(self) -> int:
@@ -279,7 +281,7 @@ class _Reader:
             raise self.fail("name", f"expected lowercase letters, digits and '-' (at most 64), got '{name}'")
         title = self.string(doc.get("title", f"A worked example of backpropagation: {name}"), "title")
         description = self.string(doc.get("description", ""), "description")
-        self.choice(doc.get("arithmetic", "float"), "arithmetic", ARITHMETIC)
+        arithmetic = self.choice(doc.get("arithmetic", "float"), "arithmetic", ARITHMETIC)
 
         network = self.table(self.require(doc, "network", ""), "network")
         self.known_keys(network, "network", ("inputs", "loss", "reduction", "layers"))
@@ -292,7 +294,8 @@ class _Reader:
         if loss == "output" and layers[-1].size != 1:
             raise self.fail("network.loss", f"'output' needs an output layer of size 1, got {layers[-1].size}")
         return Spec(name=name, title=title, description=description, inputs=inputs, loss=loss,
-                    reduction=reduction, layers=layers, data=data, training=training, source=self.source)
+                    reduction=reduction, layers=layers, data=data, training=training, source=self.source,
+                    arithmetic=arithmetic)
 
     def inputs(self, value: Any, field: str) -> tuple[str, ...]:
         if isinstance(value, list):

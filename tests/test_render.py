@@ -134,3 +134,50 @@ def test_template_errors_are_one_line(tmp_path, two_two_two):
 
 def test_examples_cover_every_preset():
     assert {p for p, _ in EXAMPLES} == set(preset_names())
+
+
+EXACT = """
+    name = "exact-demo"
+    arithmetic = "exact"
+    [network]
+    inputs = 2
+    loss = "half_sse"
+    [[network.layers]]
+    size = 2
+    activation = "sigmoid"
+    weights = [[1, -1], [0.5, 0]]
+    bias = 0
+    [[network.layers]]
+    size = 1
+    activation = "identity"
+    weights = [[1], [-1]]
+    [[data]]
+    x = [0, 2]
+    t = [1]
+    [training]
+    learning_rate = 0.5
+"""
+
+
+def test_exact_arithmetic_keeps_rationals_and_closed_forms():
+    import sympy as sp
+
+    d = derive(spec_from(EXACT))
+    num = d.instances[0]
+    assert num.exact["h2_out"] == sp.Rational(1, 2)                     # σ(0) = 1/2
+    assert num.exact["w21"] == sp.Rational(1, 2)                        # 0.5 read as 1/2
+    assert sp.simplify(num.exact["h1_out"] - 1 / (1 + sp.exp(-1))) == 0  # σ(1) in closed form
+    for key, exact in num.exact_grad.items():                          # exact and float agree
+        assert float(sp.N(exact, 30)) == num.grad[key]
+    float_d = derive(spec_from(EXACT.replace('arithmetic = "exact"', "")))
+    for key in float_d.grad:
+        assert d.grad[key] == pytest.approx(float_d.grad[key], rel=1e-14, abs=1e-16)
+    text = render(d)
+    assert r"h_{2}^{\mathrm{out}} &= \sigma\left(h_{2}^{\mathrm{in}}\right) = \sigma\left(0\right) = \frac{1}{2}" + "\n" in text
+    assert (r"h_{1}^{\mathrm{out}} &= \sigma\left(h_{1}^{\mathrm{in}}\right) = \sigma\left(1\right) = "
+            r"\frac{1}{e^{-1} + 1} \approx 0.7311") in text
+    assert r"w_{11} x_{1} + w_{21} x_{2} + b_{h_{1}} = 1 \cdot 0 + \frac{1}{2} \cdot 2 + 0 = 1 \\" in text
+    values = d.to_values()
+    assert values["arithmetic"] == "exact"
+    assert values["instances"][0]["nodes"]["h2_out"]["exact"]["value"] == "1/2"
+    assert katex_errors(formulas(text)) == []
