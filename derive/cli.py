@@ -77,6 +77,49 @@ def values(spec_or_preset):
 
 
 @cli.command()
+@click.argument("spec_or_preset", metavar="SPEC_OR_PRESET")
+@click.argument("answers", required=False, type=click.Path(dir_okay=False))
+@click.option("--blank", is_flag=True, help="Print an answers file to fill in, every value \"\".")
+@click.option("--key", is_flag=True, help="Print the same file filled in correctly.")
+@click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True,
+              help="The report's format.")
+@click.option("--rtol", type=click.FloatRange(min=0), help="Relative tolerance (default 1e-3, or the file's).")
+@click.option("--atol", type=click.FloatRange(min=0), help="Absolute tolerance (default 1e-12, or the file's).")
+@click.option("--min-digits", type=click.IntRange(1, 17),
+              help="Significant digits an answer needs to count as correctly rounded (default 2, or the file's).")
+def check(spec_or_preset, answers, blank, key, fmt, rtol, atol, min_digits):
+    """Check the hand derivation in ANSWERS against SPEC_OR_PRESET: which answers are wrong, and why.
+
+    Exit status 0 when every answer is right, 1 when any is wrong or cannot be judged.
+    """
+    from derive.answers import answers_file, read_answers
+    from derive.check import Tolerance, check_answers
+    from derive.render import render_report
+
+    if blank and key:
+        raise click.UsageError("--blank and --key exclude each other")
+    d = _load(spec_or_preset)
+    if blank or key:
+        if answers is not None:
+            raise click.UsageError("--blank and --key print a file; give no ANSWERS")
+        click.echo(answers_file(d, filled=key), nl=False)
+        return
+    if answers is None:
+        raise click.UsageError("give an ANSWERS file (or --blank for one to fill in)")
+    given = read_answers(answers, d)
+    settings = {"rtol": 1e-3, "atol": 1e-12, "min_digits": 2, **given.tolerance}
+    tolerance = Tolerance(rtol=settings["rtol"] if rtol is None else rtol,
+                          atol=settings["atol"] if atol is None else atol,
+                          min_digits=int(settings["min_digits"] if min_digits is None else min_digits))
+    report = check_answers(d, given, tolerance)
+    if fmt == "json":
+        click.echo(json.dumps(report.to_json(), indent=2, allow_nan=False))
+    else:
+        click.echo(render_report(report, fmt=fmt), nl=False)
+    sys.exit(0 if report.ok else 1)
+
+
+@cli.command()
 def presets():
     """List the built-in specs, one a line: name, then title."""
     from derive.spec import load_spec, preset_names
@@ -89,6 +132,8 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI; a DeriveError becomes one line on stderr and its exit status."""
     try:
         cli.main(args=argv, prog_name="derive", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("derive: aborted", err=True)
         sys.exit(130)

@@ -12,15 +12,28 @@ from derive.derivation import derive
 from derive.render import render
 from derive.spec import load_spec
 
-#: (preset, format) of every file in output/.
+#: (preset, format) of every worked example in output/.
 EXAMPLES = (("two-two-two", "md"), ("slp-identity", "md"))
+#: (preset, answers file under output/, report file under output/) of every check report.
+CHECKS = (("two-two-two", "seed-001/answers.toml", "seed-001/report.md"),)
+OUTPUT = Path(__file__).resolve().parent.parent / "output"
 
 
 def generate() -> dict[str, str]:
-    """File name → content of every example."""
+    """File name (relative to output/) → content of every generated example."""
+    from derive.answers import read_answers
+    from derive.check import check_answers
+    from derive.render import render_report
+
     files = {}
     for preset, fmt in EXAMPLES:
         files[f"{preset}.{fmt}"] = render(derive(load_spec(preset)), fmt=fmt)
+    for preset, answers, report in CHECKS:
+        d = derive(load_spec(preset))
+        given = read_answers(OUTPUT / answers, d)
+        result = check_answers(d, given)
+        text = render_report(result, fmt="md").replace(str(OUTPUT / answers), answers)
+        files[report] = text
     return files
 
 
@@ -29,12 +42,13 @@ def regenerate(out_dir: Path) -> list[Path]:
     written = []
     for name, text in generate().items():
         path = out_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         written.append(path)
     return written
 
 
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "output"
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else OUTPUT
     for path in regenerate(target):
         print(path)

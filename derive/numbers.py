@@ -84,6 +84,31 @@ def evaluate(steps: Steps, leaves: dict[str, float], *, exact: bool = False) -> 
                    exact_local=local)
 
 
+def evaluate_rounded(steps: Steps, leaves: dict[str, float], rounding) -> Numbers:
+    """As :func:`evaluate`, but every intermediate is rounded by ``rounding`` and carried forward.
+
+    Models a calculation by hand that rounds each value (to 4 significant digits, say) or
+    arithmetic in a lower precision (float32).
+    """
+    graph = steps.graph
+    env = {graph[k].symbol: sp.Float(rounding(v)) for k, v in leaves.items()}
+    value = {k: rounding(v) for k, v in leaves.items()}
+    for node in graph.computed:
+        value[node.key] = rounding(float(node.expr.xreplace(env)))
+        env[node.symbol] = sp.Float(value[node.key])
+    local = {edge: rounding(float(expr.xreplace(env))) for edge, expr in steps.local.items()}
+    grad: dict[str, float] = {}
+    for key, step in steps.steps.items():
+        grad[key] = 1.0 if not step.terms else rounding(
+            sum(rounding(grad[t.child] * local[(t.child, key)]) for t in step.terms))
+    return Numbers(value=value, local=local, grad=grad)
+
+
+def round_to(digits: int):
+    """Rounding to ``digits`` significant digits."""
+    return lambda x: float(f"{x:.{digits}g}")
+
+
 def backward(steps: Steps, local: dict, one):
     """dL/d(node) = Σ dL/d(child) · ∂child/∂node, in backward order (floats or exact numbers alike)."""
     grad = {}

@@ -206,6 +206,13 @@ class Page:
         return sorted(p for p in picks if 0 <= p <= n)
 
 
+def render_report(report, *, fmt: str = "text", templates: Path | None = None) -> str:
+    """The report of `derive check` as terminal text or Markdown."""
+    env = environment(Path(templates) if templates else None)
+    name = {"text": "check_report.txt.j2", "md": "check_report.md.j2"}[fmt]
+    return env.get_template(name).render(report=report, plain=lambda x: f"{x:.10g}")
+
+
 def render(d: Derivation, *, fmt: str = "md", notation: str = "inout", digits: int = DEFAULT_DIGITS,
            templates: Path | None = None) -> str:
     """The worked example of a checked derivation as text in ``fmt``."""

@@ -1,0 +1,219 @@
+"""Formulas from untrusted answer files, parsed safely and evaluated without ``eval``.
+
+The text is parsed by Python's ``ast`` (it builds a tree and runs nothing), every node of the
+tree is checked against a whitelist, and the tree is evaluated by :func:`evaluate` here, in
+floats, with the functions of :data:`FUNCTIONS` only. ``sympify``/``parse_expr`` are never
+called on user text. A subset of the LaTeX that derive prints is translated first.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import math
+import re
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import sympy as sp
+
+MAX_LENGTH = 1000
+MAX_DEPTH = 40
+MAX_NODES = 400
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+
+#: Function name → (float implementation, SymPy builder).
+FUNCTIONS: dict[str, tuple[Callable, Callable]] = {
+    "sigma": (_sigmoid, lambda z: 1 / (1 + sp.exp(-z))),
+    "sigmoid": (_sigmoid, lambda z: 1 / (1 + sp.exp(-z))),
+    "exp": (math.exp, sp.exp),
+    "log": (math.log, sp.log),
+    "ln": (math.log, sp.log),
+    "tanh": (math.tanh, sp.tanh),
+    "sqrt": (math.sqrt, sp.sqrt),
+    "abs": (abs, sp.Abs),
+    "relu": (lambda z: max(z, 0.0), lambda z: sp.Max(z, 0)),
+}
+CONSTANTS = {"e": (math.e, sp.E), "pi": (math.pi, sp.pi)}
+
+_BINARY = {ast.Add: (lambda a, b: a + b, lambda a, b: a + b), ast.Sub: (lambda a, b: a - b, lambda a, b: a - b),
+           ast.Mult: (lambda a, b: a * b, lambda a, b: a * b), ast.Div: (lambda a, b: a / b, lambda a, b: a / b),
+           ast.Pow: (lambda a, b: a**b, lambda a, b: a**b)}
+_UNARY = {ast.USub: (lambda a: -a, lambda a: -a), ast.UAdd: (lambda a: a, lambda a: a)}
+
+
+class FormulaError(ValueError):
+    """A formula that cannot be judged, with the reason in words."""
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A validated formula: its tree and the variable names it uses."""
+
+    text: str
+    tree: ast.expr
+    names: frozenset[str]
+
+    @property
+    def is_number(self) -> bool:
+        return not self.names
+
+    def evaluate(self, env: Mapping[str, float]) -> float:
+        """The value in floats at the point ``env`` (variable name → value)."""
+        try:
+            value = _eval(self.tree, env)
+        except (OverflowError, ZeroDivisionError, ValueError) as exc:
+            raise FormulaError(f"cannot be evaluated at this point ({exc})") from None
+        if isinstance(value, complex) or not math.isfinite(value):
+            raise FormulaError("has no finite real value at this point")
+        return float(value)
+
+    def to_sympy(self, symbols: Mapping[str, sp.Symbol]) -> sp.Expr:
+        """The SymPy expression of the tree, built node by node with evaluation off (9**9**9 stays unevaluated)."""
+        with sp.evaluate(False):
+            return _build(self.tree, symbols)
+
+
+def parse_formula(text: str, known: Mapping[str, object] = {}, latex_names: Mapping[str, str] = {}) -> Formula:
+    """Parse ``text`` (plain math or derive's LaTeX) into a validated :class:`Formula`.
+
+    ``known`` holds the variable names the formula may use; others are a FormulaError naming
+    the closest ones. ``latex_names`` maps the LaTeX of those names (``w_{11}``) to them.
+    """
+    if len(text) > MAX_LENGTH:
+        raise FormulaError(f"is longer than {MAX_LENGTH} characters")
+    plain = latex_to_plain(text, latex_names) if "\\" in text or "{" in text else text
+    plain = plain.replace("σ", "sigma").replace("−", "-").replace("·", "*").replace("×", "*")
+    plain = plain.replace("^", "**")  # a^b is a power (Python would read XOR, with the wrong precedence)
+    depth = 0
+    for ch in plain:
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth > MAX_DEPTH:
+            raise FormulaError(f"nests parentheses deeper than {MAX_DEPTH}")
+    try:
+        tree = ast.parse(plain.strip(), mode="eval").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise FormulaError("is not a formula derive can read (numbers, + - * / ^ **, parentheses, "
+                           f"{', '.join(FUNCTIONS)})") from None
+    names = set()
+    count = 0
+    for node in ast.walk(tree):
+        count += 1
+        if count > MAX_NODES:
+            raise FormulaError(f"has more than {MAX_NODES} parts")
+        _validate(node, names, known)
+    return Formula(text=text, tree=tree, names=frozenset(names))
+
+
+def _validate(node: ast.AST, names: set, known: Mapping[str, object]) -> None:
+    if isinstance(node, ast.Constant):
+        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+            raise FormulaError(f"contains {node.value!r}, which is not a number")
+    elif isinstance(node, ast.Name):
+        if node.id in FUNCTIONS:
+            return
+        if node.id not in CONSTANTS and node.id not in known:
+            close = difflib.get_close_matches(node.id, list(known) + list(CONSTANTS), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise FormulaError(f"uses the unknown name '{node.id}'{hint}")
+        if node.id not in CONSTANTS:
+            names.add(node.id)
+    elif isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+            called = node.func.id if isinstance(node.func, ast.Name) else "that"
+            raise FormulaError(f"calls the unknown function '{called}' (known: {', '.join(FUNCTIONS)})")
+        if len(node.args) != 1 or node.keywords:
+            raise FormulaError(f"calls {node.func.id} with other than one argument")
+    elif isinstance(node, ast.BinOp):
+        if type(node.op) not in _BINARY:
+            raise FormulaError("uses an operator other than + - * / ^ **")
+    elif isinstance(node, ast.UnaryOp):
+        if type(node.op) not in _UNARY:
+            raise FormulaError("uses an operator other than + - * / ^ **")
+    elif not isinstance(node, (ast.Load, ast.operator, ast.unaryop)):
+        raise FormulaError(f"contains a {type(node).__name__}, which is not allowed in a formula")
+
+
+def _eval(node: ast.expr, env: Mapping[str, float]) -> float:
+    if isinstance(node, ast.Constant):
+        return float(node.value)
+    if isinstance(node, ast.Name):
+        return CONSTANTS[node.id][0] if node.id in CONSTANTS else float(env[node.id])
+    if isinstance(node, ast.BinOp):
+        return _BINARY[type(node.op)][0](_eval(node.left, env), _eval(node.right, env))
+    if isinstance(node, ast.UnaryOp):
+        return _UNARY[type(node.op)][0](_eval(node.operand, env))
+    return FUNCTIONS[node.func.id][0](_eval(node.args[0], env))
+
+
+def _build(node: ast.expr, symbols: Mapping[str, sp.Symbol]) -> sp.Expr:
+    if isinstance(node, ast.Constant):
+        return sp.Rational(repr(node.value)) if isinstance(node.value, float) else sp.Integer(node.value)
+    if isinstance(node, ast.Name):
+        return CONSTANTS[node.id][1] if node.id in CONSTANTS else symbols[node.id]
+    if isinstance(node, ast.BinOp):
+        return _BINARY[type(node.op)][1](_build(node.left, symbols), _build(node.right, symbols))
+    if isinstance(node, ast.UnaryOp):
+        return _UNARY[type(node.op)][1](_build(node.operand, symbols))
+    return FUNCTIONS[node.func.id][1](_build(node.args[0], symbols))
+
+
+# --------------------------------------------------------------------------- LaTeX
+
+
+_LATEX_WORDS = {r"\cdot": "*", r"\times": "*", r"\left": "", r"\right": "", r"\,": "", r"\;": "", r"\!": "",
+                r"\sigma": "sigma", r"\exp": "exp", r"\ln": "ln", r"\log": "log", r"\tanh": "tanh",
+                r"\operatorname{ReLU}": "relu", r"\pi": "pi", r"\mathrm{e}": "e"}
+
+
+def latex_to_plain(text: str, names: Mapping[str, str] = {}) -> str:
+    """Translate the LaTeX derive prints (\\frac, \\cdot, \\times 10^{k}, e^{x}, \\sigma) to plain math.
+
+    ``names`` maps LaTeX names of quantities (``h_{1}^{\\mathrm{out}}``) to plain ones (``h1_out``).
+    """
+    for tex_name in sorted(names, key=len, reverse=True):
+        text = text.replace(tex_name, f" {names[tex_name]} ")
+    text = re.sub(r"\\frac\s*", r"\\frac", text)
+    while r"\frac" in text:
+        start = text.index(r"\frac")
+        num, after = _braced(text, start + len(r"\frac"))
+        den, end = _braced(text, after)
+        text = f"{text[:start]}(({num})/({den})){text[end:]}"
+    text = re.sub(r"(\d+(?:\.\d*)?)\s*\\times\s*10\s*\^\s*\{\s*([-+]?\d+)\s*\}", r"\1e\2", text)
+    text = re.sub(r"\\times\s*10\s*\^\s*\{([^{}]*)\}", r"*10**(\1)", text)
+    for word, plain in _LATEX_WORDS.items():
+        text = text.replace(word, plain)
+    text = re.sub(r"(?<![A-Za-z0-9_])e\s*\^\s*\{", "exp{", text)
+    text = text.replace("^", "**").replace("{", "(").replace("}", ")")
+    # LaTeX multiplies by juxtaposition: "w21 x2", "2 (a + b)", ") (" (but not "sigma (z)")
+    text = re.sub(r"([\w.)])\s+(?=[\w(])", lambda m: m.group(1) + ("" if _is_function_end(text, m) else "*"), text)
+    if "\\" in text:
+        command = re.search(r"\\[A-Za-z]*", text).group(0)
+        raise FormulaError(f"uses LaTeX derive cannot read: {command}")
+    return text
+
+
+def _is_function_end(text: str, match: re.Match) -> bool:
+    """Whether the word ending at this match is a function name (then no multiplication follows)."""
+    word = re.search(r"[A-Za-z_]\w*$", text[: match.start(1) + 1])
+    return word is not None and word.group(0) in FUNCTIONS
+
+
+def _braced(text: str, i: int) -> tuple[str, int]:
+    """The content of the {…} group starting at text[i] (spaces skipped), and the index after it."""
+    while i < len(text) and text[i] == " ":
+        i += 1
+    if i >= len(text) or text[i] != "{":
+        raise FormulaError(r"has a \frac without {numerator}{denominator}")
+    depth = 0
+    for j in range(i, len(text)):
+        depth += text[j] == "{"
+        depth -= text[j] == "}"
+        if depth == 0:
+            return text[i + 1 : j], j + 1
+    raise FormulaError("has an unbalanced {")
