@@ -70,6 +70,9 @@ class relu(_Named):
     def _eval_rewrite_as_Piecewise(self, z, **kwargs):
         return sp.Piecewise((z, z > 0), (0, True))
 
+    def _eval_rewrite_as_Abs(self, z, **kwargs):
+        return (z + sp.Abs(z)) / 2
+
 
 class step(sp.Function):
     r"""The step $[z > 0]$: 1 for positive z, else 0 (the convention relu'(0) = 0)."""
@@ -114,6 +117,9 @@ class leaky_relu(sp.Function):
 
     def _eval_rewrite_as_Piecewise(self, z, slope, **kwargs):
         return sp.Piecewise((z, z > 0), (slope * z, True))
+
+    def _eval_rewrite_as_Abs(self, z, slope, **kwargs):
+        return ((1 + slope) * z + (1 - slope) * sp.Abs(z)) / 2
 
     def _latex(self, printer, exp=None):
         z, slope = self.args
