@@ -18,7 +18,7 @@ from derive.errors import UsageError
 from derive.latex import DEFAULT_DIGITS, NOTATIONS, format_number, is_exact, node_names, result, substituted, tex
 from derive.ops import ACTIVATIONS
 
-FORMATS = {"md": "worked_example.md.j2"}
+FORMATS = ("md", "tex", "pdf")
 
 
 def template_dirs() -> list[Path]:
@@ -214,17 +214,30 @@ def render_report(report, *, fmt: str = "text", templates: Path | None = None) -
 
 
 def render(d: Derivation, *, fmt: str = "md", notation: str = "inout", digits: int = DEFAULT_DIGITS,
-           templates: Path | None = None) -> str:
-    """The worked example of a checked derivation as text in ``fmt``."""
+           templates: Path | None = None, fragment: bool = False) -> str | bytes:
+    """The worked example of a checked derivation in ``fmt``: text for md and tex, bytes for pdf.
+
+    ``fragment`` leaves out the title and the document around the body, for pasting.
+    """
     if fmt not in FORMATS:
-        raise UsageError(f"-f: format '{fmt}' is not available yet; available: {', '.join(FORMATS)}")
+        raise UsageError(f"-f: format '{fmt}' is not available; available: {', '.join(FORMATS)}")
     if templates is not None and not Path(templates).is_dir():
         raise UsageError(f"--templates: {templates} is not a directory")
     env = environment(Path(templates) if templates else None)
     try:
         page = Page(d, notation=notation, digits=digits)
         env.filters.update(name=page.name, num=page.num)
-        return env.get_template(FORMATS[fmt]).render(page=page, d=d, spec=d.spec)
+        markdown = env.get_template("worked_example.md.j2").render(page=page, d=d, spec=d.spec,
+                                                                   fragment=fragment and fmt == "md")
+        if fmt == "md":
+            return markdown
+        from derive.tex import compile_pdf, inline, markdown_to_latex
+
+        body = markdown_to_latex(markdown)
+        if fragment and fmt == "tex":
+            return body
+        tex = env.get_template("document.tex.j2").render(title=inline(d.spec.title), body=body, spec=d.spec)
     except jinja2.TemplateError as exc:
         where = f" ({exc.filename}:{exc.lineno})" if getattr(exc, "lineno", None) else ""
         raise UsageError(f"template error{where}: {exc.message}") from None
+    return tex if fmt == "tex" else compile_pdf(tex, d.spec.name)
