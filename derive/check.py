@@ -42,6 +42,12 @@ class Tolerance:
     """An answer with at least this many significant digits is also right when it is the true value
     correctly rounded at its last digit (0.02 for 0.018 needs min_digits = 1)."""
 
+    @classmethod
+    def of(cls, file: dict, **overrides) -> "Tolerance":
+        """The defaults, then an answers file's [tolerance] table, then the command line's values (None: unset)."""
+        settings = {**{k: v for k, v in file.items()}, **{k: v for k, v in overrides.items() if v is not None}}
+        return cls(**{k: (int(v) if k == "min_digits" else float(v)) for k, v in settings.items()})
+
     def bound(self, true: float) -> float:
         return max(self.atol, self.rtol * abs(true))
 
@@ -119,8 +125,7 @@ class Report:
 
 def check_answers(d: Derivation, answers: Answers, tolerance: Tolerance | None = None) -> Report:
     """Judge every given value, then explain the wrong ones."""
-    settings = {"rtol": 1e-3, "atol": 1e-12, "min_digits": 2, **answers.tolerance}
-    tol = tolerance or Tolerance(settings["rtol"], settings["atol"], int(settings["min_digits"]))
+    tol = tolerance or Tolerance.of(answers.tolerance)
     known = catalogue(d)
     verdicts = []
     for name, values in answers.given.items():

@@ -34,7 +34,10 @@ def cli():
     Examples:
       derive presets                          list the built-in networks
       derive render two-two-two -o out/       write out/two-two-two.md
+      derive render my-net.toml -f pdf        a LaTeX document, compiled
       derive values my-net.toml               every number, as JSON
+      derive check two-two-two --blank        an answers file to fill in
+      derive check two-two-two answers.toml   which answers are wrong, and why
     """
 
 
@@ -116,11 +119,7 @@ def check(spec_or_preset, answers, blank, key, fmt, rtol, atol, min_digits):
     if answers is None:
         raise click.UsageError("give an ANSWERS file (or --blank for one to fill in)")
     given = read_answers(answers, d)
-    settings = {"rtol": 1e-3, "atol": 1e-12, "min_digits": 2, **given.tolerance}
-    tolerance = Tolerance(rtol=settings["rtol"] if rtol is None else rtol,
-                          atol=settings["atol"] if atol is None else atol,
-                          min_digits=int(settings["min_digits"] if min_digits is None else min_digits))
-    report = check_answers(d, given, tolerance)
+    report = check_answers(d, given, Tolerance.of(given.tolerance, rtol=rtol, atol=atol, min_digits=min_digits))
     if fmt == "json":
         click.echo(json.dumps(report.to_json(), indent=2, allow_nan=False))
     else:

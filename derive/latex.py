@@ -86,6 +86,11 @@ def substituted(x: float, exact=None, digits: int = DEFAULT_DIGITS) -> str:
     return format_number(x, digits)
 
 
+def as_factor(text: str) -> str:
+    """A number written into a product: negatives and powers of ten in parentheses."""
+    return rf"\left({text}\right)" if text.startswith("-") or r"\times" in text else text
+
+
 def _strip(text: str) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
@@ -194,9 +199,7 @@ class DeriveLatexPrinter(LatexPrinter):
         if values is not None and expr in values:
             exact = (self._settings["exact"] or {}).get(expr)
             text = substituted(values[expr], exact, self._settings["digits"])
-            if self._bare:
-                return text
-            return f"\\left({text}\\right)" if text.startswith("-") or r"\times" in text else text
+            return text if self._bare else as_factor(text)
         name = self._settings["names"].get(expr)
         return name if name is not None else super()._print_Symbol(expr, style=style)
 

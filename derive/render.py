@@ -15,7 +15,7 @@ import sympy as sp
 
 from derive.derivation import Derivation
 from derive.errors import UsageError
-from derive.latex import DEFAULT_DIGITS, NOTATIONS, format_number, is_exact, node_names, result, substituted, tex
+from derive.latex import DEFAULT_DIGITS, NOTATIONS, as_factor, format_number, node_names, result, substituted, tex
 from derive.ops import ACTIVATIONS
 
 FORMATS = ("md", "tex", "pdf")
@@ -59,12 +59,7 @@ class Page:
 
     def factor(self, x: float) -> str:
         """A number as a factor of a product: negatives and powers of ten in parentheses."""
-        text = self.num(x)
-        return rf"\left({text}\right)" if text.startswith("-") or r"\times" in text else text
-
-    def rel(self, x: float) -> str:
-        """``=`` when the number is shown exactly, else ``\\approx``."""
-        return "=" if is_exact(x, self.digits) else r"\approx"
+        return as_factor(self.num(x))
 
     def dL(self, key: str, loss: str = "L") -> str:
         return rf"\frac{{\partial {loss}}}{{\partial {self.name(key)}}}"
@@ -97,14 +92,12 @@ class Page:
     def grad_factor(self, num, key: str) -> str:
         """dL/d(node) written into a product: exact when rational; parentheses when negative."""
         exact = None if num.exact_grad is None else num.exact_grad[key]
-        text = substituted(num.grad[key], exact, self.digits)
-        return rf"\left({text}\right)" if text.startswith("-") or r"\times" in text else text
+        return as_factor(substituted(num.grad[key], exact, self.digits))
 
     def local_value(self, num, child: str, node: str) -> str:
         """The value of ∂child/∂node as a factor."""
         exact = None if num.exact_local is None else num.exact_local[(child, node)]
-        text = substituted(num.local[(child, node)], exact, self.digits)
-        return rf"\left({text}\right)" if text.startswith("-") or r"\times" in text else text
+        return as_factor(substituted(num.local[(child, node)], exact, self.digits))
 
     def local_factor(self, child: str, node: str, num=None) -> str:
         """∂child/∂node as a factor: symbolic, or with the numbers of ``num``; sums in parentheses."""
