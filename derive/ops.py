@@ -74,34 +74,44 @@ class relu(_Named):
         return (z + sp.Abs(z)) / 2
 
 
-class step(sp.Function):
-    r"""The step $[z > 0]$: 1 for positive z, else 0 (the convention relu'(0) = 0)."""
+class _Indicator(sp.Function):
+    """An Iverson bracket [z ⋚ 0]: 1 where it holds, else 0; printed as the bracket."""
 
     nargs = 1
+    relation: str
+
+    @classmethod
+    def holds(cls, z) -> bool:
+        raise NotImplementedError
 
     @classmethod
     def eval(cls, z):
         if z.is_number:
-            return sp.S.One if z > 0 else sp.S.Zero
+            return sp.S.One if cls.holds(z) else sp.S.Zero
         return None
 
     def _latex(self, printer, exp=None):
-        return rf"\left[{_bare(printer, self.args[0])} > 0\right]"
+        return rf"\left[{_bare(printer, self.args[0])} {self.relation} 0\right]"
 
 
-class nonpositive(sp.Function):
-    r"""The indicator $[z \le 0]$: the other side of :class:`step`."""
+class step(_Indicator):
+    r"""$[z > 0]$: 1 for positive z, else 0 (the convention relu'(0) = 0)."""
 
-    nargs = 1
+    relation = ">"
 
     @classmethod
-    def eval(cls, z):
-        if z.is_number:
-            return sp.S.One if z <= 0 else sp.S.Zero
-        return None
+    def holds(cls, z):
+        return bool(z > 0)
 
-    def _latex(self, printer, exp=None):
-        return rf"\left[{_bare(printer, self.args[0])} \le 0\right]"
+
+class nonpositive(_Indicator):
+    r"""$[z \le 0]$: the other side of :class:`step`."""
+
+    relation = r"\le"
+
+    @classmethod
+    def holds(cls, z):
+        return bool(z <= 0)
 
 
 class leaky_relu(sp.Function):
