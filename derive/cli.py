@@ -43,27 +43,29 @@ def cli():
 
 @cli.command()
 @click.argument("spec_or_preset", metavar="SPEC_OR_PRESET")
-@click.option("-f", "--format", "fmt", type=click.Choice(["md", "tex", "pdf"]), default="md", show_default=True,
+@click.option("-f", "--format", "fmt", type=click.Choice(["md", "tex", "pdf", "html"]), default="md", show_default=True,
               help="md: Markdown with $…$ math (KaTeX, MathJax); tex: a LaTeX document for pdflatex; "
-                   "pdf: that document compiled (needs pdflatex).")
+                   "pdf: that document compiled (needs pdflatex); html: a page whose math KaTeX renders.")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Directory to write NAME.FORMAT into (created if needed); default: standard output "
                    "(for pdf: the current directory).")
 @click.option("--fragment", is_flag=True, help="Only the body, without title and document, for pasting.")
+@click.option("--katex", metavar="URL", help="Where an html page loads KaTeX from (a dist/ folder); default: a CDN.")
 @click.option("--notation", type=click.Choice(NOTATIONS), default="inout", show_default=True,
               help="inout: h1_in, h1_out, w11; netout: net_h1, out_h1; layer: z^[1]_1, a^[1]_1, W^[1]_11.")
 @click.option("--digits", type=click.IntRange(2, 15), default=DEFAULT_DIGITS, show_default=True,
               help="Significant digits of the numbers shown (stored values are never rounded).")
 @click.option("--templates", type=click.Path(file_okay=False, path_type=Path),
               help="A directory whose templates override the built-in ones of the same name.")
-def render(spec_or_preset, fmt, out_dir, notation, digits, templates, fragment):
+def render(spec_or_preset, fmt, out_dir, notation, digits, templates, fragment, katex):
     """Write the worked example of SPEC_OR_PRESET: forward pass, loss, every partial, the update."""
     from derive.render import render as render_text
 
     d = _load(spec_or_preset)
     if fmt == "pdf" and fragment:
         raise click.UsageError("--fragment makes no sense for a pdf; use -f tex --fragment")
-    text = render_text(d, fmt=fmt, notation=notation, digits=digits, templates=templates, fragment=fragment)
+    text = render_text(d, fmt=fmt, notation=notation, digits=digits, templates=templates, fragment=fragment,
+                       katex=katex)
     if out_dir is None and fmt != "pdf":
         click.echo(text, nl=False)
         return

@@ -13,7 +13,7 @@ from derive.render import render
 from derive.spec import load_spec
 
 #: (preset, format) of every worked example in output/.
-EXAMPLES = (("two-two-two", "md"), ("slp-identity", "md"), ("two-two-two", "tex"), ("slp-identity", "tex"))
+EXAMPLES = tuple((preset, fmt) for fmt in ("md", "tex", "html") for preset in ("two-two-two", "slp-identity"))
 #: (preset, answers file under output/, report file under output/) of every check report.
 CHECKS = (("two-two-two", "seed-001/answers.toml", "seed-001/report.md"),)
 OUTPUT = Path(__file__).resolve().parent.parent / "output"

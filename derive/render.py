@@ -18,7 +18,7 @@ from derive.errors import UsageError
 from derive.latex import DEFAULT_DIGITS, NOTATIONS, as_factor, format_number, node_names, result, substituted, tex
 from derive.ops import ACTIVATIONS
 
-FORMATS = ("md", "tex", "pdf")
+FORMATS = ("md", "tex", "pdf", "html")
 
 
 def template_dirs() -> list[Path]:
@@ -207,7 +207,7 @@ def render_report(report, *, fmt: str = "text", templates: Path | None = None) -
 
 
 def render(d: Derivation, *, fmt: str = "md", notation: str = "inout", digits: int = DEFAULT_DIGITS,
-           templates: Path | None = None, fragment: bool = False) -> str | bytes:
+           templates: Path | None = None, fragment: bool = False, katex: str | None = None) -> str | bytes:
     """The worked example of a checked derivation in ``fmt``: text for md and tex, bytes for pdf.
 
     ``fragment`` leaves out the title and the document around the body, for pasting.
@@ -224,6 +224,14 @@ def render(d: Derivation, *, fmt: str = "md", notation: str = "inout", digits: i
                                                                    fragment=fragment and fmt == "md")
         if fmt == "md":
             return markdown
+        if fmt == "html":
+            from derive.html import KATEX_URL, markdown_to_html
+
+            body = markdown_to_html(markdown)
+            if fragment:
+                return body
+            return env.get_template("document.html.j2").render(
+                title=d.spec.title, body=body, spec=d.spec, katex=(katex or KATEX_URL).rstrip("/"))
         from derive.tex import compile_pdf, inline, markdown_to_latex
 
         body = markdown_to_latex(markdown)

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from derive.errors import DeriveError, UsageError
+from derive.markdown import parse, split_displays, split_inline
 
 #: Characters outside ASCII that appear in derive's text, as pdflatex-safe LaTeX.
 UNICODE = {"≤": r"$\le$", "≥": r"$\ge$", "Δ": r"$\Delta$", "θ": r"$\theta$", "σ": r"$\sigma$", "η": r"$\eta$",
@@ -36,108 +37,59 @@ def escape(text: str) -> str:
 
 def inline(text: str) -> str:
     """A line of Markdown text: math kept, `code` and emphasis converted, the rest escaped."""
-    parts = re.split(r"(\$[^$]+\$|`[^`]*`)", text)
     out = []
-    for part in parts:
-        if part.startswith("$") and part.endswith("$") and len(part) > 1:
-            out.append(part)
-        elif part.startswith("`") and part.endswith("`") and len(part) > 1:
-            out.append(r"\texttt{" + escape(part[1:-1]) + "}")
+    for kind, part in split_inline(text):
+        if kind == "math":
+            out.append(f"${part}$")
+        elif kind == "code":
+            out.append(r"\texttt{" + escape(part) + "}")
         else:
             part = escape(part)
             part = re.sub(r"\*\*(.+?)\*\*", r"\\textbf{\1}", part, flags=re.S)
-            part = re.sub(r"\*(.+?)\*", r"\\emph{\1}", part, flags=re.S)
-            out.append(part)
+            out.append(re.sub(r"\*(.+?)\*", r"\\emph{\1}", part, flags=re.S))
     return "".join(out)
 
 
 def _display(math: str) -> str:
-    return "\\fitdisplay{" + math.strip() + "}"
+    return "\\fitdisplay{" + math + "}"
+
+
+def _mixed(text: str) -> str:
+    return "".join(_display(p) if kind == "display" else inline(p) for kind, p in split_displays(text))
 
 
 def markdown_to_latex(markdown: str) -> str:
-    """The LaTeX body of a rendered worked example (its ``#`` title line is left to the document)."""
-    lines = markdown.splitlines()
+    """The LaTeX body of a rendered worked example (its ``#`` title is left to the document)."""
     out: list[str] = []
-    i = 0
     in_list = False
-    while i < len(lines):
-        line = lines[i]
-        stripped = line.strip()
-        if in_list and not line.startswith(("- ", "  ")):
+    for block in parse(markdown):
+        if in_list and block.kind != "item":
             out.append(r"\end{itemize}")
             in_list = False
-        if stripped.startswith("$$") and (stripped == "$$" or not stripped.endswith("$$") or len(stripped) == 2):
-            block = [stripped[2:]]
-            i += 1
-            while i < len(lines) and not lines[i].strip().endswith("$$"):
-                block.append(lines[i])
-                i += 1
-            if i < len(lines):
-                block.append(lines[i].strip()[:-2])
-            out.append(_display("\n".join(b for b in block if b.strip())))
-        elif stripped.startswith("$$") and stripped.endswith("$$"):
-            out.append(_display(stripped[2:-2]))
-        elif line.startswith("# "):
-            pass  # the title: the document's \maketitle
-        elif m := re.match(r"(#{2,4}) (.*)", line):
-            command = {2: "section", 3: "subsection", 4: "subsubsection"}[len(m.group(1))]
-            out.append(f"\\{command}*{{{inline(m.group(2))}}}")
-        elif stripped.startswith("|"):
-            rows = []
-            while i < len(lines) and lines[i].strip().startswith("|"):
-                rows.append(lines[i].strip())
-                i += 1
-            out.append(_table(rows))
-            continue
-        elif line.startswith("- "):
+        if block.kind == "display":
+            out.append(_display(block.text))
+        elif block.kind == "heading" and block.level > 1:
+            command = {2: "section", 3: "subsection", 4: "subsubsection"}[block.level]
+            out.append(f"\\{command}*{{{inline(block.text)}}}")
+        elif block.kind == "table":
+            out.append(_table(block.rows))
+        elif block.kind == "item":
             if not in_list:
                 out.append(r"\begin{itemize}")
                 in_list = True
-            out.append(r"\item " + _mixed(line[2:]))
-        elif stripped == "---":
+            out.append(r"\item " + _mixed(block.text))
+        elif block.kind == "rule":
             out.append(r"\bigskip\noindent\rule{\linewidth}{0.4pt}")
-        elif not stripped or line.startswith("  "):
-            out.append(_mixed(line))
-        else:  # a paragraph: its lines together, so *emphasis* may span them
-            paragraph = [line]
-            while i + 1 < len(lines) and _is_text(lines[i + 1]):
-                i += 1
-                paragraph.append(lines[i])
-            out.append(_mixed("\n".join(paragraph)))
-        i += 1
+        elif block.kind == "paragraph":
+            out.append(_mixed(block.text))
+        out.append("")
     if in_list:
         out.append(r"\end{itemize}")
-    return "\n".join(out) + "\n"
+    return "\n".join(out)
 
 
-def _is_text(line: str) -> bool:
-    s = line.strip()
-    return bool(s) and not line.startswith(("#", "- ", "  ")) and not s.startswith(("|", "$$")) and s != "---"
-
-
-def _mixed(line: str) -> str:
-    """A line that may carry a one-line ``$$display$$`` among its text."""
-    parts = re.split(r"(\$\$.+?\$\$)", line)
-    return "".join(_display(p[2:-2]) if p.startswith("$$") else inline(p) for p in parts)
-
-
-def _cells(row: str) -> list[str]:
-    cells, current, in_math = [], "", False
-    for ch in row.strip()[1:-1] if row.strip().endswith("|") else row.strip()[1:]:
-        if ch == "$":
-            in_math = not in_math
-        if ch == "|" and not in_math and not current.endswith("\\"):
-            cells.append(current.strip())
-            current = ""
-        else:
-            current += ch
-    cells.append(current.strip())
-    return [c.replace("\\|", "|") for c in cells]
-
-
-def _table(rows: list[str]) -> str:
-    header, body = _cells(rows[0]), [_cells(r) for r in rows[2:]]
+def _table(rows) -> str:
+    header, body = rows[0], rows[1:]
     wide = [max(len(c) for c in col) > 40 for col in zip(header, *body)]
     spec = "".join("X" if w else "l" for w in wide)
     env = "tabularx" if any(wide) else "tabular"

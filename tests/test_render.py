@@ -39,7 +39,7 @@ def katex_errors(items: list[dict]) -> list[dict]:
 
 def test_output_directory_is_current():
     fresh = generate()
-    on_disk = {str(p.relative_to(ROOT / "output")) for suffix in ("*.md", "*.tex")
+    on_disk = {str(p.relative_to(ROOT / "output")) for suffix in ("*.md", "*.tex", "*.html")
                for p in (ROOT / "output").rglob(suffix)}
     assert set(fresh) == on_disk, "output/ differs in files from the generator: run python -m derive.examples"
     for name, text in fresh.items():
