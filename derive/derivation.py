@@ -115,6 +115,19 @@ class Derivation:
                               f"tolerance {c.tolerance}): a bug in derive; please report it")
         return self
 
+    # ------------------------------------------------------------------ Jupyter
+
+    def _repr_markdown_(self) -> str:
+        """In a notebook, a derivation displays itself as its worked example."""
+        from derive.render import render
+
+        return render(self, fragment=True)
+
+    def _repr_latex_(self) -> str:
+        from derive.render import render
+
+        return render(self, fmt="tex", fragment=True)
+
     # ------------------------------------------------------------------ JSON
 
     def layer_values(self, num: Numbers) -> dict:

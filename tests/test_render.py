@@ -182,3 +182,8 @@ def test_exact_arithmetic_keeps_rationals_and_closed_forms():
     assert values["arithmetic"] == "exact"
     assert values["instances"][0]["nodes"]["h2_out"]["exact"]["value"] == "1/2"
     assert katex_errors(formulas(text)) == []
+
+
+def test_jupyter_display(two_two_two):
+    assert two_two_two._repr_markdown_() == render(two_two_two, fragment=True)
+    assert r"\section*{Backpropagation}" in two_two_two._repr_latex_()
