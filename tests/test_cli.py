@@ -85,3 +85,17 @@ def test_cli_constants_match_the_printer():
     from derive import cli, latex
 
     assert cli.NOTATIONS == latex.NOTATIONS and cli.DEFAULT_DIGITS == latex.DEFAULT_DIGITS
+
+
+def test_render_pdf_writes_a_file(tmp_path, capsys, monkeypatch):
+    import shutil as sh
+
+    from conftest import need
+
+    need(sh.which("pdflatex") is not None, "pdflatex is not installed")
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run(["render", "two-two-two", "-f", "pdf"], capsys)
+    assert status == 0 and out == "" and err == "wrote two-two-two.pdf\n"
+    assert (tmp_path / "two-two-two.pdf").read_bytes().startswith(b"%PDF")
+    status, _, err = run(["render", "two-two-two", "-f", "pdf", "--fragment"], capsys)
+    assert status == 2 and "--fragment makes no sense for a pdf" in err
