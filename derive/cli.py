@@ -50,6 +50,9 @@ def cli():
               help="Directory to write NAME.FORMAT into (created if needed); default: standard output "
                    "(for pdf: the current directory).")
 @click.option("--fragment", is_flag=True, help="Only the body, without title and document, for pasting.")
+@click.option("--views", default="scalar", show_default=True,
+              help="Comma-separated: scalar (the chain rule node by node), matrix (the same with the instances "
+                   "as the rows of matrices).")
 @click.option("--katex", metavar="URL", help="Where an html page loads KaTeX from (a dist/ folder); default: a CDN.")
 @click.option("--notation", type=click.Choice(NOTATIONS), default="inout", show_default=True,
               help="inout: h1_in, h1_out, w11; netout: net_h1, out_h1; layer: z^[1]_1, a^[1]_1, W^[1]_11.")
@@ -57,7 +60,7 @@ def cli():
               help="Significant digits of the numbers shown (stored values are never rounded).")
 @click.option("--templates", type=click.Path(file_okay=False, path_type=Path),
               help="A directory whose templates override the built-in ones of the same name.")
-def render(spec_or_preset, fmt, out_dir, notation, digits, templates, fragment, katex):
+def render(spec_or_preset, fmt, out_dir, notation, digits, templates, fragment, katex, views):
     """Write the worked example of SPEC_OR_PRESET: forward pass, loss, every partial, the update."""
     from derive.render import render as render_text
 
@@ -65,7 +68,7 @@ def render(spec_or_preset, fmt, out_dir, notation, digits, templates, fragment, 
     if fmt == "pdf" and fragment:
         raise click.UsageError("--fragment makes no sense for a pdf; use -f tex --fragment")
     text = render_text(d, fmt=fmt, notation=notation, digits=digits, templates=templates, fragment=fragment,
-                       katex=katex)
+                       katex=katex, views=tuple(v.strip() for v in views.split(",") if v.strip()))
     if out_dir is None and fmt != "pdf":
         click.echo(text, nl=False)
         return

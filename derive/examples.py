@@ -12,10 +12,11 @@ from derive.derivation import derive
 from derive.render import render
 from derive.spec import load_spec
 
-#: (preset, format) of every worked example in output/.
+#: (preset, format) of every worked example in output/, rendered with both views.
 EXAMPLES = tuple((preset, fmt) for fmt in ("md", "tex", "html") for preset in ("two-two-two", "slp-identity"))
 #: (preset, answers file under output/, report file under output/) of every check report.
 CHECKS = (("two-two-two", "seed-001/answers.toml", "seed-001/report.md"),)
+VIEWS = ("scalar", "matrix")
 OUTPUT = Path(__file__).resolve().parent.parent / "output"
 
 
@@ -27,7 +28,7 @@ def generate() -> dict[str, str]:
 
     files = {}
     for preset, fmt in EXAMPLES:
-        files[f"{preset}.{fmt}"] = render(derive(load_spec(preset)), fmt=fmt)
+        files[f"{preset}.{fmt}"] = render(derive(load_spec(preset)), fmt=fmt, views=VIEWS)
     for preset, answers, report in CHECKS:
         d = derive(load_spec(preset))
         given = read_answers(OUTPUT / answers, d)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
+import re
+
 import jinja2
 import sympy as sp
 
@@ -19,6 +21,7 @@ from derive.latex import DEFAULT_DIGITS, NOTATIONS, as_factor, format_number, no
 from derive.ops import ACTIVATIONS
 
 FORMATS = ("md", "tex", "pdf", "html")
+VIEWS = ("scalar", "matrix")
 
 
 def template_dirs() -> list[Path]:
@@ -38,7 +41,8 @@ def environment(user_dir: Path | None = None) -> jinja2.Environment:
 class Page:
     """What a template sees: the derivation plus LaTeX helpers in one notation and precision."""
 
-    def __init__(self, d: Derivation, *, notation: str = "inout", digits: int = DEFAULT_DIGITS):
+    def __init__(self, d: Derivation, *, notation: str = "inout", digits: int = DEFAULT_DIGITS,
+                 views: tuple[str, ...] = ("scalar",)):
         if notation not in NOTATIONS:
             raise UsageError(f"--notation: unknown style '{notation}', expected one of {', '.join(NOTATIONS)}")
         self.d = d
@@ -48,6 +52,10 @@ class Page:
         self.notation = notation
         self.digits = digits
         self.names = node_names(d.graph, notation)
+        unknown = [v for v in views if v not in VIEWS]
+        if unknown:
+            raise UsageError(f"--views: unknown view '{unknown[0]}', expected some of {', '.join(VIEWS)}")
+        self.views = tuple(views)
 
     # -- names and numbers
 
@@ -190,6 +198,37 @@ class Page:
         body = r" \\ ".join(" & ".join(rows_i) for rows_i in rows)
         return rf"\begin{{bmatrix}} {body} \end{{bmatrix}}"
 
+    # -- the matrix view: instances as rows
+
+    def capital(self, l: int | None, what: str) -> str:
+        """The LaTeX of a layer's matrix: X (inputs), H^in / H (layer h), W (weights), T (targets)."""
+        if l is None:
+            return {"in": "X", "target": "T"}[what]
+        layer = self.spec.layers[l]
+        if what == "weights":
+            return layer.weight_symbol.upper()
+        m = re.fullmatch(r"([a-z]+?)(\d*)", layer.name)
+        base = m.group(1).upper() + (f"^{{({m.group(2)})}}" if m.group(2) else "")
+        return f"{base}^{{\\mathrm{{in}}}}" if what == "in" and not m.group(2) else (
+            f"{base}_{{\\mathrm{{in}}}}" if what == "in" else base)
+
+    def rows(self, keys: list[str], source: str = "value") -> list[list[float]]:
+        """An (instances × keys) matrix of values or of instance-loss gradients."""
+        return [[(num.value if source == "value" else num.grad)[k] for k in keys] for num in self.d.instances]
+
+    def total_weights(self, l: int) -> list[list[float]]:
+        """The gradient of the total loss for layer l's weights, as a matrix."""
+        return [[self.d.grad[k] for k in row] for row in self.graph.layer_weights[l]]
+
+    def total_bias(self, l: int) -> list[float]:
+        return [self.d.grad[k] for k in self.graph.layer_bias[l]]
+
+    def bmatrix(self, rows) -> str:
+        return self.matrix([[self.num(x) for x in row] for row in rows])
+
+    def transpose(self, rows):
+        return [list(col) for col in zip(*rows)]
+
     def training_rows(self) -> list[int]:
         """Epochs to tabulate: the first few, then about ten spread out, and the last."""
         n = self.spec.training.epochs
@@ -207,7 +246,8 @@ def render_report(report, *, fmt: str = "text", templates: Path | None = None) -
 
 
 def render(d: Derivation, *, fmt: str = "md", notation: str = "inout", digits: int = DEFAULT_DIGITS,
-           templates: Path | None = None, fragment: bool = False, katex: str | None = None) -> str | bytes:
+           templates: Path | None = None, fragment: bool = False, katex: str | None = None,
+           views: tuple[str, ...] = ("scalar",)) -> str | bytes:
     """The worked example of a checked derivation in ``fmt``: text for md and tex, bytes for pdf.
 
     ``fragment`` leaves out the title and the document around the body, for pasting.
@@ -218,7 +258,7 @@ def render(d: Derivation, *, fmt: str = "md", notation: str = "inout", digits: i
         raise UsageError(f"--templates: {templates} is not a directory")
     env = environment(Path(templates) if templates else None)
     try:
-        page = Page(d, notation=notation, digits=digits)
+        page = Page(d, notation=notation, digits=digits, views=views)
         env.filters.update(name=page.name, num=page.num)
         markdown = env.get_template("worked_example.md.j2").render(page=page, d=d, spec=d.spec,
                                                                    fragment=fragment and fmt == "md")

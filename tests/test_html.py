@@ -57,7 +57,8 @@ def rendered_ok(page: str, tmp_path) -> bool:
 @pytest.mark.parametrize("preset", preset_names())
 @pytest.mark.parametrize("notation", NOTATIONS)
 def test_page_renders_every_formula(preset, notation, tmp_path):
-    page = render(derive(load_spec(preset)), fmt="html", notation=notation, katex=KATEX_DIST.as_uri())
+    page = render(derive(load_spec(preset)), fmt="html", notation=notation, katex=KATEX_DIST.as_uri(),
+                  views=("scalar", "matrix"))
     assert formula_count(page) > 50
     assert rendered_ok(page, tmp_path)
 

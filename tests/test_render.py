@@ -13,7 +13,7 @@ from conftest import ROOT, need, spec_from
 from derive.derivation import derive
 from derive.errors import UsageError
 from derive.examples import EXAMPLES, generate
-from derive.latex import NOTATIONS
+from derive.latex import NOTATIONS, format_number
 from derive.render import render
 from derive.spec import load_spec, preset_names
 
@@ -51,7 +51,7 @@ def test_output_directory_is_current():
 def test_every_formula_renders_in_katex(notation):
     items = []
     for preset in preset_names():
-        items += formulas(render(derive(load_spec(preset)), notation=notation))
+        items += formulas(render(derive(load_spec(preset)), notation=notation, views=("scalar", "matrix")))
     assert len(items) > 100
     assert katex_errors(items) == []
 
@@ -187,3 +187,27 @@ def test_exact_arithmetic_keeps_rationals_and_closed_forms():
 def test_jupyter_display(two_two_two):
     assert two_two_two._repr_markdown_() == render(two_two_two, fragment=True)
     assert r"\section*{Backpropagation}" in two_two_two._repr_latex_()
+
+
+def test_matrix_view_products_equal_numpy(two_two_two):
+    import numpy as np
+
+    from derive import reference
+
+    text = render(two_two_two, views=("scalar", "matrix"))
+    assert "## The same in matrices" in text and "## The same in matrices" not in render(two_two_two)
+    X, T = reference.data_arrays(two_two_two.spec)
+    p = reference.backward(two_two_two.spec, reference.Params.from_spec(two_two_two.spec), X, T)
+    page_matrix = lambda rows: r"\begin{bmatrix} " + r" \\ ".join(  # noqa: E731
+        " & ".join(format_number(float(x)) for x in row) for row in rows) + r" \end{bmatrix}"
+    H = p.A[0]
+    assert r"\frac{\partial L}{\partial V} &= H^\top \frac{\partial L}{\partial Y^{\mathrm{in}}} = " in text
+    assert f"= {page_matrix(H.T @ p.dZ[1])} && (2 \\times 2)" in text        # V's gradient: H^T dY_in
+    assert f"= {page_matrix(X.T @ p.dZ[0])} && (2 \\times 2)" in text        # W's gradient: X^T dH_in
+    assert f"= {page_matrix(p.dZ[1] @ np.array(two_two_two.spec.layers[1].weights).T)} && (2 \\times 2)" in text
+    assert katex_errors(formulas(text)) == []
+
+
+def test_unknown_view_is_a_usage_error(two_two_two):
+    with pytest.raises(UsageError, match="--views: unknown view 'tape'"):
+        render(two_two_two, views=("scalar", "tape"))

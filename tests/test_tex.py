@@ -54,7 +54,8 @@ def pdflatex_ok(tex: str, tmp_path, name: str) -> None:
 @pytest.mark.parametrize("preset", preset_names())
 @pytest.mark.parametrize("notation", NOTATIONS)
 def test_presets_compile_with_pdflatex(preset, notation, tmp_path):
-    pdflatex_ok(render(derive(load_spec(preset)), fmt="tex", notation=notation), tmp_path, preset)
+    pdflatex_ok(render(derive(load_spec(preset)), fmt="tex", notation=notation, views=("scalar", "matrix")),
+                tmp_path, preset)
 
 
 def test_every_activation_and_exact_arithmetic_compile(tmp_path):
