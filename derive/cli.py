@@ -52,7 +52,7 @@ def cli():
 @click.option("--fragment", is_flag=True, help="Only the body, without title and document, for pasting.")
 @click.option("--views", default="scalar", show_default=True,
               help="Comma-separated: scalar (the chain rule node by node), matrix (the same with the instances "
-                   "as the rows of matrices).")
+                   "as the rows of matrices), tape (the operations in forward order and their replay backwards).")
 @click.option("--katex", metavar="URL", help="Where an html page loads KaTeX from (a dist/ folder); default: a CDN.")
 @click.option("--notation", type=click.Choice(NOTATIONS), default="inout", show_default=True,
               help="inout: h1_in, h1_out, w11; netout: net_h1, out_h1; layer: z^[1]_1, a^[1]_1, W^[1]_11.")

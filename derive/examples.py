@@ -12,11 +12,11 @@ from derive.derivation import derive
 from derive.render import render
 from derive.spec import load_spec
 
-#: (preset, format) of every worked example in output/, rendered with both views.
+#: (preset, format) of every worked example in output/, rendered with every view.
 EXAMPLES = tuple((preset, fmt) for fmt in ("md", "tex", "html") for preset in ("two-two-two", "slp-identity"))
 #: (preset, answers file under output/, report file under output/) of every check report.
 CHECKS = (("two-two-two", "seed-001/answers.toml", "seed-001/report.md"),)
-VIEWS = ("scalar", "matrix")
+VIEWS = ("scalar", "matrix", "tape")
 OUTPUT = Path(__file__).resolve().parent.parent / "output"
 
 

@@ -21,7 +21,7 @@ from derive.latex import DEFAULT_DIGITS, NOTATIONS, as_factor, format_number, no
 from derive.ops import ACTIVATIONS
 
 FORMATS = ("md", "tex", "pdf", "html")
-VIEWS = ("scalar", "matrix")
+VIEWS = ("scalar", "matrix", "tape")
 
 
 def template_dirs() -> list[Path]:
@@ -215,6 +215,15 @@ class Page:
     def rows(self, keys: list[str], source: str = "value") -> list[list[float]]:
         """An (instances × keys) matrix of values or of instance-loss gradients."""
         return [[(num.value if source == "value" else num.grad)[k] for k in keys] for num in self.d.instances]
+
+    def replay(self, num) -> list[tuple[str, str, float, float]]:
+        """The backward replay of the tape: (node, parent, ∂L/∂node, ∂node/∂parent) in reverse forward order."""
+        out = []
+        for node in reversed(self.graph.computed):
+            for parent in node.parents:
+                if (node.key, parent) in num.local:
+                    out.append((node.key, parent, num.grad[node.key], num.local[(node.key, parent)]))
+        return out
 
     def total_weights(self, l: int) -> list[list[float]]:
         """The gradient of the total loss for layer l's weights, as a matrix."""

@@ -58,7 +58,7 @@ def rendered_ok(page: str, tmp_path) -> bool:
 @pytest.mark.parametrize("notation", NOTATIONS)
 def test_page_renders_every_formula(preset, notation, tmp_path):
     page = render(derive(load_spec(preset)), fmt="html", notation=notation, katex=KATEX_DIST.as_uri(),
-                  views=("scalar", "matrix"))
+                  views=("scalar", "matrix", "tape"))
     assert formula_count(page) > 50
     assert rendered_ok(page, tmp_path)
 

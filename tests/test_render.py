@@ -51,7 +51,7 @@ def test_output_directory_is_current():
 def test_every_formula_renders_in_katex(notation):
     items = []
     for preset in preset_names():
-        items += formulas(render(derive(load_spec(preset)), notation=notation, views=("scalar", "matrix")))
+        items += formulas(render(derive(load_spec(preset)), notation=notation, views=("scalar", "matrix", "tape")))
     assert len(items) > 100
     assert katex_errors(items) == []
 
@@ -209,5 +209,22 @@ def test_matrix_view_products_equal_numpy(two_two_two):
 
 
 def test_unknown_view_is_a_usage_error(two_two_two):
-    with pytest.raises(UsageError, match="--views: unknown view 'tape'"):
-        render(two_two_two, views=("scalar", "tape"))
+    with pytest.raises(UsageError, match="--views: unknown view 'graph'"):
+        render(two_two_two, views=("scalar", "graph"))
+
+
+def test_tape_replay_adds_up_to_every_gradient(two_two_two):
+    from collections import defaultdict
+
+    from derive.render import Page
+
+    page = Page(two_two_two, views=("tape",))
+    for num in two_two_two.instances:
+        total = defaultdict(float)
+        for node, parent, g, local in page.replay(num):
+            total[parent] += g * local
+        for key, g in num.grad.items():
+            if key != "L":
+                assert total[key] == pytest.approx(g, rel=1e-12, abs=1e-300), key
+    text = render(two_two_two, views=("tape",))
+    assert "## The tape" in text and "| 11 | $L = e_{1}^{2} + e_{2}^{2}$ | $0.08699$ |" in text

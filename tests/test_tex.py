@@ -54,7 +54,7 @@ def pdflatex_ok(tex: str, tmp_path, name: str) -> None:
 @pytest.mark.parametrize("preset", preset_names())
 @pytest.mark.parametrize("notation", NOTATIONS)
 def test_presets_compile_with_pdflatex(preset, notation, tmp_path):
-    pdflatex_ok(render(derive(load_spec(preset)), fmt="tex", notation=notation, views=("scalar", "matrix")),
+    pdflatex_ok(render(derive(load_spec(preset)), fmt="tex", notation=notation, views=("scalar", "matrix", "tape")),
                 tmp_path, preset)
 
 
