@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import re
 
-from derive.markdown import parse, split_displays, split_inline
+from derive.markdown import split_displays, split_inline, write
 
 #: Where the page loads KaTeX from unless told otherwise (--katex).
 KATEX_URL = "https://cdn.jsdelivr.net/npm/katex@0.16.22/dist"
@@ -37,32 +37,26 @@ def _mixed(text: str) -> str:
     return "".join(_display(p) if kind == "display" else inline(p) for kind, p in split_displays(text))
 
 
+def _table(rows) -> str:
+    header, *body = rows
+    lines = ["<tr>" + "".join(f"<th>{inline(c)}</th>" for c in header) + "</tr>"]
+    lines += ["<tr>" + "".join(f"<td>{inline(c)}</td>" for c in row) + "</tr>" for row in body]
+    return "<table>\n" + "\n".join(lines) + "\n</table>"
+
+
+class _Html:
+    """The HTML of each kind of block."""
+
+    display = staticmethod(lambda b: _display(b.text))
+    heading = staticmethod(lambda b: f"<h{b.level}>{inline(b.text)}</h{b.level}>")
+    table = staticmethod(lambda b: _table(b.rows))
+    item = staticmethod(lambda b: f"<li>{_mixed(b.text)}</li>")
+    rule = staticmethod(lambda b: "<hr>")
+    paragraph = staticmethod(lambda b: f"<p>{_mixed(b.text)}</p>")
+    list_open = staticmethod(lambda: "<ul>")
+    list_close = staticmethod(lambda: "</ul>")
+
+
 def markdown_to_html(markdown: str) -> str:
     """The HTML body of a rendered worked example (its ``#`` title is left to the page)."""
-    out: list[str] = []
-    in_list = False
-    for block in parse(markdown):
-        if in_list and block.kind != "item":
-            out.append("</ul>")
-            in_list = False
-        if block.kind == "display":
-            out.append(_display(block.text))
-        elif block.kind == "heading" and block.level > 1:
-            out.append(f"<h{block.level}>{inline(block.text)}</h{block.level}>")
-        elif block.kind == "table":
-            header, *body = block.rows
-            rows = ["<tr>" + "".join(f"<th>{inline(c)}</th>" for c in header) + "</tr>"]
-            rows += ["<tr>" + "".join(f"<td>{inline(c)}</td>" for c in row) + "</tr>" for row in body]
-            out.append("<table>\n" + "\n".join(rows) + "\n</table>")
-        elif block.kind == "item":
-            if not in_list:
-                out.append("<ul>")
-                in_list = True
-            out.append(f"<li>{_mixed(block.text)}</li>")
-        elif block.kind == "rule":
-            out.append("<hr>")
-        elif block.kind == "paragraph":
-            out.append(f"<p>{_mixed(block.text)}</p>")
-    if in_list:
-        out.append("</ul>")
-    return "\n".join(out) + "\n"
+    return "\n".join(write(markdown, _Html)) + "\n"

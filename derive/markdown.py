@@ -110,3 +110,25 @@ def split_inline(text: str) -> list[tuple[str, str]]:
         elif part:
             out.append(("text", part))
     return out
+
+
+def write(markdown: str, writer) -> list[str]:
+    """Walk the blocks once; ``writer`` supplies one method per kind of block (and list_open/close).
+
+    The ``#`` title is left out: the document around the body writes it.
+    """
+    out: list[str] = []
+    in_list = False
+    for block in parse(markdown):
+        if in_list and block.kind != "item":
+            out.append(writer.list_close())
+            in_list = False
+        if block.kind == "heading" and block.level == 1:
+            continue
+        if block.kind == "item" and not in_list:
+            out.append(writer.list_open())
+            in_list = True
+        out.append(getattr(writer, block.kind)(block))
+    if in_list:
+        out.append(writer.list_close())
+    return out

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from derive.errors import DeriveError, UsageError
-from derive.markdown import parse, split_displays, split_inline
+from derive.markdown import split_displays, split_inline, write
 
 #: Characters outside ASCII that appear in derive's text, as pdflatex-safe LaTeX.
 UNICODE = {"≤": r"$\le$", "≥": r"$\ge$", "Δ": r"$\Delta$", "θ": r"$\theta$", "σ": r"$\sigma$", "η": r"$\eta$",
@@ -58,34 +58,22 @@ def _mixed(text: str) -> str:
     return "".join(_display(p) if kind == "display" else inline(p) for kind, p in split_displays(text))
 
 
+class _Latex:
+    """The LaTeX of each kind of block."""
+
+    display = staticmethod(lambda b: _display(b.text) + "\n")
+    heading = staticmethod(lambda b: f"\\{['section', 'subsection', 'subsubsection'][b.level - 2]}*{{{inline(b.text)}}}\n")
+    table = staticmethod(lambda b: _table(b.rows) + "\n")
+    item = staticmethod(lambda b: r"\item " + _mixed(b.text) + "\n")
+    rule = staticmethod(lambda b: r"\bigskip\noindent\rule{\linewidth}{0.4pt}" + "\n")
+    paragraph = staticmethod(lambda b: _mixed(b.text) + "\n")
+    list_open = staticmethod(lambda: r"\begin{itemize}")
+    list_close = staticmethod(lambda: r"\end{itemize}")
+
+
 def markdown_to_latex(markdown: str) -> str:
     """The LaTeX body of a rendered worked example (its ``#`` title is left to the document)."""
-    out: list[str] = []
-    in_list = False
-    for block in parse(markdown):
-        if in_list and block.kind != "item":
-            out.append(r"\end{itemize}")
-            in_list = False
-        if block.kind == "display":
-            out.append(_display(block.text))
-        elif block.kind == "heading" and block.level > 1:
-            command = {2: "section", 3: "subsection", 4: "subsubsection"}[block.level]
-            out.append(f"\\{command}*{{{inline(block.text)}}}")
-        elif block.kind == "table":
-            out.append(_table(block.rows))
-        elif block.kind == "item":
-            if not in_list:
-                out.append(r"\begin{itemize}")
-                in_list = True
-            out.append(r"\item " + _mixed(block.text))
-        elif block.kind == "rule":
-            out.append(r"\bigskip\noindent\rule{\linewidth}{0.4pt}")
-        elif block.kind == "paragraph":
-            out.append(_mixed(block.text))
-        out.append("")
-    if in_list:
-        out.append(r"\end{itemize}")
-    return "\n".join(out)
+    return "\n" + "\n".join(write(markdown, _Latex))
 
 
 def _table(rows) -> str:
