@@ -223,7 +223,9 @@ def _explain(d: Derivation, known: dict[str, Quantity], verdicts: list[Verdict],
             given.setdefault(v.quantity.name, v.given_value)
             if v.status == "wrong":
                 wrong.add(v.quantity.name)
-    alternatives = mistakes(d)
+    if not wrong:
+        return
+    alternatives = mistakes(d)  # a dozen re-derivations: only built when something is wrong
     for v in verdicts:
         if v.status != "wrong" or v.given_value is None:
             continue
@@ -231,7 +233,7 @@ def _explain(d: Derivation, known: dict[str, Quantity], verdicts: list[Verdict],
         upstream = [name for name in inputs_of(d, q) if name in wrong]
         recomputed = recompute(d, q, given)
         if upstream and recomputed is not None and tol.allows(v.given_value, recomputed):
-            v.first_wrong = _origins(d, upstream, given, wrong, tol)
+            v.first_wrong = _origins(d, known, upstream, given, wrong, tol)
             names = ", ".join(n.split(".", 1)[1] if n.startswith(q.table + ".") else n for n in upstream)
             v.diagnosis = f"follows correctly from your wrong answer for {names}"
             continue
@@ -247,10 +249,9 @@ def _explain(d: Derivation, known: dict[str, Quantity], verdicts: list[Verdict],
         v.diagnosis = "; or ".join(dict.fromkeys(tied))
 
 
-def _origins(d, names, given, wrong, tol, seen=None) -> list[str]:
+def _origins(d, known, names, given, wrong, tol, seen=None) -> list[str]:
     """Follow wrong answers upstream while each follows from the ones before it."""
     seen = set() if seen is None else seen
-    known = catalogue(d)
     out = []
     for name in names:
         if name in seen:
@@ -260,7 +261,7 @@ def _origins(d, names, given, wrong, tol, seen=None) -> list[str]:
         upstream = [n for n in inputs_of(d, q) if n in wrong]
         again = recompute(d, q, given)
         if upstream and again is not None and tol.allows(given[name], again):
-            out += [o for o in _origins(d, upstream, given, wrong, tol, seen) if o not in out]
+            out += [o for o in _origins(d, known, upstream, given, wrong, tol, seen) if o not in out]
         elif name not in out:
             out.append(name)
     return out
