@@ -43,9 +43,11 @@ def cli():
 
 @cli.command()
 @click.argument("spec_or_preset", metavar="SPEC_OR_PRESET")
-@click.option("-f", "--format", "fmt", type=click.Choice(["md", "tex", "pdf", "html"]), default="md", show_default=True,
+@click.option("-f", "--format", "fmt", type=click.Choice(["md", "tex", "pdf", "html", "ipynb"]), default="md",
+              show_default=True,
               help="md: Markdown with $…$ math (KaTeX, MathJax); tex: a LaTeX document for pdflatex; "
-                   "pdf: that document compiled (needs pdflatex); html: a page whose math KaTeX renders.")
+                   "pdf: that document compiled (needs pdflatex); html: a page whose math KaTeX renders; "
+                   "ipynb: a Jupyter notebook whose code cells recompute every number with NumPy.")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Directory to write NAME.FORMAT into (created if needed); default: standard output "
                    "(for pdf: the current directory).")
@@ -60,29 +62,43 @@ def cli():
               help="Significant digits of the numbers shown (stored values are never rounded).")
 @click.option("--templates", type=click.Path(file_okay=False, path_type=Path),
               help="A directory whose templates override the built-in ones of the same name.")
-def render(spec_or_preset, fmt, out_dir, notation, digits, templates, fragment, katex, views):
+@click.option("--pictures/--no-pictures", default=None,
+              help="Draw the network on each instance and the loss per epoch (SVG beside md, PDF beside tex, "
+                   "inside html and pdf). Default: on, except for md and tex on standard output.")
+def render(spec_or_preset, fmt, out_dir, notation, digits, templates, fragment, katex, views, pictures):
     """Write the worked example of SPEC_OR_PRESET: forward pass, loss, every partial, the update."""
-    from derive.render import render as render_text
+    from derive.render import render_files
 
+    to_stdout = out_dir is None and fmt != "pdf"
+    if pictures and to_stdout and fmt in ("md", "tex"):
+        raise click.UsageError(f"--pictures: pictures beside -f {fmt} are files of their own; give -o DIR")
+    if pictures is None:
+        pictures = not (to_stdout and fmt in ("md", "tex"))
     d = _load(spec_or_preset)
-    if fmt == "pdf" and fragment:
-        raise click.UsageError("--fragment makes no sense for a pdf; use -f tex --fragment")
-    text = render_text(d, fmt=fmt, notation=notation, digits=digits, templates=templates, fragment=fragment,
-                       katex=katex, views=tuple(v.strip() for v in views.split(",") if v.strip()))
-    if out_dir is None and fmt != "pdf":
-        click.echo(text, nl=False)
+    files = render_files(d, fmt=fmt, notation=notation, digits=digits, templates=templates, fragment=fragment,
+                         katex=katex, views=tuple(v.strip() for v in views.split(",") if v.strip()),
+                         pictures=pictures)
+    if to_stdout:
+        click.echo(files[f"{d.spec.name}.{fmt}"], nl=False)
         return
-    out_dir = out_dir or Path(".")
+    write_files(out_dir or Path("."), files)
+
+
+def write_files(out_dir: Path, files: dict[str, str | bytes], *, quiet: bool = False) -> None:
+    """Write name → content (text as UTF-8) under out_dir, saying so on stderr; one line when it cannot."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / f"{d.spec.name}.{fmt}"
-        if isinstance(text, bytes):
-            path.write_bytes(text)
-        else:
-            path.write_text(text, encoding="utf-8")
+        for name, content in files.items():
+            path = out_dir / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content, encoding="utf-8")
+            if not quiet:
+                click.echo(f"wrote {path}", err=True)
     except OSError as exc:
         raise DeriveError(f"{out_dir}: cannot write ({exc.strerror})") from None
-    click.echo(f"wrote {path}", err=True)
 
 
 @cli.command()

@@ -9,26 +9,28 @@ import sys
 from pathlib import Path
 
 from derive.derivation import derive
-from derive.render import render
+from derive.render import render_files
 from derive.spec import load_spec
 
-#: (preset, format) of every worked example in output/, rendered with every view.
-EXAMPLES = tuple((preset, fmt) for fmt in ("md", "tex", "html") for preset in ("two-two-two", "slp-identity"))
+#: (preset, format) of every worked example in output/, rendered with every view and its pictures.
+FORMATS = ("md", "tex", "pdf", "html", "ipynb")
+EXAMPLES = tuple((preset, fmt) for fmt in FORMATS for preset in ("two-two-two", "slp-identity"))
 #: (preset, answers file under output/, report file under output/) of every check report.
 CHECKS = (("two-two-two", "seed-001/answers.toml", "seed-001/report.md"),)
 VIEWS = ("scalar", "matrix", "tape")
 OUTPUT = Path(__file__).resolve().parent.parent / "output"
 
 
-def generate() -> dict[str, str]:
-    """File name (relative to output/) → content of every generated example."""
+def generate(formats: tuple[str, ...] = FORMATS) -> dict[str, str | bytes]:
+    """File name (relative to output/) → content (text, or bytes for pdf and svg) of every generated example."""
     from derive.answers import read_answers
     from derive.check import check_answers
     from derive.render import render_report
 
     files = {}
     for preset, fmt in EXAMPLES:
-        files[f"{preset}.{fmt}"] = render(derive(load_spec(preset)), fmt=fmt, views=VIEWS)
+        if fmt in formats:
+            files.update(render_files(derive(load_spec(preset)), fmt=fmt, views=VIEWS, pictures=True))
     for preset, answers, report in CHECKS:
         d = derive(load_spec(preset))
         given = read_answers(OUTPUT / answers, d)
@@ -44,7 +46,10 @@ def regenerate(out_dir: Path) -> list[Path]:
     for name, text in generate().items():
         path = out_dir / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
         written.append(path)
     return written
 

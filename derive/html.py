@@ -6,6 +6,7 @@ auto-render, which the page template ``document.html.j2`` loads.
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 
@@ -44,6 +45,16 @@ def _table(rows) -> str:
     return "<table>\n" + "\n".join(lines) + "\n</table>"
 
 
+def _figure(caption: str, file: str, files: dict[str, bytes]) -> str:
+    """A picture inside the page (a data: URI, so the page stays one file), or linked when not at hand."""
+    if file in files:
+        src = "data:image/svg+xml;base64," + base64.b64encode(files[file]).decode("ascii")
+    else:
+        src = html.escape(file)
+    alt = html.escape(caption)
+    return f'<figure><img src="{src}" alt="{alt}"><figcaption>{inline(caption)}</figcaption></figure>'
+
+
 class _Html:
     """The HTML of each kind of block."""
 
@@ -57,6 +68,12 @@ class _Html:
     list_close = staticmethod(lambda: "</ul>")
 
 
-def markdown_to_html(markdown: str) -> str:
-    """The HTML body of a rendered worked example (its ``#`` title is left to the page)."""
-    return "\n".join(write(markdown, _Html)) + "\n"
+def markdown_to_html(markdown: str, files: dict[str, bytes] | None = None) -> str:
+    """The HTML body of a rendered worked example (its ``#`` title is left to the page).
+
+    ``files`` holds the pictures the Markdown links to, which the page then carries inside it.
+    """
+    class Writer(_Html):
+        image = staticmethod(lambda b: _figure(b.text, b.target, files or {}))
+
+    return "\n".join(write(markdown, Writer)) + "\n"

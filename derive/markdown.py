@@ -1,7 +1,8 @@
 """The Markdown that derive's templates emit, read back as blocks for the LaTeX and HTML writers.
 
 Only that subset: ``#`` headings, paragraphs (several lines), ``-`` list items (with indented
-continuation lines), pipe tables, ``$$`` displays (one line or several), ``---`` rules.
+continuation lines), pipe tables, ``$$`` displays (one line or several), ``---`` rules, and
+pictures: a line ``![caption](file)`` on its own.
 """
 
 from __future__ import annotations
@@ -13,16 +14,18 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Block:
     kind: str
-    """``heading``, ``paragraph``, ``item``, ``table``, ``display`` or ``rule``."""
+    """``heading``, ``paragraph``, ``item``, ``table``, ``display``, ``rule`` or ``image``."""
     text: str = ""
     level: int = 0
     rows: tuple[tuple[str, ...], ...] = ()
     """For a table: the header row, then the body rows (cells as Markdown text)."""
+    target: str = ""
+    """For an image: the file it shows (``text`` is its caption)."""
 
 
 def _is_text(line: str) -> bool:
     s = line.strip()
-    return bool(s) and not line.startswith(("#", "- ", "  ")) and not s.startswith(("|", "$$")) and s != "---"
+    return bool(s) and not line.startswith(("#", "- ", "  ")) and not s.startswith(("|", "$$", "![")) and s != "---"
 
 
 def cells(row: str) -> tuple[str, ...]:
@@ -76,6 +79,8 @@ def parse(markdown: str) -> list[Block]:
                 i += 1
                 item.append(lines[i].strip())
             blocks.append(Block("item", "\n".join(item)))
+        elif m := re.fullmatch(r"!\[(.*)\]\(([^()\s]+)\)", stripped):
+            blocks.append(Block("image", m.group(1), target=m.group(2)))
         elif stripped == "---":
             blocks.append(Block("rule"))
         elif stripped:

@@ -20,7 +20,7 @@ from derive.errors import UsageError
 from derive.latex import DEFAULT_DIGITS, NOTATIONS, as_factor, format_number, node_names, result, substituted, tex
 from derive.ops import ACTIVATIONS
 
-FORMATS = ("md", "tex", "pdf", "html")
+FORMATS = ("md", "tex", "pdf", "html", "ipynb")
 VIEWS = ("scalar", "matrix", "tape")
 
 
@@ -42,7 +42,7 @@ class Page:
     """What a template sees: the derivation plus LaTeX helpers in one notation and precision."""
 
     def __init__(self, d: Derivation, *, notation: str = "inout", digits: int = DEFAULT_DIGITS,
-                 views: tuple[str, ...] = ("scalar",)):
+                 views: tuple[str, ...] = ("scalar",), figures: dict[str, tuple[str, str]] | None = None):
         if notation not in NOTATIONS:
             raise UsageError(f"--notation: unknown style '{notation}', expected one of {', '.join(NOTATIONS)}")
         self.d = d
@@ -56,6 +56,8 @@ class Page:
         if unknown:
             raise UsageError(f"--views: unknown view '{unknown[0]}', expected some of {', '.join(VIEWS)}")
         self.views = tuple(views)
+        self.figures = figures or {}
+        """Picture role → (file name, caption) of the pictures this page shows."""
 
     # -- names and numbers
 
@@ -138,6 +140,13 @@ class Page:
 
     def definition(self, key: str) -> str:
         return self.expr(self.graph[key].expr)
+
+    def figure(self, role: str) -> str:
+        """The Markdown image of a picture (``network-1``, ``loss``), or "" when the page has none."""
+        if role not in self.figures:
+            return ""
+        file, caption = self.figures[role]
+        return f"![{caption}]({file})"
 
     # -- structure
 
@@ -256,38 +265,71 @@ def render_report(report, *, fmt: str = "text", templates: Path | None = None) -
 
 def render(d: Derivation, *, fmt: str = "md", notation: str = "inout", digits: int = DEFAULT_DIGITS,
            templates: Path | None = None, fragment: bool = False, katex: str | None = None,
-           views: tuple[str, ...] = ("scalar",)) -> str | bytes:
-    """The worked example of a checked derivation in ``fmt``: text for md and tex, bytes for pdf.
+           views: tuple[str, ...] = ("scalar",), pictures: bool = False) -> str | bytes:
+    """The worked example of a checked derivation in ``fmt``: text for md, tex, html and ipynb, bytes for pdf.
 
     ``fragment`` leaves out the title and the document around the body, for pasting.
+    ``pictures`` draws the network and the loss: inside the page for html and pdf; for md and tex
+    they are files of their own, which :func:`render_files` returns beside the document.
     """
+    files = render_files(d, fmt=fmt, notation=notation, digits=digits, templates=templates, fragment=fragment,
+                         katex=katex, views=views, pictures=pictures)
+    return files[f"{d.spec.name}.{fmt}"]
+
+
+def render_files(d: Derivation, *, fmt: str = "md", notation: str = "inout", digits: int = DEFAULT_DIGITS,
+                 templates: Path | None = None, fragment: bool = False, katex: str | None = None,
+                 views: tuple[str, ...] = ("scalar",), pictures: bool = True) -> dict[str, str | bytes]:
+    """The worked example as files: ``NAME.FMT`` first, then the pictures it links to (md, tex).
+
+    Pictures are SVG beside Markdown, PDF beside LaTeX, and inside the file for html, pdf and ipynb.
+    """
+    if fragment and fmt in ("pdf", "ipynb"):
+        raise UsageError(f"--fragment: a {fmt} is a whole document; use -f md, tex or html for a fragment")
     if fmt not in FORMATS:
         raise UsageError(f"-f: format '{fmt}' is not available; available: {', '.join(FORMATS)}")
     if templates is not None and not Path(templates).is_dir():
         raise UsageError(f"--templates: {templates} is not a directory")
     env = environment(Path(templates) if templates else None)
+    drawn: dict[str, bytes] = {}
+    figures: dict[str, tuple[str, str]] = {}
+    if pictures:
+        from derive.pictures import draw, pictures_of
+
+        kind = "pdf" if fmt in ("tex", "pdf") else "svg"
+        for picture in pictures_of(d):
+            file = f"{d.spec.name}-{picture.role}.{kind}"
+            drawn[file] = draw(d, picture, kind, notation=notation, digits=digits)
+            figures[picture.role] = (file, picture.caption)
+    main = f"{d.spec.name}.{fmt}"
     try:
-        page = Page(d, notation=notation, digits=digits, views=views)
+        page = Page(d, notation=notation, digits=digits, views=views, figures=figures)
         env.filters.update(name=page.name, num=page.num)
         markdown = env.get_template("worked_example.md.j2").render(page=page, d=d, spec=d.spec,
                                                                    fragment=fragment and fmt == "md")
         if fmt == "md":
-            return markdown
+            return {main: markdown, **drawn}
+        if fmt == "ipynb":
+            from derive.notebook import code_cells, notebook
+
+            return {main: notebook(markdown, code_cells(env, d), drawn, title=d.spec.title)}
         if fmt == "html":
             from derive.html import KATEX_URL, markdown_to_html
 
-            body = markdown_to_html(markdown)
+            body = markdown_to_html(markdown, drawn)
             if fragment:
-                return body
-            return env.get_template("document.html.j2").render(
-                title=d.spec.title, body=body, spec=d.spec, katex=(katex or KATEX_URL).rstrip("/"))
+                return {main: body}
+            return {main: env.get_template("document.html.j2").render(
+                title=d.spec.title, body=body, spec=d.spec, katex=(katex or KATEX_URL).rstrip("/"))}
         from derive.tex import compile_pdf, inline, markdown_to_latex
 
         body = markdown_to_latex(markdown)
         if fragment and fmt == "tex":
-            return body
+            return {main: body, **drawn}
         tex = env.get_template("document.tex.j2").render(title=inline(d.spec.title), body=body, spec=d.spec)
     except jinja2.TemplateError as exc:
         where = f" ({exc.filename}:{exc.lineno})" if getattr(exc, "lineno", None) else ""
         raise UsageError(f"template error{where}: {exc.message}") from None
-    return tex if fmt == "tex" else compile_pdf(tex, d.spec.name)
+    if fmt == "tex":
+        return {main: tex, **drawn}
+    return {main: compile_pdf(tex, d.spec.name, drawn)}

@@ -67,6 +67,7 @@ class _Latex:
     item = staticmethod(lambda b: r"\item " + _mixed(b.text) + "\n")
     rule = staticmethod(lambda b: r"\bigskip\noindent\rule{\linewidth}{0.4pt}" + "\n")
     paragraph = staticmethod(lambda b: _mixed(b.text) + "\n")
+    image = staticmethod(lambda b: _figure(b.text, b.target) + "\n")
     list_open = staticmethod(lambda: r"\begin{itemize}")
     list_close = staticmethod(lambda: r"\end{itemize}")
 
@@ -74,6 +75,11 @@ class _Latex:
 def markdown_to_latex(markdown: str) -> str:
     """The LaTeX body of a rendered worked example (its ``#`` title is left to the document)."""
     return "\n" + "\n".join(write(markdown, _Latex))
+
+
+def _figure(caption: str, file: str) -> str:
+    return "\n".join([r"\begin{center}", rf"\includegraphics[width=\linewidth,height=0.45\textheight,keepaspectratio]{{{file}}}",
+                      r"\par\small " + inline(caption), r"\end{center}"])
 
 
 def _table(rows) -> str:
@@ -92,8 +98,11 @@ def _table(rows) -> str:
 # --------------------------------------------------------------------------- PDF
 
 
-def compile_pdf(tex: str, name: str) -> bytes:
-    """Compile a complete LaTeX document with pdflatex (reproducibly dated); a clear error without it."""
+def compile_pdf(tex: str, name: str, files: dict[str, bytes] | None = None) -> bytes:
+    """Compile a complete LaTeX document with pdflatex (reproducibly dated); a clear error without it.
+
+    ``files`` (name → bytes) are written beside the source first: the pictures it includes.
+    """
     pdflatex = shutil.which("pdflatex")
     if pdflatex is None:
         raise UsageError("-f pdf needs pdflatex, which is not installed (Debian: apt-get install "
@@ -101,6 +110,8 @@ def compile_pdf(tex: str, name: str) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / f"{name}.tex"
         source.write_text(tex, encoding="utf-8")
+        for file, data in (files or {}).items():
+            (Path(tmp) / file).write_bytes(data)
         env = {**os.environ, "SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1"}
         run = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", source.name], cwd=tmp,
                              capture_output=True, text=True, errors="replace", env=env, timeout=300)

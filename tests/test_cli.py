@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -54,8 +55,26 @@ def test_values_without_training_has_no_training_keys(tmp_path, capsys):
 def test_render_writes_a_file(tmp_path, capsys):
     status, out, err = run(["render", "two-two-two", "-o", str(tmp_path / "new")], capsys)
     assert status == 0 and out == ""
-    assert err == f"wrote {tmp_path / 'new' / 'two-two-two.md'}\n"
-    assert (tmp_path / "new" / "two-two-two.md").read_text().startswith("# A worked example of backpropagation")
+    new = tmp_path / "new"
+    written = ["two-two-two.md", "two-two-two-network-1.svg", "two-two-two-network-2.svg", "two-two-two-loss.svg"]
+    assert err == "".join(f"wrote {new / name}\n" for name in written)
+    markdown = (new / "two-two-two.md").read_text()
+    assert markdown.startswith("# A worked example of backpropagation")
+    # Every picture the page links to is there, and is an SVG.
+    linked = re.findall(r"^!\[[^\]]*\]\(([^)]+)\)$", markdown, flags=re.M)
+    assert sorted(linked) == sorted(written[1:])
+    assert all((new / name).read_bytes().startswith(b"<?xml") for name in linked)
+
+
+def test_render_without_pictures(tmp_path, capsys):
+    status, _, err = run(["render", "two-two-two", "-o", str(tmp_path), "--no-pictures"], capsys)
+    assert status == 0 and err == f"wrote {tmp_path / 'two-two-two.md'}\n"
+    assert "![" not in (tmp_path / "two-two-two.md").read_text()
+
+
+def test_pictures_on_stdout_is_a_usage_error(capsys):
+    status, out, err = run(["render", "two-two-two", "--pictures"], capsys)
+    assert status == 2 and out == "" and err.count("\n") == 1 and "-o DIR" in err
 
 
 def test_render_to_stdout(capsys):
@@ -98,4 +117,4 @@ def test_render_pdf_writes_a_file(tmp_path, capsys, monkeypatch):
     assert status == 0 and out == "" and err == "wrote two-two-two.pdf\n"
     assert (tmp_path / "two-two-two.pdf").read_bytes().startswith(b"%PDF")
     status, _, err = run(["render", "two-two-two", "-f", "pdf", "--fragment"], capsys)
-    assert status == 2 and "--fragment makes no sense for a pdf" in err
+    assert status == 2 and "--fragment: a pdf is a whole document" in err and err.count("\n") == 1
