@@ -22,6 +22,7 @@ from derive.errors import SpecError
 MAX_ANSWERS_BYTES = 1_000_000
 MAX_LIST = 20
 TOLERANCE_KEYS = ("rtol", "atol", "min_digits")
+ROUNDING_KEYS = ("decimals", "carry")
 
 
 @dataclass(frozen=True)
@@ -111,11 +112,14 @@ def _toml_key(key: str) -> str:
 
 
 def answers_file(d: Derivation, *, filled: bool, digits: int | None = None,
-                 only: set[str] | None = None) -> str:
+                 only: set[str] | None = None, values: dict[str, float] | None = None,
+                 settings: dict[str, dict] | None = None, heading: list[str] | None = None) -> str:
     """The TOML answers file of ``d``: blank (every value "") or filled with the key.
 
     ``digits`` rounds the key's numbers to that many significant digits; ``only`` keeps those
-    quantity names.
+    quantity names; ``values`` replaces the key's numbers (a worksheet's rounding policy);
+    ``settings`` adds tables such as ``[tolerance]`` and ``[rounding]``; ``heading`` replaces the
+    comment lines at the top.
     """
     quantities = [q for q in catalogue(d).values() if only is None or q.name in only]
     lines = [
@@ -127,13 +131,19 @@ def answers_file(d: Derivation, *, filled: bool, digits: int | None = None,
         "# dL/dX the derivative of the loss by X; [total] is the whole data set's loss; [update] the",
         "# parameters after the first gradient-descent epoch.",
     ]
+    if heading is not None:
+        lines = [f"# {line}" if line else "#" for line in heading]
+    for table_name, table_values in (settings or {}).items():
+        lines += ["", f"[{table_name}]"]
+        lines += [f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v)}" for k, v in table_values.items()]
     table = None
     for q in quantities:
         if q.table != table:
             table = q.table
             lines += ["", f"[{table}]"]
         if filled:
-            value = q.value if digits is None else float(f"{q.value:.{digits}g}")
+            value = values[q.name] if values is not None else q.value
+            value = value if digits is None else float(f"{value:.{digits}g}")
             lines.append(f"{_toml_key(q.key)} = {value!r}")
         else:
             lines.append(f'{_toml_key(q.key)} = ""')
@@ -152,6 +162,8 @@ class Answers:
     ("" dropped); several when the file gives a list (a quantity printed more than once)."""
     tolerance: dict[str, float]
     source: str
+    rounding: dict[str, object] | None = None
+    """The ``[rounding]`` table of a worksheet's answers file: ``decimals`` and ``carry``."""
 
 
 def read_answers(path: str | Path, d: Derivation) -> Answers:
@@ -178,6 +190,7 @@ def parse_answers(doc: dict, d: Derivation, source: str = "<answers>") -> Answer
     single = len(d.instances) == 1
     given: dict[str, object] = {}
     tolerance: dict[str, float] = {}
+    rounding: dict[str, object] | None = None
 
     def fail(field: str, message: str) -> SpecError:
         return SpecError(source, field, message)
@@ -220,6 +233,18 @@ def parse_answers(doc: dict, d: Derivation, source: str = "<answers>") -> Answer
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                     raise fail(f"tolerance.{k}", "expected a non-negative number")
                 tolerance[k] = float(v)
+        elif top == "rounding":
+            if not isinstance(value, dict):
+                raise fail("rounding", "expected a table")
+            rounding = {}
+            for k, v in value.items():
+                if k not in ROUNDING_KEYS:
+                    raise fail(f"rounding.{k}", f"unknown setting, expected one of {', '.join(ROUNDING_KEYS)}")
+                if k == "carry" and not isinstance(v, bool):
+                    raise fail("rounding.carry", "expected true or false")
+                if k == "decimals" and (isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 8):
+                    raise fail("rounding.decimals", "expected a whole number from 0 to 8")
+                rounding[k] = v
         elif isinstance(value, dict):
             roots = sorted({t.split(".")[0] for t in tables})
             if top not in roots:
@@ -231,4 +256,4 @@ def parse_answers(doc: dict, d: Derivation, source: str = "<answers>") -> Answer
             take("instance1", top, value, top)
         else:
             raise fail(top, f"give it inside a table ([instance1], …): the data has {len(d.instances)} instances")
-    return Answers(given=given, tolerance=tolerance, source=source)
+    return Answers(given=given, tolerance=tolerance, source=source, rounding=rounding)

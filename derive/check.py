@@ -127,16 +127,23 @@ def check_answers(d: Derivation, answers: Answers, tolerance: Tolerance | None =
     """Judge every given value, then explain the wrong ones."""
     tol = tolerance or Tolerance.of(answers.tolerance)
     known = catalogue(d)
+    policy = {}
+    if answers.rounding is not None:  # a worksheet's policy: its rounded values are right too
+        from derive.policy import Rounding, policy_values
+
+        policy = policy_values(d, Rounding(**answers.rounding))
     verdicts = []
     for name, values in answers.given.items():
         for k, raw in enumerate(values):
             label = name if len(values) == 1 else f"{name}[{k + 1}]"
-            verdicts.append(_judge(d, known[name], label, raw, tol))
+            verdicts.append(_judge(d, known[name], label, raw, tol, policy.get(name)))
     _explain(d, known, verdicts, tol)
     return Report(derivation=d, source=answers.source, tolerance=tol, verdicts=verdicts)
 
 
-def _judge(d: Derivation, q: Quantity, label: str, raw: object, tol: Tolerance) -> Verdict:
+def _judge(d: Derivation, q: Quantity, label: str, raw: object, tol: Tolerance,
+           rounded: float | None = None) -> Verdict:
+    """The verdict on one given value; ``rounded`` is the quantity under the sheet's rounding policy."""
     text = raw.strip() if isinstance(raw, str) else repr(raw)
     v = Verdict(name=label, quantity=q, given=text, status="cannot judge")
     if not isinstance(raw, str):
@@ -163,7 +170,11 @@ def _judge(d: Derivation, q: Quantity, label: str, raw: object, tol: Tolerance) 
     if not math.isfinite(v.given_value):
         v.note = f"{text} is not a finite number"
         return v
-    v.status = "correct" if tol.allows(v.given_value, q.value, text) else "wrong"
+    right = tol.allows(v.given_value, q.value, text)
+    if not right and rounded is not None and abs(v.given_value - rounded) <= tol.bound(rounded):
+        right = True
+        v.note = f"right under the sheet's rounding policy ({rounded:.10g}; the exact value is {q.value:.10g})"
+    v.status = "correct" if right else "wrong"
     return v
 
 

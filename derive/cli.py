@@ -38,6 +38,7 @@ def cli():
       derive values my-net.toml               every number, as JSON
       derive check two-two-two --blank        an answers file to fill in
       derive check two-two-two answers.toml   which answers are wrong, and why
+      derive worksheet two-two-two --variants 30 --seed 7 -o sheets/
     """
 
 
@@ -146,6 +147,62 @@ def check(spec_or_preset, answers, blank, key, fmt, rtol, atol, min_digits):
     else:
         click.echo(render_report(report, fmt=fmt), nl=False)
     sys.exit(0 if report.ok else 1)
+
+
+@cli.command()
+@click.argument("spec_or_preset", metavar="SPEC_OR_PRESET")
+@click.option("--variants", type=click.IntRange(1, 1000), default=1, show_default=True,
+              help="How many variants to draw (variant k is the same whatever this number is).")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+              help="The seed of the draws: the same seed writes the same files.")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Directory to write into (created if needed).")
+@click.option("--scope", help="What the student computes, comma-separated: forward, loss, output-layer, "
+                              "hidden-layers, update, or all (default: the spec's [worksheet] scope, else all).")
+@click.option("-f", "--format", "fmt", default="md", show_default=True,
+              help="Comma-separated: md (a sheet and a key per variant, a combined key), pdf (sheets.pdf and "
+                   "keys.pdf; needs pdflatex), moodle (moodle.xml, a quiz for Moodle's XML import).")
+@click.option("--decimals", type=click.IntRange(0, 8), help="Decimal places of the answers (default 4, or the spec's).")
+@click.option("--carry/--no-carry", default=None,
+              help="Round every intermediate result and carry it rounded (default: no, or the spec's).")
+@click.option("--notation", type=click.Choice(NOTATIONS), default="inout", show_default=True,
+              help="Names on the sheets, as for render.")
+def worksheet(spec_or_preset, variants, seed, out_dir, scope, fmt, decimals, carry, notation):
+    """Write randomized variants of SPEC_OR_PRESET with numbered blanks, their keys and answers files.
+
+    \b
+    For each variant NN: variant-NN.toml (its spec), variant-NN.answers.toml (blank, for
+    derive check), variant-NN.key.toml (filled in), and per format the sheet and the key.
+    """
+    from derive.sheets import FORMATS, worksheet_files
+    from derive.spec import load_spec, parse_scope
+
+    formats = tuple(f.strip() for f in fmt.split(",") if f.strip())
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise click.UsageError(f"-f: unknown format '{unknown[0] if unknown else fmt}'; expected some of "
+                               f"{', '.join(FORMATS)}")
+    parts = parse_scope(scope) if scope is not None else None
+    base = load_spec(spec_or_preset)
+    show = sys.stderr.isatty() and variants > 1
+    with click.progressbar(length=variants, label="variants", file=sys.stderr) if show else _Quiet() as bar:
+        files = worksheet_files(base, variants=variants, seed=seed, formats=formats, scope=parts,
+                                notation=notation, decimals=decimals, carry=carry, progress=lambda k: bar.update(1))
+    write_files(out_dir, files, quiet=True)
+    click.echo(f"wrote {variants} variant{'s' if variants != 1 else ''} ({len(files)} files) to {out_dir}", err=True)
+
+
+class _Quiet:
+    """A progress bar that shows nothing (standard error is not a terminal)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n: int) -> None:
+        pass
 
 
 @cli.command()

@@ -8,6 +8,7 @@ Files are reproducible: no dates, fixed SVG ids, glyphs as paths (no font needed
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 
 from derive.derivation import Derivation
@@ -27,7 +28,7 @@ class Picture:
     """One picture of a worked example: its file stem, its caption, and where the page shows it."""
 
     role: str
-    """``network-K`` (instance K, 1-based) or ``loss``."""
+    """``network-K`` (instance K, 1-based), ``given-K`` (the same with only the given numbers) or ``loss``."""
     caption: str
 
 
@@ -47,16 +48,33 @@ def _math(tex: str) -> str:
     return f"${tex}$"
 
 
+_SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+_SUP = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def _plain(tex: str) -> str:
+    """Simple labels (``w_{11} = -0.5``) as plain Unicode text, which Matplotlib draws several times
+    faster than mathtext; anything else stays mathtext."""
+    text = re.sub(r"_\{(\d+)\}", lambda m: m.group(1).translate(_SUB), tex)
+    text = re.sub(r"\\times 10\^\{(-?\d+)\}", lambda m: "× 10" + m.group(1).translate(_SUP), text)
+    text = re.sub(r"\\mathrm\{(\w+)\}", r"\1", text).replace("-", "−")
+    return _math(tex) if re.search(r"[\\{}^_$]", text) else text
+
+
 def _num(x: float, digits: int) -> str:
     return format_number(x, digits)
 
 
-def network_figure(d: Derivation, instance: int, *, notation: str = "inout", digits: int = 4):
-    """The network on instance ``instance`` (0-based): weights, unit values, gradients (red)."""
+def network_figure(d: Derivation, instance: int, *, notation: str = "inout", digits: int = 4, reveal: bool = True):
+    """The network on instance ``instance`` (0-based): weights, unit values, gradients (red).
+
+    ``reveal=False`` draws only what a worksheet gives: weights, biases, inputs and targets.
+    """
     from matplotlib.figure import Figure
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
     graph, spec, num = d.graph, d.spec, d.instances[instance]
+    _math = globals()["_math"] if reveal else _plain  # worksheets draw hundreds: plain text where it can
     names = node_names(graph, notation)
     name = {k: names[graph[k].symbol] for k in graph.nodes}
     in_label, out_label = VALUE_LABELS[notation]
@@ -103,7 +121,7 @@ def network_figure(d: Derivation, instance: int, *, notation: str = "inout", dig
         step = box_h / (len(lines) + 1)
         for n, text in enumerate(lines):
             ax.text(x, y + box_h / 2 - step * (n + 1), text, ha="center", va="center", zorder=5,
-                    fontsize=11 if n == 0 else 10, color=INK)
+                    fontsize=11 if n == 0 else 10, color=INK, fontweight="bold" if n == 0 else "normal")
 
     def gradients(key: str, pairs: list[tuple[str, float | None]]):
         x, y = centre[key]
@@ -112,16 +130,28 @@ def network_figure(d: Derivation, instance: int, *, notation: str = "inout", dig
         if text:
             ax.text(x, y - box_h / 2 - 0.06, text, ha="center", va="top", fontsize=9, color=GRADIENT, zorder=5)
 
+    if not reveal:
+        grad = {}
+    # On a worksheet with several instances the data are in a table: the picture shows no one instance's.
+    data = reveal or len(d.instances) == 1
     for k in graph.input_keys:
-        box(k, [_math(name[k]), _math(f"= {_num(num.value[k], digits)}")], fill="white")
+        box(k, [_math(name[k])] + ([_math(f"= {_num(num.value[k], digits)}")] if data else []), fill="white")
         gradients(k, [(name[k], grad.get(k))])
     for l, units in enumerate(graph.layer_units):
         layer = spec.layers[l]
         bias = graph.layer_bias[l]
         for j, (z, a) in enumerate(units):
-            lines = [_math(rf"\mathbf{{{layer.name}_{{{j + 1}}}}}") if notation != "layer" else _math(name[a]),
-                     _math(rf"\mathrm{{{in_label}}} = {_num(num.value[z], digits)}"),
-                     _math(rf"\mathrm{{{out_label}}} = {_num(num.value[a], digits)}")]
+            if notation == "layer":
+                lines = [_math(name[a])]
+            elif reveal:
+                lines = [_math(rf"\mathbf{{{layer.name}_{{{j + 1}}}}}")]
+            else:
+                lines = [f"{layer.name}{str(j + 1).translate(_SUB)}"]
+            if reveal:
+                lines += [_math(rf"\mathrm{{{in_label}}} = {_num(num.value[z], digits)}"),
+                          _math(rf"\mathrm{{{out_label}}} = {_num(num.value[a], digits)}")]
+            else:
+                lines += [layer.activation]
             if bias is not None:
                 lines.insert(1, _math(f"{name[bias[j]]} = {_num(num.value[bias[j]], digits)}"))
             box(a, lines)
@@ -132,10 +162,12 @@ def network_figure(d: Derivation, instance: int, *, notation: str = "inout", dig
     for j, key in enumerate(columns[-1]):
         if j < len(graph.target_keys):
             t = graph.target_keys[j]
-            ax.text(x_out, centre[key][1], _math(f"{name[t]} = {_num(num.value[t], digits)}"), ha="left",
+            ax.text(x_out, centre[key][1], _math(f"{name[t]} = {_num(num.value[t], digits)}" if data else name[t]),
+                    ha="left",
                     va="center", fontsize=10, color=INK)
     mid = sum(centre[k][1] for k in columns[-1]) / len(columns[-1])
-    ax.text(x_out + (0.9 if graph.target_keys else 0.0), mid, _math(f"L = {_num(num.loss, digits)}"), ha="left",
+    loss = f"L = {_num(num.loss, digits)}" if reveal else "L"
+    ax.text(x_out + (0.9 if graph.target_keys else 0.0), mid, _math(loss), ha="left",
             va="center", fontsize=11, color=INK, bbox=dict(boxstyle="round,pad=0.3", fc="white", ec=INK, lw=0.9))
     return fig
 
@@ -170,8 +202,9 @@ def draw(d: Derivation, picture: Picture, fmt: str, *, notation: str = "inout", 
     with matplotlib.rc_context(RC):
         if picture.role == "loss":
             fig = loss_figure(d)
-        else:
-            fig = network_figure(d, int(picture.role.split("-")[1]) - 1, notation=notation, digits=digits)
+        else:  # network-K, or given-K: only what a worksheet gives
+            kind, k = picture.role.split("-")
+            fig = network_figure(d, int(k) - 1, notation=notation, digits=digits, reveal=kind == "network")
         buffer = io.BytesIO()
         fig.savefig(buffer, format=fmt, metadata=METADATA[fmt])
     return buffer.getvalue()

@@ -31,11 +31,29 @@ def template_dirs() -> list[Path]:
     return [d for d in (installed, source) if d.is_dir()][:1]
 
 
+class _MemoryBytecodeCache(jinja2.BytecodeCache):
+    """Compiled templates kept for the process (keyed by name and source checksum): a worksheet run
+    renders hundreds of pages, and parsing the templates again each time would cost most of it."""
+
+    def __init__(self):
+        self.store: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if bucket.key in self.store:
+            bucket.bytecode_from_string(self.store[bucket.key])
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self.store[bucket.key] = bucket.bytecode_to_string()
+
+
+_BYTECODE = _MemoryBytecodeCache()
+
+
 def environment(user_dir: Path | None = None) -> jinja2.Environment:
     dirs = ([str(user_dir)] if user_dir else []) + [str(d) for d in template_dirs()]
     return jinja2.Environment(loader=jinja2.FileSystemLoader(dirs), undefined=jinja2.StrictUndefined,
                               trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-                              autoescape=False)
+                              autoescape=False, bytecode_cache=_BYTECODE)
 
 
 class Page:

@@ -7,6 +7,7 @@ Every problem is a :class:`~derive.errors.SpecError` naming the file and the fie
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import re
 import tomllib
@@ -82,6 +83,42 @@ class Training:
     mode: str
 
 
+SCOPES = ("forward", "loss", "output-layer", "hidden-layers", "update")
+GIVEN = ("sigmoid", "exp")
+
+
+@dataclass(frozen=True)
+class Range:
+    """Where a worksheet draws a kind of number: the grid low, low + 10^-decimals, …, high."""
+
+    low: float
+    high: float
+    decimals: int
+    nonzero: bool = False
+
+
+@dataclass(frozen=True)
+class Worksheet:
+    """The ``[worksheet]`` table: how `derive worksheet` draws variants and what the sheet asks.
+
+    A range left out (None) gets a default that suits the layer or the loss (derive.worksheet).
+    """
+
+    inputs: Range | None = None
+    weights: Range | None = None
+    bias: Range | None = None
+    targets: Range | None = None
+    scope: tuple[str, ...] = SCOPES
+    decimals: int = 4
+    """Answers are rounded to this many decimal places."""
+    carry: bool = False
+    """True: every intermediate result is rounded to ``decimals`` places and used rounded."""
+    given: tuple[str, ...] = ()
+    """Values handed out with the sheet: ``sigmoid`` (σ of the sums met), ``exp`` (e^{-z})."""
+    degenerate: bool = False
+    """True: keep draws with zero gradients, saturated units or ReLU kinks."""
+
+
 @dataclass(frozen=True)
 class Spec:
     """A whole worked example: network, parameters, data and training."""
@@ -101,6 +138,8 @@ class Spec:
     """Where the spec came from, for messages: a path or ``preset two-two-two``."""
     arithmetic: str = "float"
     """``float`` (53-bit) or ``exact`` (rationals and closed forms such as σ(0) = 1/2, e^{-1})."""
+    worksheet: Worksheet | None = None
+    """The ``[worksheet]`` table, when the spec has one."""
 
     @property
     def outputs(self) -> int:
@@ -270,7 +309,8 @@ class _Reader:
     # -- the document
 
     def spec(self, doc: dict, default_name: str | None) -> Spec:
-        self.known_keys(doc, "", ("name", "title", "description", "arithmetic", "network", "data", "training"))
+        self.known_keys(doc, "", ("name", "title", "description", "arithmetic", "network", "data", "training",
+                                  "worksheet"))
         if "name" in doc:
             name = self.string(doc["name"], "name")
         elif default_name is not None and NAME_RE.match(default_name):
@@ -293,9 +333,10 @@ class _Reader:
         training = self.training(doc["training"]) if "training" in doc else None
         if loss == "output" and layers[-1].size != 1:
             raise self.fail("network.loss", f"'output' needs an output layer of size 1, got {layers[-1].size}")
+        worksheet = self.worksheet(doc["worksheet"]) if "worksheet" in doc else None
         return Spec(name=name, title=title, description=description, inputs=inputs, loss=loss,
                     reduction=reduction, layers=layers, data=data, training=training, source=self.source,
-                    arithmetic=arithmetic)
+                    arithmetic=arithmetic, worksheet=worksheet)
 
     def inputs(self, value: Any, field: str) -> tuple[str, ...]:
         if isinstance(value, list):
@@ -410,6 +451,103 @@ class _Reader:
         epochs = self.integer(table.get("epochs", 1), "training.epochs", 0, MAX_EPOCHS)
         mode = self.choice(table.get("mode", "batch"), "training.mode", MODES)
         return Training(learning_rate=rate, epochs=epochs, mode=mode)
+
+
+    def range(self, value: Any, field: str) -> Range:
+        table = self.table(value, field)
+        self.known_keys(table, field, ("low", "high", "decimals", "nonzero"))
+        low = self.number(self.require(table, "low", field), _join(field, "low"))
+        high = self.number(self.require(table, "high", field), _join(field, "high"))
+        if not low <= high:
+            raise self.fail(_join(field, "high"), f"expected a number not below low = {low:g}, got {high:g}")
+        if max(abs(low), abs(high)) > 1e6:
+            raise self.fail(field, "expected a range within ±1e6 (numbers a person computes with)")
+        decimals = self.integer(table.get("decimals", 0), _join(field, "decimals"), 0, 4)
+        nonzero = self.boolean(table.get("nonzero", False), _join(field, "nonzero"))
+        step = 10.0 ** -decimals
+        grid = [k for k in range(math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9) + 1) if k or not nonzero]
+        if not grid:
+            raise self.fail(field, f"no number with {decimals} decimals lies in [{low:g}, {high:g}]"
+                                   + (" apart from 0" if nonzero else ""))
+        if len(grid) > 10**6:
+            raise self.fail(_join(field, "decimals"), "too many numbers in the range; use fewer decimals")
+        return Range(low=low, high=high, decimals=decimals, nonzero=nonzero)
+
+    def worksheet(self, value: Any) -> Worksheet:
+        field = "worksheet"
+        table = self.table(value, field)
+        self.known_keys(table, field, ("inputs", "weights", "bias", "targets", "scope", "decimals", "carry",
+                                       "given", "degenerate"))
+        ranges = {k: self.range(table[k], _join(field, k)) for k in ("inputs", "weights", "bias", "targets")
+                  if k in table}
+        scope = self.scope(table.get("scope", list(SCOPES)), "worksheet.scope")
+        given = table.get("given", [])
+        if not isinstance(given, list):
+            raise self.fail("worksheet.given", f"expected a list of {' and '.join(GIVEN)}, got {_kind(given)}")
+        given = tuple(self.choice(g, f"worksheet.given[{i}]", GIVEN) for i, g in enumerate(given))
+        return Worksheet(**ranges, scope=scope, given=given,
+                         decimals=self.integer(table.get("decimals", 4), "worksheet.decimals", 0, 8),
+                         carry=self.boolean(table.get("carry", False), "worksheet.carry"),
+                         degenerate=self.boolean(table.get("degenerate", False), "worksheet.degenerate"))
+
+    def scope(self, value: Any, field: str) -> tuple[str, ...]:
+        """A list of parts (or "all"), in the order SCOPES lists them."""
+        if value == "all":
+            return SCOPES
+        if not isinstance(value, list) or not value:
+            raise self.fail(field, f"expected \"all\" or a list of some of {', '.join(SCOPES)}, got {_kind(value)}")
+        chosen = {self.choice(v, f"{field}[{i}]", SCOPES + ("all",)) for i, v in enumerate(value)}
+        return SCOPES if "all" in chosen else tuple(s for s in SCOPES if s in chosen)
+
+
+def parse_scope(text: str, source: str = "--scope") -> tuple[str, ...]:
+    """The --scope option: comma-separated parts, or all."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    return _Reader(source).scope(parts if parts != ["all"] else "all", "scope")
+
+
+def dump_spec(spec: Spec, comment: str = "") -> str:
+    """The spec as TOML that reads back to the same spec (without its [worksheet] table)."""
+    def num(x: float) -> str:
+        return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(float(x))
+
+    def vec(v) -> str:
+        return "[" + ", ".join(num(x) for x in v) + "]"
+
+    lines = [f"# {line}" for line in comment.splitlines()]
+    lines += [f"name = {_toml_string(spec.name)}", f"title = {_toml_string(spec.title)}"]
+    if spec.description:
+        lines.append(f"description = {_toml_string(spec.description)}")
+    if spec.arithmetic != "float":
+        lines.append(f'arithmetic = "{spec.arithmetic}"')
+    default_inputs = tuple(f"x{i + 1}" for i in range(len(spec.inputs)))
+    inputs = str(len(spec.inputs)) if spec.inputs == default_inputs else (
+        "[" + ", ".join(_toml_string(n) for n in spec.inputs) + "]")
+    lines += ["", "[network]", f"inputs = {inputs}", f'loss = "{spec.loss}"', f'reduction = "{spec.reduction}"']
+    for l, layer in enumerate(spec.layers):
+        lines += ["", "[[network.layers]]", f'name = "{layer.name}"', f"size = {layer.size}",
+                  f'activation = "{layer.activation}"', "weights = [" + ", ".join(vec(r) for r in layer.weights) + "]"]
+        if layer.bias is not None:
+            lines.append(f"bias = {vec(layer.bias)}")
+            if not layer.train_bias:
+                lines.append("train_bias = false")
+        if layer.weight_symbol != DEFAULT_WEIGHT_SYMBOLS[l]:
+            lines.append(f'weight_symbol = "{layer.weight_symbol}"')
+        if layer.activation == "leaky_relu":
+            lines.append(f"slope = {num(layer.slope)}")
+    for inst in spec.data:
+        lines += ["", "[[data]]", f"x = {vec(inst.x)}"]
+        if spec.loss != "output":
+            lines.append(f"t = {vec(inst.t)}")
+    if spec.training is not None:
+        t = spec.training
+        lines += ["", "[training]", f"learning_rate = {num(t.learning_rate)}", f"epochs = {t.epochs}",
+                  f'mode = "{t.mode}"']
+    return "\n".join(lines) + "\n"
+
+
+def _toml_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)  # JSON's escapes are TOML's
 
 
 def _join(field: str, key: str) -> str:

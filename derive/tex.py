@@ -77,6 +77,10 @@ def markdown_to_latex(markdown: str) -> str:
     return "\n" + "\n".join(write(markdown, _Latex))
 
 
+#: Tables with more rows than this become longtables, which break across pages.
+LONG_TABLE = 24
+
+
 def _figure(caption: str, file: str) -> str:
     return "\n".join([r"\begin{center}", rf"\includegraphics[width=\linewidth,height=0.45\textheight,keepaspectratio]{{{file}}}",
                       r"\par\small " + inline(caption), r"\end{center}"])
@@ -85,14 +89,17 @@ def _figure(caption: str, file: str) -> str:
 def _table(rows) -> str:
     header, body = rows[0], rows[1:]
     wide = [max(len(c) for c in col) > 40 for col in zip(header, *body)]
+    head = [r"\toprule", " & ".join(r"\textbf{" + inline(c) + "}" for c in header) + r" \\", r"\midrule"]
+    lines = [" & ".join(inline(c) for c in row) + r" \\" for row in body]
+    if len(body) > LONG_TABLE:  # breaks across pages, its header repeated
+        spec = "".join(r"p{0.35\linewidth}" if w else "l" for w in wide)
+        return "\n".join([r"{\small", f"\\begin{{longtable}}{{{spec}}}", *head, r"\endhead",
+                          *lines, r"\bottomrule", r"\end{longtable}}"])
     spec = "".join("X" if w else "l" for w in wide)
     env = "tabularx" if any(wide) else "tabular"
     width = "{\\linewidth}" if any(wide) else ""
-    lines = [r"\begin{center}\small", f"\\begin{{{env}}}{width}{{{spec}}}", r"\toprule",
-             " & ".join(r"\textbf{" + inline(c) + "}" for c in header) + r" \\", r"\midrule"]
-    lines += [" & ".join(inline(c) for c in row) + r" \\" for row in body]
-    lines += [r"\bottomrule", f"\\end{{{env}}}", r"\end{center}"]
-    return "\n".join(lines)
+    return "\n".join([r"\begin{center}\small", f"\\begin{{{env}}}{width}{{{spec}}}", *head, *lines,
+                      r"\bottomrule", f"\\end{{{env}}}", r"\end{center}"])
 
 
 # --------------------------------------------------------------------------- PDF

@@ -1,0 +1,255 @@
+"""Worksheets: randomized variants of one network, with blanks to fill in and their keys.
+
+From a base spec, variant k draws its weights, biases, inputs and targets as "nice" numbers
+(small integers, one decimal) from documented ranges, with a generator seeded by (seed, k)
+alone: variant k is the same whatever the number of variants. A draw a person could not learn
+from (a gradient the sheet asks for that is 0 at the sheet's precision, a saturated sigmoid, a
+ReLU exactly at its kink) is rejected and drawn again. Each variant is a spec of its own and is
+derived, checked and rendered like any other; keys follow the sheet's rounding policy
+(:mod:`derive.policy`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from derive.answers import Quantity, catalogue
+from derive.derivation import Derivation, derive
+from derive.errors import SpecError
+from derive.policy import Rounding, policy_values
+from derive.spec import SCOPES, Instance, Range, Spec, Training, Worksheet
+
+MAX_VARIANTS = 1000
+MAX_ATTEMPTS = 200
+DEFAULT_RATE = 0.5
+
+#: Where numbers are drawn unless the spec's [worksheet] table says otherwise.
+DEFAULT_INPUTS = Range(-3, 3, 0)
+DEFAULT_WEIGHTS = Range(-1, 1, 1, nonzero=True)
+DEFAULT_BIAS = Range(-1, 1, 1)
+
+
+def default_targets(spec: Spec) -> Range | None:
+    """Targets that suit the output: 0/1 for sigmoid and bce, one decimal for tanh; None for one-hot."""
+    out = spec.layers[-1].activation
+    if spec.loss == "output":
+        return None
+    if spec.loss == "cross_entropy" or out == "softmax":
+        return None  # a class, drawn as one-hot
+    if spec.loss == "bce" or out == "sigmoid":
+        return Range(0, 1, 0)
+    if out == "tanh":
+        return Range(-0.9, 0.9, 1)
+    if out == "relu":
+        return Range(0, 3, 0)
+    return Range(-3, 3, 0)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A worksheet run's settings: the spec's [worksheet] table with the command line over it."""
+
+    inputs: Range
+    weights: Range
+    bias: Range
+    targets: Range | None
+    scope: tuple[str, ...]
+    rounding: Rounding
+    given: tuple[str, ...]
+    degenerate: bool
+
+    @classmethod
+    def of(cls, spec: Spec, *, scope: tuple[str, ...] | None = None, decimals: int | None = None,
+           carry: bool | None = None) -> "Settings":
+        w = spec.worksheet or Worksheet()
+        return cls(inputs=w.inputs or DEFAULT_INPUTS, weights=w.weights or DEFAULT_WEIGHTS,
+                   bias=w.bias or DEFAULT_BIAS,
+                   targets=w.targets if w.targets is not None and spec.loss != "cross_entropy" else default_targets(spec),
+                   scope=scope or w.scope,
+                   rounding=Rounding(decimals=w.decimals if decimals is None else decimals,
+                                     carry=w.carry if carry is None else carry),
+                   given=w.given, degenerate=w.degenerate)
+
+    @property
+    def tolerance(self) -> dict[str, float]:
+        """The [tolerance] of the answers files: one unit in the last decimal place asked for."""
+        return {"atol": self.rounding.unit, "rtol": 1e-3}
+
+
+# --------------------------------------------------------------------------- drawing
+
+
+def _grid(rng: np.random.Generator, r: Range, shape) -> np.ndarray:
+    step = 10.0 ** -r.decimals
+    lo, hi = math.ceil(r.low / step - 1e-9), math.floor(r.high / step + 1e-9)
+    ks = np.arange(lo, hi + 1)
+    if r.nonzero:
+        ks = ks[ks != 0]
+    picks = rng.choice(ks, size=shape)
+    return np.round(picks * step, r.decimals) + 0.0
+
+
+def _tuple(a: np.ndarray):
+    return tuple(_tuple(x) for x in a) if a.ndim > 1 else tuple(float(x) for x in a)
+
+
+def draw_spec(base: Spec, settings: Settings, rng: np.random.Generator, name: str, title: str) -> Spec:
+    """One draw of every number of the base spec's network and data."""
+    layers = []
+    prev = len(base.inputs)
+    for layer in base.layers:
+        weights = _tuple(_grid(rng, settings.weights, (prev, layer.size)))
+        bias = None if layer.bias is None else _tuple(_grid(rng, settings.bias, (layer.size,)))
+        layers.append(dataclasses.replace(layer, weights=weights, bias=bias))
+        prev = layer.size
+    data = []
+    K = base.layers[-1].size
+    for _ in base.data:
+        x = _tuple(_grid(rng, settings.inputs, (len(base.inputs),)))
+        if base.loss == "output":
+            t = ()
+        elif settings.targets is None:
+            t = _one_hot(rng, K)
+        else:
+            t = _tuple(_grid(rng, settings.targets, (K,)))
+        data.append(Instance(x=x, t=t))
+    training = base.training
+    if "update" in settings.scope:
+        rate = training.learning_rate if training else DEFAULT_RATE
+        training = Training(learning_rate=rate, epochs=1, mode=training.mode if training else "batch")
+    else:
+        training = None
+    return dataclasses.replace(base, name=name, title=title, description="", layers=tuple(layers),
+                               data=tuple(data), training=training, worksheet=None,
+                               source=f"{name}.toml", arithmetic="float")
+
+
+def _one_hot(rng: np.random.Generator, K: int) -> tuple[float, ...]:
+    k = int(rng.integers(K))
+    return tuple(1.0 if j == k else 0.0 for j in range(K))
+
+
+# --------------------------------------------------------------------------- what the sheet asks
+
+
+def blanks(d: Derivation, scope: tuple[str, ...]) -> list[Quantity]:
+    """The quantities the student computes, in the order a derivation meets them."""
+    known = catalogue(d)
+    graph, spec = d.graph, d.spec
+    last = len(spec.layers) - 1
+    names: list[str] = []
+    grad_layers = ([last] if "output-layer" in scope else []) + (
+        list(reversed(range(last))) if "hidden-layers" in scope else [])
+    for n in range(len(d.instances)):
+        table = f"instance{n + 1}"
+        if "forward" in scope:
+            for units in graph.layer_units:
+                names += [f"{table}.{z}" for z, _ in units] + [f"{table}.{a}" for _, a in units]
+        if "loss" in scope:
+            names += [f"{table}.{n.key}" for n in graph.computed if n.role in ("error", "loss")]
+        if "output-layer" in scope:
+            names += [f"{table}.dL/d{n.key}" for n in graph.computed if n.role == "error"]
+        for l in grad_layers:
+            units = graph.layer_units[l]
+            names += [f"{table}.dL/d{a}" for _, a in units] + [f"{table}.dL/d{z}" for z, _ in units]
+            names += [f"{table}.dL/d{k}" for k in _parameters(d, l)]
+    update_layers = grad_layers or list(range(last, -1, -1))
+    if len(d.instances) > 1:
+        if "loss" in scope:
+            names.append("total.L")
+        if grad_layers and "update" in scope:
+            names += [f"total.dL/d{k}" for l in grad_layers for k in _parameters(d, l)]
+    if "update" in scope:
+        names += [f"update.{k}" for l in update_layers for k in _parameters(d, l)]
+    return [known[n] for n in dict.fromkeys(names) if n in known]
+
+
+def _parameters(d: Derivation, l: int) -> list[str]:
+    keys = [k for row in d.graph.layer_weights[l] for k in row]
+    bias = d.graph.layer_bias[l]
+    if bias is not None and d.spec.layers[l].train_bias:
+        keys += list(bias)
+    return keys
+
+
+def degenerate(d: Derivation, asked: list[Quantity], rounding: Rounding) -> str | None:
+    """Why a variant teaches nothing where it should (None when it is fine)."""
+    graph, spec = d.graph, d.spec
+    xs = [inst.x for inst in spec.data]
+    if len(set(xs)) < len(xs):
+        return "two instances have the same inputs"
+    for n, num in enumerate(d.instances):
+        for l, units in enumerate(graph.layer_units):
+            act = spec.layers[l].activation
+            sums = [rounding(num.value[z]) for z, _ in units]
+            if len(set(sums)) < len(sums):
+                # A tie: a mixed-up unit or transposed weight would give the same numbers, unseen.
+                return f"instance {n + 1}: two units of layer {spec.layers[l].name} have the same sum"
+            for z, a in units:
+                if act in ("relu", "leaky_relu") and num.value[z] == 0:
+                    return f"instance {n + 1}: {z} = 0 sits on the kink of {act}"
+                if act == "sigmoid" and rounding(num.value[a] * (1 - num.value[a])) == 0:
+                    return f"instance {n + 1}: sigmoid saturates at {z} = {num.value[z]:g}"
+                if act == "tanh" and rounding(1 - num.value[a] ** 2) == 0:
+                    return f"instance {n + 1}: tanh saturates at {z} = {num.value[z]:g}"
+    for q in asked:
+        if q.kind in ("grad", "total_grad") and rounding(q.value) == 0:
+            return f"{q.name} is 0 at {rounding.decimals} decimal places"
+    return None
+
+
+@dataclass(frozen=True)
+class Variant:
+    number: int
+    derivation: Derivation
+    blanks: list[Quantity]
+    key: dict[str, float]
+    """Quantity name → its value under the sheet's rounding policy."""
+    attempts: int
+    """Draws it took (1 when the first one was fine)."""
+
+    @property
+    def label(self) -> str:
+        return f"{self.number:02d}"
+
+    @property
+    def stem(self) -> str:
+        return f"variant-{self.label}"
+
+
+def make_variant(base: Spec, settings: Settings, seed: int, k: int) -> Variant:
+    """Variant k (from 1): drawn from a generator seeded by (seed, k) alone, redrawn while degenerate."""
+    rng = np.random.default_rng([seed, k])
+    name = f"{base.name}-variant-{k:02d}"
+    title = f"{base.title} (worksheet variant {k:02d})"
+    reason = None
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        spec = draw_spec(base, settings, rng, name, title)
+        d = derive(spec, verify=False)  # checked below, once a draw is kept
+        asked = blanks(d, settings.scope)
+        reason = None if settings.degenerate else degenerate(d, asked, settings.rounding)
+        if reason is None:
+            d.verify(symbolic=False)
+            policy = policy_values(d, settings.rounding)
+            return Variant(number=k, derivation=d, blanks=asked, key={q.name: policy[q.name] for q in asked},
+                           attempts=attempt)
+    raise SpecError(base.source, "worksheet", f"variant {k}: {MAX_ATTEMPTS} draws were all degenerate (the last: "
+                                              f"{reason}); widen the ranges, or set degenerate = true")
+
+
+def given_values(d: Derivation, given: tuple[str, ...], rounding: Rounding) -> list[tuple[str, str]]:
+    """(LaTeX, value) pairs handed out with the sheet: σ(z) or e^{-z} of every sum of a sigmoid unit."""
+    zs = sorted({num.value[z] for num in d.instances for l, units in enumerate(d.graph.layer_units)
+                 if d.spec.layers[l].activation == "sigmoid" for z, _ in units})
+    digits = rounding.decimals + 2
+    out = []
+    for z in zs:
+        if "sigmoid" in given:
+            out.append((rf"\sigma({z:g})", f"{1 / (1 + math.exp(-z)):.{digits}f}"))
+        if "exp" in given:
+            out.append((f"e^{{{-z + 0.0:g}}}", f"{math.exp(-z):.{digits}f}"))
+    return out
