@@ -242,14 +242,20 @@ def make_variant(base: Spec, settings: Settings, seed: int, k: int) -> Variant:
 
 
 def given_values(d: Derivation, given: tuple[str, ...], rounding: Rounding) -> list[tuple[str, str]]:
-    """(LaTeX, value) pairs handed out with the sheet: σ(z) or e^{-z} of every sum of a sigmoid unit."""
+    """(LaTeX, value) pairs handed out with the sheet: σ(z) or e^{-z} for the sum z of every sigmoid unit.
+
+    z is shown to the sheet's decimals; the value is of z itself (of the rounded z when the sheet
+    carries rounded values), to two more decimals than the answers.
+    """
     zs = sorted({num.value[z] for num in d.instances for l, units in enumerate(d.graph.layer_units)
                  if d.spec.layers[l].activation == "sigmoid" for z, _ in units})
     digits = rounding.decimals + 2
     out = []
     for z in zs:
+        shown = rounding(z)
+        at = shown if rounding.carry else z
         if "sigmoid" in given:
-            out.append((rf"\sigma({z:g})", f"{1 / (1 + math.exp(-z)):.{digits}f}"))
+            out.append((rf"\sigma({shown:g})", f"{1 / (1 + math.exp(-at)):.{digits}f}"))
         if "exp" in given:
-            out.append((f"e^{{{-z + 0.0:g}}}", f"{math.exp(-z):.{digits}f}"))
+            out.append((f"e^{{{-shown + 0.0:g}}}", f"{math.exp(-at):.{digits}f}"))
     return out
