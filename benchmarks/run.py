@@ -33,6 +33,7 @@ CASES = [
     ("12-layer 1-wide chain, `derive values`", (1,) * 13, "values", 1.0),
     ("4-8-8-4 sigmoid, `derive render -f md`", (4, 8, 8, 4), "render", 4.0),
     ("2-2-2-2-2-2 sigmoid, `derive values`", (2,) * 6, "values", None),
+    ("100 variants of 2-2-2, `derive worksheet` (sheets and keys in md)", None, "worksheet", 20.0),
 ]
 
 BASELINE = r"""
@@ -92,9 +93,13 @@ def main() -> None:
     rows = [f"| start-up floor: `python -c 'import sympy, numpy'` | {floor:.2f} s | | | |"]
     with tempfile.TemporaryDirectory() as tmp:
         for label, sizes, command, target in CASES:
-            spec = Path(tmp) / f"{'-'.join(map(str, sizes))}.toml"
-            spec.write_text(spec_text(sizes))
-            argv = [sys.executable, "-m", "derive", command, str(spec)]
+            if command == "worksheet":
+                argv = [sys.executable, "-m", "derive", "worksheet", "two-two-two", "--variants", "100", "--seed",
+                        "1", "-o", str(Path(tmp) / "sheets")]
+            else:
+                spec = Path(tmp) / f"{'-'.join(map(str, sizes))}.toml"
+                spec.write_text(spec_text(sizes))
+                argv = [sys.executable, "-m", "derive", command, str(spec)]
             ours = time_command(argv, args.repeat)
             baseline = time_baseline(spec, args.baseline_timeout) if command == "values" else "—"
             verdict = "—" if target is None else ("met" if ours < target else "**missed**")

@@ -18,6 +18,8 @@ EXAMPLES = tuple((preset, fmt) for fmt in FORMATS for preset in ("two-two-two", 
 #: (preset, answers file under output/, report file under output/) of every check report.
 CHECKS = (("two-two-two", "seed-001/answers.toml", "seed-001/report.md"),)
 VIEWS = ("scalar", "matrix", "tape")
+#: (preset, variants, seed, formats, folder under output/) of the worksheet sample.
+WORKSHEETS = (("two-two-two", 3, 7, ("md", "pdf", "moodle"), "worksheets"),)
 OUTPUT = Path(__file__).resolve().parent.parent / "output"
 
 
@@ -31,6 +33,11 @@ def generate(formats: tuple[str, ...] = FORMATS) -> dict[str, str | bytes]:
     for preset, fmt in EXAMPLES:
         if fmt in formats:
             files.update(render_files(derive(load_spec(preset)), fmt=fmt, views=VIEWS, pictures=True))
+    from derive.sheets import worksheet_files
+
+    for preset, variants, seed, kinds, folder in WORKSHEETS:
+        made = worksheet_files(load_spec(preset), variants=variants, seed=seed, formats=kinds)
+        files.update({f"{folder}/{name}": content for name, content in made.items()})
     for preset, answers, report in CHECKS:
         d = derive(load_spec(preset))
         given = read_answers(OUTPUT / answers, d)

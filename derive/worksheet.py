@@ -199,6 +199,9 @@ def degenerate(d: Derivation, asked: list[Quantity], rounding: Rounding) -> str 
     for q in asked:
         if q.kind in ("grad", "total_grad") and rounding(q.value) == 0:
             return f"{q.name} is 0 at {rounding.decimals} decimal places"
+        if q.kind in ("grad", "total_grad") and abs(rounding(q.value)) < 10 * rounding.unit:
+            # One significant digit: a slip in the rounding would be as large as the answer.
+            return f"{q.name} has a single significant digit at {rounding.decimals} decimal places"
     return None
 
 
