@@ -86,20 +86,12 @@ def render(spec_or_preset, fmt, out_dir, notation, digits, templates, fragment, 
 
 
 def write_files(out_dir: Path, files: dict[str, str | bytes], *, quiet: bool = False) -> None:
-    """Write name → content (text as UTF-8) under out_dir, saying so on stderr; one line when it cannot."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name, content in files.items():
-            path = out_dir / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, bytes):
-                path.write_bytes(content)
-            else:
-                path.write_text(content, encoding="utf-8")
-            if not quiet:
-                click.echo(f"wrote {path}", err=True)
-    except OSError as exc:
-        raise DeriveError(f"{out_dir}: cannot write ({exc.strerror})") from None
+    """Write name → content under out_dir, saying so on stderr unless quiet."""
+    from derive.files import save
+
+    for path in save(out_dir, files):
+        if not quiet:
+            click.echo(f"wrote {path}", err=True)
 
 
 @cli.command()

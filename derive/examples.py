@@ -48,17 +48,9 @@ def generate(formats: tuple[str, ...] = FORMATS) -> dict[str, str | bytes]:
 
 
 def regenerate(out_dir: Path) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in generate().items():
-        path = out_dir / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(text, bytes):
-            path.write_bytes(text)
-        else:
-            path.write_text(text, encoding="utf-8")
-        written.append(path)
-    return written
+    from derive.files import save
+
+    return save(out_dir, generate())
 
 
 if __name__ == "__main__":

@@ -16,8 +16,6 @@ from derive.answers import catalogue
 from derive.derivation import Derivation
 from derive.numbers import evaluate_rounded, leaf_values
 
-ROUNDING_KEYS = ("decimals", "carry")
-
 
 @dataclass(frozen=True)
 class Rounding:

@@ -8,9 +8,13 @@ same bytes, and variant k's files do not depend on how many variants there are.
 from __future__ import annotations
 
 import base64
+import multiprocessing as mp
+import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 
 from derive.answers import Quantity, answers_file
 from derive.latex import format_number
@@ -127,13 +131,9 @@ class Run:
 
     # -- the class
 
-    def combined_key(self, variants: list[Variant]) -> str:
-        rows = []
-        for v in variants:
-            page = Page(v.derivation, notation=self.notation)
-            rows.append((v, [(self.label(page, q), q, self.answer(v, q)) for q in v.blanks]))
+    def combined_key(self, parts: list["Part"]) -> str:
         return self.env.get_template("worksheet_keys.md.j2").render(
-            title=self.title, base=self.base, seed=self.seed, settings=self.settings, variants=rows,
+            title=self.title, base=self.base, seed=self.seed, settings=self.settings, variants=parts,
             num=lambda x: format_number(x, 4))
 
     def pdf(self, pages: list[tuple[str, str]], name: str, pictures: dict[str, bytes]) -> bytes:
@@ -143,8 +143,80 @@ class Run:
             pages=[(inline(heading), markdown_to_latex(body)) for heading, body in pages])
         return compile_pdf(tex, name, pictures)
 
-    def moodle(self, variants: list[Variant]) -> str:
-        return moodle_xml(self, variants)
+
+
+@dataclass
+class Part:
+    """What one variant adds to a run (plain strings and bytes: it may come from another process)."""
+
+    files: dict[str, str | bytes] = field(default_factory=dict)
+    sheet: tuple[str, str] | None = None
+    """(heading, Markdown) of its page in sheets.pdf; ``key`` the same for keys.pdf."""
+    key: tuple[str, str] | None = None
+    figure: tuple[str, bytes] | None = None
+    """The picture the pdf pages include."""
+    rows: list[tuple[str, str, str, str]] = field(default_factory=list)
+    """The combined key's rows: (quantity, instance, answers-file name, key)."""
+    label: str = ""
+    moodle: list[str] = field(default_factory=list)
+    """Its Moodle questions, as XML."""
+
+
+def variant_part(run: Run, k: int, formats: tuple[str, ...]) -> Part:
+    v = run.variant(k)
+    part = Part(files=run.text_files(v), label=v.label)
+    page = Page(v.derivation, notation=run.notation)
+    part.rows = [(run.label(page, q), str(q.instance + 1) if q.instance is not None else "all", q.name,
+                  run.answer(v, q)) for q in v.blanks]
+    if "md" in formats:
+        svg = f"{v.stem}-network.svg"
+        part.files[svg] = run.picture(v, "svg")
+        part.files[f"{v.stem}.sheet.md"] = run.markdown(v, key=False, picture=svg)
+        part.files[f"{v.stem}.key.md"] = run.markdown(v, key=True, picture=svg)
+    if "pdf" in formats:
+        figure = f"{v.stem}-network.pdf"
+        part.figure = (figure, run.picture(v, "pdf"))
+        part.sheet = (f"Variant {v.label}", run.markdown(v, key=False, picture=figure))
+        part.key = (f"Variant {v.label}: answer key", run.markdown(v, key=True, picture=figure))
+    if "moodle" in formats:
+        part.moodle = [ET.tostring(q, encoding="unicode") for q in moodle_questions(run, v)]
+    return part
+
+
+_WORKER: tuple[Run, tuple[str, ...]] | None = None
+
+
+def _in_worker(k: int) -> Part:
+    run, formats = _WORKER
+    return variant_part(run, k, formats)
+
+
+#: Runs with at least this many variants share the work among processes (one per CPU, at most 4).
+PARALLEL_FROM = 8
+
+
+def _parts(run: Run, variants: int, formats: tuple[str, ...], progress) -> list[Part]:
+    """Every variant's part, in order; large runs in worker processes (fork, where the system has it)."""
+    workers = min(os.cpu_count() or 1, 4)
+    if variants < PARALLEL_FROM or workers < 2 or "fork" not in mp.get_all_start_methods():
+        parts = []
+        for k in range(1, variants + 1):
+            parts.append(variant_part(run, k, formats))
+            if progress:
+                progress(k)
+        return parts
+    global _WORKER
+    _WORKER = (run, formats)  # inherited by the forked workers
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
+            parts = []
+            for k, part in enumerate(pool.map(_in_worker, range(1, variants + 1), chunksize=4), start=1):
+                parts.append(part)
+                if progress:
+                    progress(k)
+            return parts
+    finally:
+        _WORKER = None
 
 
 def worksheet_files(base: Spec, *, variants: int, seed: int, formats: tuple[str, ...] = ("md",),
@@ -152,32 +224,23 @@ def worksheet_files(base: Spec, *, variants: int, seed: int, formats: tuple[str,
                     carry: bool | None = None, progress: Callable[[int], None] | None = None) -> dict[str, str | bytes]:
     """Every file of a worksheet run, by name; ``progress(k)`` is called after each variant."""
     run = Run(base, seed=seed, scope=scope, notation=notation, decimals=decimals, carry=carry)
+    parts = _parts(run, variants, formats, progress)
     files: dict[str, str | bytes] = {}
-    made: list[Variant] = []
-    sheets, keys, pdf_pictures = [], [], {}
-    for k in range(1, variants + 1):
-        v = run.variant(k)
-        made.append(v)
-        files.update(run.text_files(v))
-        if "md" in formats:
-            svg = f"{v.stem}-network.svg"
-            files[svg] = run.picture(v, "svg")
-            files[f"{v.stem}.sheet.md"] = run.markdown(v, key=False, picture=svg)
-            files[f"{v.stem}.key.md"] = run.markdown(v, key=True, picture=svg)
-        if "pdf" in formats:
-            figure = f"{v.stem}-network.pdf"
-            pdf_pictures[figure] = run.picture(v, "pdf")
-            sheets.append((f"Variant {v.label}", run.markdown(v, key=False, picture=figure)))
-            keys.append((f"Variant {v.label}: answer key", run.markdown(v, key=True, picture=figure)))
-        if progress:
-            progress(k)
+    for part in parts:
+        files.update(part.files)
     if "md" in formats:
-        files["keys.md"] = run.combined_key(made)
+        files["keys.md"] = run.combined_key(parts)
     if "pdf" in formats:
-        files["sheets.pdf"] = run.pdf(sheets, "sheets", pdf_pictures)
-        files["keys.pdf"] = run.pdf(keys, "keys", pdf_pictures)
+        figures = dict(part.figure for part in parts)
+        files["sheets.pdf"] = run.pdf([part.sheet for part in parts], "sheets", figures)
+        files["keys.pdf"] = run.pdf([part.key for part in parts], "keys", figures)
     if "moodle" in formats:
-        files["moodle.xml"] = run.moodle(made)
+        quiz = ET.Element("quiz")
+        for part in parts:
+            for question in part.moodle:
+                quiz.append(ET.fromstring(question))
+        ET.indent(quiz)
+        files["moodle.xml"] = '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(quiz, encoding="unicode") + "\n"
     return files
 
 
@@ -198,44 +261,43 @@ def _moodle_math(markdown: str) -> str:
     return re.sub(r"(?<![\\$])\$([^$]+)\$", lambda m: r"\(" + m.group(1) + r"\)", body)
 
 
-def moodle_xml(run: Run, variants: list[Variant]) -> str:
-    """A quiz in Moodle XML: per variant a category, a description with the network, and one
+def moodle_questions(run: Run, v: Variant) -> list[ET.Element]:
+    """A variant's part of the quiz: its category, a description with the network, and one
     numerical question per blank (the key's value, the sheet's tolerance)."""
-    quiz = ET.Element("quiz")
     unit = run.settings.rounding.unit
-    for v in variants:
-        category = ET.SubElement(quiz, "question", {"type": "category"})
-        ET.SubElement(ET.SubElement(category, "category"), "text").text = (
-            f"$course$/top/derive/{run.base.name}/variant-{v.label}")
-        page = Page(v.derivation, notation=run.notation)
-        picture = f"{v.stem}-network.svg"
-        intro = run.markdown(v, key=False, picture=picture)
-        intro = intro.split("## Your answers")[0].replace("Name: ______________________________\n", "")
-        description = ET.SubElement(quiz, "question", {"type": "description"})
-        _text(description, "name", f"Variant {v.label}: the network", fmt=None)
-        html = _moodle_math(intro).replace(f'src="{picture}"', f'src="@@PLUGINFILE@@/{picture}"')
-        qt = _text(description, "questiontext", html)
-        file = ET.SubElement(qt, "file", {"name": picture, "path": "/", "encoding": "base64"})
-        file.text = base64.b64encode(run.picture(v, "svg")).decode("ascii")
-        for n, q in enumerate(v.blanks, start=1):
-            question = ET.SubElement(quiz, "question", {"type": "numerical"})
-            where = f"instance {q.instance + 1}" if q.instance is not None else "all instances"
-            _text(question, "name", f"Variant {v.label}, blank {n}: {q.name}", fmt=None)
-            label = run.label(page, q)
-            _text(question, "questiontext", _moodle_math(
-                f"Variant {v.label}, blank {n} ({where}): {label} = ? "
-                f"{run.settings.rounding.describe()}"))
-            _text(question, "generalfeedback", f"<p>The key: {run.answer(v, q)}</p>")
-            ET.SubElement(question, "defaultgrade").text = "1"
-            ET.SubElement(question, "penalty").text = "0.3333333"
-            ET.SubElement(question, "hidden").text = "0"
-            answer = ET.SubElement(question, "answer", {"fraction": "100", "format": "moodle_auto_format"})
-            ET.SubElement(answer, "text").text = run.answer(v, q)
-            ET.SubElement(answer, "tolerance").text = repr(unit)
-            _text(answer, "feedback", "<p>Right.</p>")
-            ET.SubElement(question, "unitgradingtype").text = "0"
-            ET.SubElement(question, "unitpenalty").text = "0.1000000"
-            ET.SubElement(question, "showunits").text = "3"
-            ET.SubElement(question, "unitsleft").text = "0"
-    ET.indent(quiz)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(quiz, encoding="unicode") + "\n"
+    out = []
+    category = ET.Element("question", {"type": "category"})
+    ET.SubElement(ET.SubElement(category, "category"), "text").text = (
+        f"$course$/top/derive/{run.base.name}/variant-{v.label}")
+    out.append(category)
+    page = Page(v.derivation, notation=run.notation)
+    picture = f"{v.stem}-network.svg"
+    intro = run.markdown(v, key=False, picture=picture)
+    intro = intro.split("## Your answers")[0].replace("Name: ______________________________\n", "")
+    description = ET.Element("question", {"type": "description"})
+    _text(description, "name", f"Variant {v.label}: the network", fmt=None)
+    html = _moodle_math(intro).replace(f'src="{picture}"', f'src="@@PLUGINFILE@@/{picture}"')
+    qt = _text(description, "questiontext", html)
+    file = ET.SubElement(qt, "file", {"name": picture, "path": "/", "encoding": "base64"})
+    file.text = base64.b64encode(run.picture(v, "svg")).decode("ascii")
+    out.append(description)
+    for n, q in enumerate(v.blanks, start=1):
+        question = ET.Element("question", {"type": "numerical"})
+        where = f"instance {q.instance + 1}" if q.instance is not None else "all instances"
+        _text(question, "name", f"Variant {v.label}, blank {n}: {q.name}", fmt=None)
+        _text(question, "questiontext", _moodle_math(
+            f"Variant {v.label}, blank {n} ({where}): {run.label(page, q)} = ? {run.settings.rounding.describe()}"))
+        _text(question, "generalfeedback", f"<p>The key: {run.answer(v, q)}</p>")
+        ET.SubElement(question, "defaultgrade").text = "1"
+        ET.SubElement(question, "penalty").text = "0.3333333"
+        ET.SubElement(question, "hidden").text = "0"
+        answer = ET.SubElement(question, "answer", {"fraction": "100", "format": "moodle_auto_format"})
+        ET.SubElement(answer, "text").text = run.answer(v, q)
+        ET.SubElement(answer, "tolerance").text = repr(unit)
+        _text(answer, "feedback", "<p>Right.</p>")
+        ET.SubElement(question, "unitgradingtype").text = "0"
+        ET.SubElement(question, "unitpenalty").text = "0.1000000"
+        ET.SubElement(question, "showunits").text = "3"
+        ET.SubElement(question, "unitsleft").text = "0"
+        out.append(question)
+    return out

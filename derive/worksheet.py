@@ -17,13 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from derive import reference
 from derive.answers import Quantity, catalogue
 from derive.derivation import Derivation, derive
 from derive.errors import SpecError
 from derive.policy import Rounding, policy_values
 from derive.spec import SCOPES, Instance, Range, Spec, Training, Worksheet
 
-MAX_VARIANTS = 1000
 MAX_ATTEMPTS = 200
 DEFAULT_RATE = 0.5
 
@@ -66,6 +66,9 @@ class Settings:
     def of(cls, spec: Spec, *, scope: tuple[str, ...] | None = None, decimals: int | None = None,
            carry: bool | None = None) -> "Settings":
         w = spec.worksheet or Worksheet()
+        if w.targets is not None and spec.loss == "bce" and not (0 <= w.targets.low and w.targets.high <= 1):
+            raise SpecError(spec.source, "worksheet.targets", "bce targets must lie in [0, 1], got "
+                                                              f"[{w.targets.low:g}, {w.targets.high:g}]")
         return cls(inputs=w.inputs or DEFAULT_INPUTS, weights=w.weights or DEFAULT_WEIGHTS,
                    bias=w.bias or DEFAULT_BIAS,
                    targets=w.targets if w.targets is not None and spec.loss != "cross_entropy" else default_targets(spec),
@@ -176,32 +179,52 @@ def _parameters(d: Derivation, l: int) -> list[str]:
     return keys
 
 
-def degenerate(d: Derivation, asked: list[Quantity], rounding: Rounding) -> str | None:
-    """Why a variant teaches nothing where it should (None when it is fine)."""
-    graph, spec = d.graph, d.spec
-    xs = [inst.x for inst in spec.data]
-    if len(set(xs)) < len(xs):
+def degenerate(spec: Spec, scope: tuple[str, ...], rounding: Rounding) -> str | None:
+    """Why a draw teaches nothing where it should (None when it is fine).
+
+    Judged on the NumPy reference's numbers alone, which cost a millisecond a draw: a variant is
+    derived symbolically only once it is kept.
+    """
+    X, T = reference.data_arrays(spec)
+    if len({tuple(x) for x in X.tolist()}) < len(X):
         return "two instances have the same inputs"
-    for n, num in enumerate(d.instances):
-        for l, units in enumerate(graph.layer_units):
-            act = spec.layers[l].activation
-            sums = [rounding(num.value[z]) for z, _ in units]
+    params = reference.Params.from_spec(spec)
+    p = reference.backward(spec, params, X, T)
+    last = len(spec.layers) - 1
+    for n in range(len(X)):
+        for l, layer in enumerate(spec.layers):
+            z, a = p.Z[l][n], p.A[l][n]
+            sums = [rounding(v) for v in z]
             if len(set(sums)) < len(sums):
-                # A tie: a mixed-up unit or transposed weight would give the same numbers, unseen.
-                return f"instance {n + 1}: two units of layer {spec.layers[l].name} have the same sum"
-            for z, a in units:
-                if act in ("relu", "leaky_relu") and num.value[z] == 0:
-                    return f"instance {n + 1}: {z} = 0 sits on the kink of {act}"
-                if act == "sigmoid" and rounding(num.value[a] * (1 - num.value[a])) == 0:
-                    return f"instance {n + 1}: sigmoid saturates at {z} = {num.value[z]:g}"
-                if act == "tanh" and rounding(1 - num.value[a] ** 2) == 0:
-                    return f"instance {n + 1}: tanh saturates at {z} = {num.value[z]:g}"
-    for q in asked:
-        if q.kind in ("grad", "total_grad") and rounding(q.value) == 0:
-            return f"{q.name} is 0 at {rounding.decimals} decimal places"
-        if q.kind in ("grad", "total_grad") and abs(rounding(q.value)) < 10 * rounding.unit:
-            # One significant digit: a slip in the rounding would be as large as the answer.
-            return f"{q.name} has a single significant digit at {rounding.decimals} decimal places"
+                # A tie: a mixed-up unit or a transposed weight would give the same numbers, unseen.
+                return f"instance {n + 1}: two units of layer {layer.name} have the same sum"
+            if layer.activation in ("relu", "leaky_relu") and np.any(z == 0):
+                return f"instance {n + 1}: a sum of layer {layer.name} sits on the kink of {layer.activation}"
+            if layer.activation == "sigmoid" and any(rounding(v * (1 - v)) == 0 for v in a):
+                return f"instance {n + 1}: a sigmoid of layer {layer.name} saturates"
+            if layer.activation == "tanh" and any(rounding(1 - v * v) == 0 for v in a):
+                return f"instance {n + 1}: a tanh of layer {layer.name} saturates"
+    layers = ([last] if "output-layer" in scope else []) + (list(range(last)) if "hidden-layers" in scope else [])
+    asked = []
+    for l in layers:
+        trained_bias = p.db[l] is not None and spec.layers[l].train_bias
+        for n in range(len(X)):
+            asked += [(f"dL/da of layer {spec.layers[l].name}", p.dA[l][n]), (f"dL/dz of layer {spec.layers[l].name}",
+                      p.dZ[l][n]), (f"dL/dW of layer {spec.layers[l].name}", p.dW[l][n])]
+            if trained_bias:
+                asked.append((f"dL/db of layer {spec.layers[l].name}", p.db[l][n]))
+    if len(X) > 1 and "update" in scope and layers:
+        gW, gb = reference.total_gradient(spec, p)
+        asked += [(f"the total dL/dW of layer {spec.layers[l].name}", gW[l]) for l in layers]
+        asked += [(f"the total dL/db of layer {spec.layers[l].name}", gb[l]) for l in layers
+                  if gb[l] is not None and spec.layers[l].train_bias]
+    for what, values in asked:
+        for g in np.ravel(values):
+            if rounding(g) == 0:
+                return f"{what}: a gradient is 0 at {rounding.decimals} decimal places"
+            if abs(rounding(g)) < 10 * rounding.unit:
+                # One significant digit: a slip in the rounding would be as large as the answer.
+                return f"{what}: a gradient has a single significant digit at {rounding.decimals} decimal places"
     return None
 
 
@@ -232,11 +255,10 @@ def make_variant(base: Spec, settings: Settings, seed: int, k: int) -> Variant:
     reason = None
     for attempt in range(1, MAX_ATTEMPTS + 1):
         spec = draw_spec(base, settings, rng, name, title)
-        d = derive(spec, verify=False)  # checked below, once a draw is kept
-        asked = blanks(d, settings.scope)
-        reason = None if settings.degenerate else degenerate(d, asked, settings.rounding)
+        reason = None if settings.degenerate else degenerate(spec, settings.scope, settings.rounding)
         if reason is None:
-            d.verify(symbolic=False)
+            d = derive(spec, verify=False).verify(symbolic=False)
+            asked = blanks(d, settings.scope)
             policy = policy_values(d, settings.rounding)
             return Variant(number=k, derivation=d, blanks=asked, key={q.name: policy[q.name] for q in asked},
                            attempts=attempt)

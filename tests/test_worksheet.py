@@ -175,19 +175,23 @@ def test_no_degenerate_variant_is_emitted(seed):
     for k in (1, 2, 3):
         v = make_variant(base, settings, seed, k)
         d = v.derivation
-        assert degenerate(d, v.blanks, settings.rounding) is None
+        assert degenerate(d.spec, settings.scope, settings.rounding) is None
         for num in d.instances:
             assert all(num.value[z] != 0 for z, _ in d.graph.layer_units[0])  # no ReLU on its kink
         asked = [q for q in v.blanks if q.kind in ("grad", "total_grad")]
-        assert asked and all(v.key[q.name] != 0 for q in asked)
+        assert asked and all(abs(v.key[q.name]) >= 10 * settings.rounding.unit for q in asked)  # two digits or more
 
 
 def test_the_degeneracy_test_can_fail():
     dead = RELU_NET.replace("x = [1, 1]", "x = [-1, -1]").replace("[[1, 1, 1], [1, 1, 1]]", "[[1, 2, 3], [1, 1, 1]]")
-    d = derive(spec_from(dead, "relu-net"))  # sums -2, -3, -4: every ReLU dead
-    assert "0 at 4 decimal places" in degenerate(d, blanks(d, ("forward", "hidden-layers")), Rounding(4))
-    tie = derive(spec_from(RELU_NET, "relu-net"))  # three equal sums: a tie
-    assert "same sum" in degenerate(tie, blanks(tie, ("forward",)), Rounding(4))
+    assert degenerate(spec_from(dead, "relu-net"), ("forward",), Rounding(4)) is None  # no gradient asked
+    # sums -2, -3, -4: every ReLU dead, so dL/dz of layer h is 0
+    assert "dL/dz of layer h: a gradient is 0" in degenerate(spec_from(dead, "relu-net"), ("hidden-layers",), Rounding(4))
+    tie = spec_from(RELU_NET, "relu-net")  # three equal sums: a tie
+    assert "same sum" in degenerate(tie, ("forward",), Rounding(4))
+    flat = spec_from(RELU_NET.replace("x = [1, 1]", "x = [0.0002, 0.0003]").replace(
+        "[[1, 1, 1], [1, 1, 1]]", "[[1, 2, 3], [1, 1, 1]]"), "relu-net")
+    assert "single significant digit" in degenerate(flat, ("hidden-layers",), Rounding(4))
 
 
 def test_scope_chooses_the_blanks():
@@ -288,3 +292,23 @@ def test_grid_draws_stay_in_their_ranges():
     assert np.all(np.abs(w) <= 2) and np.all(w != 0) and np.allclose(w * 10, np.round(w * 10))
     x = np.array([inst.x for inst in v.derivation.spec.data])
     assert np.all((x >= 1) & (x <= 4)) and np.allclose(x, np.round(x))
+
+
+def test_bce_targets_outside_0_1_are_refused(capsys, tmp_path):
+    spec = tmp_path / "bce.toml"
+    spec.write_text('[network]\ninputs = 1\nloss = "bce"\n[[network.layers]]\nsize = 1\nactivation = "sigmoid"\n'
+                    'weights = [[1]]\n[[data]]\nx = [1]\nt = [1]\n[worksheet]\ntargets = { low = -1, high = 1 }\n')
+    status, out, err = run_cli(["worksheet", str(spec), "-o", str(tmp_path / "out")], capsys)
+    assert status == 2 and out == "" and err.count("\n") == 1
+    assert f"{spec}: worksheet.targets: bce targets must lie in [0, 1]" in err
+
+
+def test_worker_processes_write_the_same_bytes(monkeypatch):
+    import derive.sheets as sheets
+
+    base = load_spec("two-two-two")
+    monkeypatch.setattr(sheets, "PARALLEL_FROM", 10**6)
+    serial = worksheet_files(base, variants=4, seed=8, formats=("md", "moodle"))
+    monkeypatch.setattr(sheets, "PARALLEL_FROM", 2)
+    monkeypatch.setattr(sheets.os, "cpu_count", lambda: 2)
+    assert worksheet_files(base, variants=4, seed=8, formats=("md", "moodle")) == serial

@@ -1,0 +1,25 @@
+"""Writing the files a command makes: text as UTF-8, bytes as they are, folders created."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from derive.errors import DeriveError
+
+
+def save(out_dir: Path, files: dict[str, str | bytes]) -> list[Path]:
+    """Write name → content under out_dir (names may contain folders); one DeriveError when it cannot."""
+    written = []
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, content in files.items():
+            path = out_dir / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content, encoding="utf-8")
+            written.append(path)
+    except OSError as exc:
+        raise DeriveError(f"{out_dir}: cannot write ({exc.strerror})") from None
+    return written
