@@ -115,6 +115,11 @@ def test_every_key_value_is_the_variants_own_numpy_value_rounded(tmp_path):
         assert len(given) == 2 * 29 + 9 + 8  # per instance 16 values, 13 gradients; totals; updates
         for name, value in given.items():
             assert value == Rounding(4)(expected[name]), name
+        # And `derive values` on the variant's file says the same.
+        values = derive(spec).to_values()
+        assert given["instance2.y1_out"] == Rounding(4)(values["instances"][1]["layers"]["y"]["out"][0])
+        assert given["total.dL/dw21"] == Rounding(4)(values["grad"]["h"]["weights"][1][0])
+        assert given["update.v12"] == Rounding(4)(values["after_step"]["layers"]["y"]["weights"][0][1])
 
 
 def test_every_key_passes_derive_check_and_every_blank_file_is_blank(tmp_path, capsys):
