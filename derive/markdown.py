@@ -93,6 +93,17 @@ def parse(markdown: str) -> list[Block]:
     return blocks
 
 
+def sections(markdown: str) -> list[tuple[str | None, str]]:
+    """(heading, text) of each part of a page cut before its ``##`` headings; the part before the
+    first one has heading None. Each text keeps its heading line and ends in one newline."""
+    out = []
+    for chunk in re.split(r"(?m)^(?=## )", markdown):
+        if chunk.strip():
+            heading = chunk.partition("\n")[0][3:].strip() if chunk.startswith("## ") else None
+            out.append((heading, chunk.strip("\n") + "\n"))
+    return out
+
+
 def split_displays(text: str) -> list[tuple[str, str]]:
     """A paragraph or item as ("text", …) and ("display", …) runs (a ``$$…$$`` inside a line)."""
     out = []

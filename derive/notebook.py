@@ -16,6 +16,7 @@ import re
 import jinja2
 
 from derive.derivation import Derivation
+from derive.markdown import sections
 
 MARKER = re.compile(r"^# %% (.+)$", flags=re.M)
 
@@ -32,12 +33,6 @@ def code_cells(env: jinja2.Environment, d: Derivation) -> list[tuple[str, str]]:
     return [(parts[i].strip(), parts[i + 1].strip("\n") + "\n") for i in range(1, len(parts) - 1, 2)]
 
 
-def sections(markdown: str) -> list[str]:
-    """The Markdown cut before each ``##`` heading (the part before the first one included)."""
-    chunks = re.split(r"(?m)^(?=## )", markdown)
-    return [c.strip("\n") + "\n" for c in chunks if c.strip()]
-
-
 def notebook(markdown: str, code: list[tuple[str, str]], pictures: dict[str, bytes], *, title: str) -> str:
     """The .ipynb text: Markdown sections, each followed by the code cell of its heading."""
     import nbformat
@@ -45,8 +40,7 @@ def notebook(markdown: str, code: list[tuple[str, str]], pictures: dict[str, byt
 
     pending = list(code)
     cells = []
-    for chunk in sections(markdown):
-        heading = chunk.splitlines()[0][3:].strip() if chunk.startswith("## ") else None
+    for heading, chunk in sections(markdown):
         cell = new_markdown_cell(chunk.rstrip("\n"))
         linked = [f for f in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", chunk) if f in pictures]
         if linked:

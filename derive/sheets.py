@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from derive.answers import Quantity, answers_file
 from derive.latex import format_number
+from derive.markdown import sections
 from derive.render import Page, environment, render
 from derive.spec import SCOPES, Spec, dump_spec
 from derive.worksheet import Settings, Variant, given_values, make_variant
@@ -38,16 +39,6 @@ SECTIONS = {"forward": ("Forward pass",), "loss": ("Loss function",),
             "output-layer": ("Loss function", "Backpropagation", "The gradient over all the data"),
             "hidden-layers": ("Loss function", "Backpropagation", "The gradient over all the data"),
             "update": ("The gradient over all the data", "Gradient descent update")}
-
-
-def sections(markdown: str) -> dict[str, str]:
-    """The ``##`` sections of a worked example, by heading."""
-    out = {}
-    for chunk in re.split(r"(?m)^(?=## )", markdown):
-        if chunk.startswith("## "):
-            heading, _, _ = chunk.partition("\n")
-            out[heading[3:].strip()] = chunk.strip("\n") + "\n"
-    return out
 
 
 def parts_text(scope: tuple[str, ...]) -> str:
@@ -121,7 +112,8 @@ class Run:
     def worked(self, v: Variant) -> dict[str, str]:
         """The sections of the variant's worked example (rendered once for its sheet and its key)."""
         if self._worked[0] != v.number:
-            self._worked = (v.number, sections(render(v.derivation, fragment=True, notation=self.notation)))
+            page = render(v.derivation, fragment=True, notation=self.notation)
+            self._worked = (v.number, {h: text for h, text in sections(page) if h is not None})
         return self._worked[1]
 
     def picture(self, v: Variant, fmt: str) -> bytes:
