@@ -33,7 +33,7 @@ def cli():
     \b
     Examples:
       derive presets                          list the built-in networks
-      derive render two-two-two -o out/       write out/two-two-two.md
+      derive render two-two-two -o out/       write out/two-two-two.md and its pictures
       derive render my-net.toml -f pdf        a LaTeX document, compiled
       derive values my-net.toml               every number, as JSON
       derive check two-two-two --blank        an answers file to fill in
