@@ -39,8 +39,8 @@ CASES = [
 BASELINE = r"""
 import sys, time
 import sympy as sp
-from derive.spec import load_spec
-from derive.graph import build_graph
+from derive.spec.parse import load_spec
+from derive.core.graph import build_graph
 graph = build_graph(load_spec(sys.argv[1]))
 full = {}
 for node in graph.nodes.values():

@@ -11,7 +11,7 @@ import click
 
 from derive.errors import DeriveError
 
-# Kept here, not imported from derive.latex, so that `derive values` never loads the printer.
+# Kept here, not imported from derive.render.printer, so that `derive values` never loads the printer.
 NOTATIONS = ("inout", "netout", "layer")
 DEFAULT_DIGITS = 4
 
@@ -19,8 +19,8 @@ SPEC_HELP = "a spec file (TOML) or the name of a built-in preset (see `derive pr
 
 
 def _load(spec_or_preset: str):
-    from derive.derivation import derive
-    from derive.spec import load_spec
+    from derive.pipeline import derive
+    from derive.spec.parse import load_spec
 
     return derive(load_spec(spec_or_preset))
 
@@ -68,7 +68,7 @@ def cli():
                    "inside html and pdf). Default: on, except for md and tex on standard output.")
 def render(spec_or_preset, fmt, out_dir, notation, digits, templates, fragment, katex, views, pictures):
     """Write the worked example of SPEC_OR_PRESET: forward pass, loss, every partial, the update."""
-    from derive.render import render_files
+    from derive.render.page import render_files
 
     to_stdout = out_dir is None and fmt != "pdf"
     if pictures and to_stdout and fmt in ("md", "tex"):
@@ -118,9 +118,9 @@ def check(spec_or_preset, answers, blank, key, fmt, rtol, atol, min_digits):
 
     Exit status 0 when every answer is right, 1 when any is wrong or cannot be judged.
     """
-    from derive.answers import answers_file, read_answers
-    from derive.check import Tolerance, check_answers
-    from derive.render import render_report
+    from derive.grade.answers import answers_file, read_answers
+    from derive.grade.judge import Tolerance, check_answers
+    from derive.render.page import render_report
 
     if blank and key:
         raise click.UsageError("--blank and --key exclude each other")
@@ -166,8 +166,8 @@ def worksheet(spec_or_preset, variants, seed, out_dir, scope, fmt, decimals, car
     For each variant NN: variant-NN.toml (its spec), variant-NN.answers.toml (blank, for
     derive check), variant-NN.key.toml (filled in), and per format the sheet and the key.
     """
-    from derive.sheets import FORMATS, worksheet_files
-    from derive.spec import load_spec, parse_scope
+    from derive.worksheets.write import FORMATS, worksheet_files
+    from derive.spec.parse import load_spec, parse_scope
 
     formats = tuple(f.strip() for f in fmt.split(",") if f.strip())
     unknown = [f for f in formats if f not in FORMATS]
@@ -200,7 +200,7 @@ class _Quiet:
 @cli.command()
 def presets():
     """List the built-in specs, one a line: name, then title."""
-    from derive.spec import load_spec, preset_names
+    from derive.spec.parse import load_spec, preset_names
 
     for name in preset_names():
         click.echo(f"{name}\t{load_spec(name).title}")

@@ -8,9 +8,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from derive.derivation import derive
-from derive.render import render_files
-from derive.spec import load_spec
+from derive.pipeline import derive
+from derive.render.page import render_files
+from derive.spec.parse import load_spec
 
 #: (preset, format) of every worked example in output/, rendered with every view and its pictures.
 FORMATS = ("md", "tex", "pdf", "html", "ipynb")
@@ -25,15 +25,15 @@ OUTPUT = Path(__file__).resolve().parent.parent / "output"
 
 def generate(formats: tuple[str, ...] = FORMATS) -> dict[str, str | bytes]:
     """File name (relative to output/) → content (text, or bytes for pdf and svg) of every generated example."""
-    from derive.answers import read_answers
-    from derive.check import check_answers
-    from derive.render import render_report
+    from derive.grade.answers import read_answers
+    from derive.grade.judge import check_answers
+    from derive.render.page import render_report
 
     files = {}
     for preset, fmt in EXAMPLES:
         if fmt in formats:
             files.update(render_files(derive(load_spec(preset)), fmt=fmt, views=VIEWS, pictures=True))
-    from derive.sheets import worksheet_files
+    from derive.worksheets.write import worksheet_files
 
     for preset, variants, seed, kinds, folder in WORKSHEETS:
         made = worksheet_files(load_spec(preset), variants=variants, seed=seed, formats=kinds)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from derive.derivation import derive
-from derive.spec import load_spec, parse_spec
+from derive.core.ops import ACTIVATIONS
+from derive.pipeline import derive
+from derive.spec.parse import load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -42,3 +45,59 @@ def slp_identity():
 
 def spec_from(text: str, name: str = "test"):
     return parse_spec(text, source=f"{name}.toml", default_name=name)
+
+
+ALL = sorted(ACTIVATIONS)
+#: loss → the output activations it makes sense with
+OUTPUTS = {"sse": ALL, "half_sse": ALL, "mse": ALL, "bce": ["sigmoid", "softmax"],
+           "cross_entropy": ["softmax", "sigmoid"], "output": ["identity", "sigmoid", "tanh", "relu", "leaky_relu"]}
+
+
+def random_spec(loss: str, out: str, hidden: str, *, sizes=(3, 4, 3, 2), n_data=3, seed=0, mode="batch"):
+    rng = np.random.default_rng(seed)
+    sizes = list(sizes)
+    if loss == "output":
+        sizes[-1] = 1
+    lines = [f'name = "combo"', "[network]", f"inputs = {sizes[0]}", f'loss = "{loss}"',
+             f'reduction = "{["sum", "mean"][seed % 2]}"']
+    for k, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        act = out if k == len(sizes) - 2 else hidden
+        weights = json.dumps(np.round(rng.normal(0, 1, (n_in, n_out)), 3).tolist())
+        lines += ["[[network.layers]]", f"size = {n_out}", f'activation = "{act}"', f"weights = {weights}"]
+        if act == "leaky_relu":
+            lines.append("slope = 0.05")
+        if k % 2 == 0:
+            lines.append(f"bias = {json.dumps(np.round(rng.normal(0, 0.5, n_out), 3).tolist())}")
+    for _ in range(n_data):
+        lines += ["[[data]]", f"x = {json.dumps(np.round(rng.normal(0, 1, sizes[0]), 2).tolist())}"]
+        if loss == "cross_entropy":
+            lines.append(f"t = {int(rng.integers(1, sizes[-1] + 1))}")
+        elif loss == "bce":
+            lines.append(f"t = {json.dumps(np.round(rng.uniform(0, 1, sizes[-1]), 2).tolist())}")
+        elif loss != "output":
+            lines.append(f"t = {json.dumps(np.round(rng.normal(0, 1, sizes[-1]), 2).tolist())}")
+    lines += ["[training]", "learning_rate = 0.05", "epochs = 3", f'mode = "{mode}"']
+    return spec_from("\n".join(lines))
+
+
+EXACT = """
+    name = "exact-demo"
+    arithmetic = "exact"
+    [network]
+    inputs = 2
+    loss = "half_sse"
+    [[network.layers]]
+    size = 2
+    activation = "sigmoid"
+    weights = [[1, -1], [0.5, 0]]
+    bias = 0
+    [[network.layers]]
+    size = 1
+    activation = "identity"
+    weights = [[1], [-1]]
+    [[data]]
+    x = [0, 2]
+    t = [1]
+    [training]
+    learning_rate = 0.5
+"""

@@ -101,9 +101,10 @@ def test_console_script_and_module_entry_point():
 
 
 def test_cli_constants_match_the_printer():
-    from derive import cli, latex
+    from derive import cli
+    from derive.render import printer
 
-    assert cli.NOTATIONS == latex.NOTATIONS and cli.DEFAULT_DIGITS == latex.DEFAULT_DIGITS
+    assert cli.NOTATIONS == printer.NOTATIONS and cli.DEFAULT_DIGITS == printer.DEFAULT_DIGITS
 
 
 def test_render_pdf_writes_a_file(tmp_path, capsys, monkeypatch):

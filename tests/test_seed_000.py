@@ -48,7 +48,7 @@ def test_inputs_and_outputs(program_output, slp_identity):
 
 
 def test_rendered_post_supplies_the_missing_sections(slp_identity):
-    from derive.render import render
+    from derive.render.page import render
 
     text = render(slp_identity)
     for heading in ("## Loss function", "## Backpropagation"):

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES, resolve, spec_from
-from derive.derivation import derive
-from derive.spec import load_spec
+from derive.pipeline import derive
+from derive.spec.parse import load_spec
 
 ENTRIES = tomllib.loads((FIXTURES / "seed_001.toml").read_text())["value"]
 

@@ -1,0 +1,1 @@
+"""The engine: graph, chain-rule steps, numbers, and the registries of operations."""

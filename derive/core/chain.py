@@ -1,0 +1,86 @@
+"""Stage 3: the chain rule, node by node, as data.
+
+For every node n: dL/dn = Σ over the children c of n of dL/dc · ∂c/∂n, where each local
+derivative ∂c/∂n comes from c's own expression (an activation supplies its usual form,
+σ(z)(1 − σ(z)); everything else is ``sympy.diff`` of a local expression with a handful of
+symbols). Paths from a node to the loss are counted for every node and listed where few.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import sympy as sp
+
+from derive.core.graph import Graph, Node
+
+#: List every path from a node to the loss only while there are at most this many.
+MAX_LISTED_PATHS = 8
+
+
+@dataclass(frozen=True)
+class Term:
+    """One summand of a chain-rule step: dL/d(child) · ∂child/∂node."""
+
+    child: str
+    local: sp.Expr
+    """∂child/∂node, an expression over the graph's symbols."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """dL/d(node) as the sum of its terms (no terms: the node is the loss, dL/dL = 1)."""
+
+    node: str
+    terms: tuple[Term, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Steps:
+    """Every chain-rule step of a graph, in backward order (the loss first)."""
+
+    graph: Graph
+    steps: dict[str, Step]
+    """Keyed by node, in backward order; targets and fixed constants have none."""
+
+    @cached_property
+    def local(self) -> dict[tuple[str, str], sp.Expr]:
+        """∂child/∂node for every edge (child, node) on the way to the loss."""
+        return {(t.child, s.node): t.local for s in self.steps.values() for t in s.terms}
+
+    @cached_property
+    def path_counts(self) -> dict[str, int]:
+        """How many distinct paths lead from each node to the loss."""
+        counts: dict[str, int] = {}
+        for key, step in self.steps.items():
+            counts[key] = 1 if not step.terms else sum(counts[t.child] for t in step.terms)
+        return counts
+
+    def paths(self, key: str) -> list[tuple[str, ...]] | None:
+        """Every path node → … → L, or None when there are more than MAX_LISTED_PATHS."""
+        if self.path_counts[key] > MAX_LISTED_PATHS:
+            return None
+        step = self.steps[key]
+        if not step.terms:
+            return [(key,)]
+        return [(key, *rest) for t in step.terms for rest in self.paths(t.child)]
+
+
+def local_derivative(child: Node, parent: Node) -> sp.Expr:
+    """∂child/∂parent, supplied by the child's operation from its own local expression."""
+    return child.op.partial(child.expr, parent.symbol)
+
+
+def derive_steps(graph: Graph) -> Steps:
+    """The chain-rule step of every node that has a gradient (all but targets and fixed constants)."""
+    children = graph.children
+    steps: dict[str, Step] = {}
+    for node in reversed(graph.nodes.values()):
+        if node.role == "target" or (node.role == "bias" and not node.trainable):
+            continue
+        terms = tuple(Term(child=c, local=local_derivative(graph[c], node)) for c in children[node.key])
+        if node.key != graph.loss_key and not terms:
+            continue
+        steps[node.key] = Step(node=node.key, terms=terms)
+    return Steps(graph=graph, steps=steps)

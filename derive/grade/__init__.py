@@ -1,0 +1,1 @@
+"""Checking hand derivations: answers files, safe formulas, verdicts and diagnoses."""

@@ -1,0 +1,259 @@
+"""Answers files: the names of every quantity a derivation has, blank and filled files, reading them.
+
+A quantity is named ``TABLE.KEY``: ``instance1.h1_out`` (a value), ``instance1.dL/dw11`` (a
+gradient of that instance's loss), ``total.dL/dw11`` (of the total loss, when there are
+several instances), ``update.w11`` (after the first epoch). The same plain names appear in the
+rendered examples, the worksheets and the check reports.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import sympy as sp
+
+from derive.core.derivation import Derivation
+from derive.errors import SpecError
+
+MAX_ANSWERS_BYTES = 1_000_000
+MAX_LIST = 20
+TOLERANCE_KEYS = ("rtol", "atol", "min_digits")
+ROUNDING_KEYS = ("decimals", "carry")
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """One number of a derivation that a student can be asked for."""
+
+    table: str
+    """``instance1``, …, ``total``, ``update``, ``update.instance1``, …, ``trained.instance1``, …"""
+    key: str
+    """Within the table: ``h1_out``, ``dL/dw11``, ``L``, ``w11``."""
+    kind: str
+    """``value``, ``grad``, ``total_loss``, ``total_grad``, ``update``, ``update_loss``, ``after_update``
+    (an output or loss of an instance after the first epoch) or ``trained`` (an output after training)."""
+    node: str
+    """The graph node it is about."""
+    instance: int | None
+    """0-based instance for ``value`` and ``grad``."""
+    value: float
+    exact: sp.Expr | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.table}.{self.key}"
+
+
+def grad_key(node: str) -> str:
+    return f"dL/d{node}"
+
+
+def backward_order(d: Derivation) -> list[str]:
+    """The nodes with a gradient, in the order a worked example derives them: errors, then layer by
+    layer from the output (activations, sums), then the parameters from the output layer, then the inputs."""
+    graph, steps = d.graph, d.steps.steps
+    order = [n.key for n in graph.computed if n.role == "error"]
+    for units in reversed(graph.layer_units):
+        order += [a for _, a in units] + [z for z, _ in units]
+    for l in reversed(range(len(graph.layer_units))):
+        order += [k for row in graph.layer_weights[l] for k in row] + list(graph.layer_bias[l] or ())
+    order += list(graph.input_keys)
+    return [k for k in order if k in steps]
+
+
+def catalogue(d: Derivation) -> dict[str, Quantity]:
+    """Every quantity of the derivation, in the order a worked example meets them."""
+    graph = d.graph
+    out: dict[str, Quantity] = {}
+
+    def add(q: Quantity) -> None:
+        out[q.name] = q
+
+    for n, num in enumerate(d.instances):
+        table = f"instance{n + 1}"
+        for node in graph.computed:
+            add(Quantity(table, node.key, "value", node.key, n, num.value[node.key],
+                         None if num.exact is None else num.exact[node.key]))
+        for key in backward_order(d):
+            if key != graph.loss_key:
+                add(Quantity(table, grad_key(key), "grad", key, n, num.grad[key],
+                             None if num.exact_grad is None else num.exact_grad[key]))
+    if len(d.instances) > 1:
+        add(Quantity("total", "L", "total_loss", graph.loss_key, None, d.loss))
+        for p in graph.parameters:
+            add(Quantity("total", grad_key(p.key), "total_grad", p.key, None, d.grad[p.key],
+                         None if d.exact_grad is None else d.exact_grad[p.key]))
+    if d.after_step is not None:
+        exact = d.after_step.exact_params
+        for p in graph.parameters:
+            add(Quantity("update", p.key, "update", p.key, None, d.after_step.params[p.key],
+                         None if exact is None else exact[p.key]))
+        add(Quantity("update", "L", "update_loss", graph.loss_key, None, d.after_step.loss))
+        outputs = [a for _, a in graph.layer_units[-1]]
+        for n, num in enumerate(d.after_step.instances):
+            for a in outputs:
+                add(Quantity(f"update.instance{n + 1}", a, "after_update", a, n, num.value[a]))
+            add(Quantity(f"update.instance{n + 1}", "L", "after_update", graph.loss_key, n, num.loss))
+        for n, row in enumerate(d.training.outputs):
+            for a, y in zip(outputs, row):
+                add(Quantity(f"trained.instance{n + 1}", a, "trained", a, n, float(y)))
+    return out
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").isalnum() else f'"{key}"'
+
+
+def answers_file(d: Derivation, *, filled: bool, digits: int | None = None,
+                 only: set[str] | None = None, values: dict[str, float] | None = None,
+                 settings: dict[str, dict] | None = None, heading: list[str] | None = None) -> str:
+    """The TOML answers file of ``d``: blank (every value "") or filled with the key.
+
+    ``digits`` rounds the key's numbers to that many significant digits; ``only`` keeps those
+    quantity names; ``values`` replaces the key's numbers (a worksheet's rounding policy);
+    ``settings`` adds tables such as ``[tolerance]`` and ``[rounding]``; ``heading`` replaces the
+    comment lines at the top.
+    """
+    quantities = [q for q in catalogue(d).values() if only is None or q.name in only]
+    lines = [
+        f"# Answers for `derive check {d.spec.name}`." if filled is False else
+        f"# The key for `derive check {d.spec.name}`.",
+        '# Each value is a number ("0.7319", -5.3e-8) or, per instance, a formula in the names below',
+        '# ("2*(y1_out - t1)", "sigma(h1_in)", "exp(-x)", ^ or **). Values left "" are skipped.',
+        "# Names: hN_in / hN_out are a unit's sum and activation, eN the error, L the loss,",
+        "# dL/dX the derivative of the loss by X; [total] is the whole data set's loss; [update] the",
+        "# parameters after the first gradient-descent epoch.",
+    ]
+    if heading is not None:
+        lines = [f"# {line}" if line else "#" for line in heading]
+    for table_name, table_values in (settings or {}).items():
+        lines += ["", f"[{table_name}]"]
+        lines += [f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v)}" for k, v in table_values.items()]
+    table = None
+    for q in quantities:
+        if q.table != table:
+            table = q.table
+            lines += ["", f"[{table}]"]
+        if filled:
+            value = values[q.name] if values is not None else q.value
+            value = value if digits is None else float(f"{value:.{digits}g}")
+            lines.append(f"{_toml_key(q.key)} = {value!r}")
+        else:
+            lines.append(f'{_toml_key(q.key)} = ""')
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class Answers:
+    """What a student gave: raw values by quantity name, and any tolerance settings of the file."""
+
+    given: dict[str, list[object]]
+    """Quantity name → what was given for it: numbers, or strings holding a number or a formula
+    ("" dropped); several when the file gives a list (a quantity printed more than once)."""
+    tolerance: dict[str, float]
+    source: str
+    rounding: dict[str, object] | None = None
+    """The ``[rounding]`` table of a worksheet's answers file: ``decimals`` and ``carry``."""
+
+
+def read_answers(path: str | Path, d: Derivation) -> Answers:
+    """Read an untrusted answers file; every problem is one SpecError naming the field."""
+    source = str(path)
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError(source, "", "no such answers file")
+    raw = p.read_bytes()
+    if len(raw) > MAX_ANSWERS_BYTES:
+        raise SpecError(source, "", f"the answers file is larger than {MAX_ANSWERS_BYTES} bytes")
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise SpecError(source, "", "not a UTF-8 text file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(source, "", f"not valid TOML ({exc})") from None
+    return parse_answers(doc, d, source)
+
+
+def parse_answers(doc: dict, d: Derivation, source: str = "<answers>") -> Answers:
+    known = catalogue(d)
+    tables = sorted({q.table for q in known.values()})
+    single = len(d.instances) == 1
+    given: dict[str, object] = {}
+    tolerance: dict[str, float] = {}
+    rounding: dict[str, object] | None = None
+
+    def fail(field: str, message: str) -> SpecError:
+        return SpecError(source, field, message)
+
+    def take(table: str, key: str, value: object, field: str) -> None:
+        key = "dL/d" + key[4:] if key.startswith("dL_d") else key
+        name = f"{table}.{key}"
+        if name not in known:
+            names = [q.key for q in known.values() if q.table == table]
+            close = difflib.get_close_matches(key, names, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise fail(field, f"unknown quantity '{key}' in [{table}]{hint}")
+        values = value if isinstance(value, list) else [value]
+        if len(values) > MAX_LIST:
+            raise fail(field, f"at most {MAX_LIST} values for one quantity")
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+                raise fail(field, "expected a number or a string (a number or a formula), or a list of them")
+        kept = [v for v in values if v != ""]
+        if kept:
+            given[name] = kept
+
+    def walk(prefix: str, table: dict) -> None:
+        for key, v in table.items():
+            if isinstance(v, dict):
+                name = f"{prefix}.{key}"
+                if name not in tables:
+                    raise fail(name, f"unknown table; expected one of {', '.join(tables)}")
+                walk(name, v)
+            else:
+                take(prefix, key, v, f"{prefix}.{key}")
+
+    for top, value in doc.items():
+        if top == "tolerance":
+            if not isinstance(value, dict):
+                raise fail("tolerance", "expected a table")
+            for k, v in value.items():
+                if k not in TOLERANCE_KEYS:
+                    raise fail(f"tolerance.{k}", f"unknown setting, expected one of {', '.join(TOLERANCE_KEYS)}")
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                    raise fail(f"tolerance.{k}", "expected a non-negative number")
+                tolerance[k] = float(v)
+        elif top == "rounding":
+            if not isinstance(value, dict):
+                raise fail("rounding", "expected a table")
+            rounding = {}
+            for k, v in value.items():
+                if k not in ROUNDING_KEYS:
+                    raise fail(f"rounding.{k}", f"unknown setting, expected one of {', '.join(ROUNDING_KEYS)}")
+                if k == "carry" and not isinstance(v, bool):
+                    raise fail("rounding.carry", "expected true or false")
+                if k == "decimals" and (isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 8):
+                    raise fail("rounding.decimals", "expected a whole number from 0 to 8")
+                rounding[k] = v
+        elif isinstance(value, dict):
+            roots = sorted({t.split(".")[0] for t in tables})
+            if top not in roots:
+                close = difflib.get_close_matches(top, roots, n=1)
+                hint = f"; did you mean [{close[0]}]?" if close else f"; expected one of {', '.join(roots)}"
+                raise fail(top, f"unknown table{hint}")
+            walk(top, value)
+        elif single:
+            take("instance1", top, value, top)
+        else:
+            raise fail(top, f"give it inside a table ([instance1], …): the data has {len(d.instances)} instances")
+    return Answers(given=given, tolerance=tolerance, source=source, rounding=rounding)

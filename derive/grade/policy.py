@@ -1,0 +1,80 @@
+"""Rounding policies: the numbers a person gets who rounds as a worksheet tells them to.
+
+A policy rounds answers to a number of decimal places, half up as people do (0.12345 → 0.1235),
+and either carries full precision between steps (``carry = false``: the answers are the true
+values, rounded) or rounds every intermediate result and goes on with the rounded value
+(``carry = true``). Worksheet keys are computed under their sheet's policy, and `derive check`
+accepts an answer that matches either the policy's value or the true one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from derive.grade.answers import catalogue
+from derive.core.derivation import Derivation
+from derive.core.numbers import evaluate_rounded, leaf_values
+
+
+@dataclass(frozen=True)
+class Rounding:
+    decimals: int = 4
+    carry: bool = False
+
+    def __call__(self, x: float) -> float:
+        """``x`` rounded half up (on its shortest decimal form) to ``decimals`` places."""
+        q = Decimal(repr(float(x))).quantize(Decimal(1).scaleb(-self.decimals), rounding=ROUND_HALF_UP)
+        return float(q) + 0.0  # no -0.0
+
+    @property
+    def unit(self) -> float:
+        """One unit in the last place: 0.0001 for 4 decimals."""
+        return 10.0 ** -self.decimals
+
+    def describe(self) -> str:
+        places = f"{self.decimals} decimal place{'s' if self.decimals != 1 else ''}"
+        if self.carry:
+            return (f"Round every result to {places} and use the rounded value in the steps that follow "
+                    f"(as you would write it down).")
+        return (f"Round every answer to {places}, but keep full precision in the steps that follow "
+                f"(your calculator's memory, not the rounded number).")
+
+
+def policy_values(d: Derivation, rounding: Rounding) -> dict[str, float]:
+    """Quantity name (as in answers files) → its value under the policy."""
+    known = catalogue(d)
+    if not rounding.carry:
+        return {name: rounding(q.value) for name, q in known.items()}
+    graph, steps, spec = d.graph, d.steps, d.spec
+    out = {name: rounding(q.value) for name, q in known.items()}  # tables the policy does not model
+    nums = [evaluate_rounded(steps, leaf_values(graph, d.params, inst), rounding) for inst in spec.data]
+    for name, q in known.items():
+        if q.kind == "value":
+            out[name] = nums[q.instance].value[q.node]
+        elif q.kind == "grad":
+            out[name] = nums[q.instance].grad[q.node]
+    mean = spec.reduction == "mean"
+    combine = (lambda xs: rounding(sum(xs) / len(xs))) if mean else (lambda xs: rounding(sum(xs)))
+    if "total.L" in known:
+        out["total.L"] = combine([n.loss for n in nums])
+    total_grad = {p.key: combine([n.grad[p.key] for n in nums]) if len(nums) > 1 else nums[0].grad[p.key]
+                  for p in graph.parameters}
+    for p in graph.parameters:
+        if f"total.dL/d{p.key}" in known:
+            out[f"total.dL/d{p.key}"] = total_grad[p.key]
+    if d.after_step is not None:
+        rate = spec.training.learning_rate
+        params = {k: rounding(v) for k, v in d.params.items()}
+        if spec.training.mode == "batch":
+            for p in graph.parameters:
+                params[p.key] = rounding(params[p.key] - rounding(rate * total_grad[p.key]))
+        else:
+            for inst in spec.data:
+                num = nums[0] if inst is spec.data[0] else evaluate_rounded(
+                    steps, leaf_values(graph, params, inst), rounding)
+                for p in graph.parameters:
+                    params[p.key] = rounding(params[p.key] - rounding(rate * num.grad[p.key]))
+        for p in graph.parameters:
+            out[f"update.{p.key}"] = params[p.key]
+    return out

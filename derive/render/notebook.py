@@ -1,0 +1,63 @@
+"""Jupyter notebooks: the worked example's Markdown in cells, and code cells that recompute it.
+
+The Markdown is cut at its ``##`` headings, one cell a section. The code comes from the template
+``notebook.py.j2`` in the percent format (``# %% <section>`` starts a cell): each cell follows the
+section it names, so that every number is recomputed by plain NumPy right after the text that
+derives it, and checked against the derivation. Pictures travel inside the notebook as
+attachments of their Markdown cells.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import jinja2
+
+from derive.core.derivation import Derivation
+from derive.render.markdown import sections
+
+MARKER = re.compile(r"^# %% (.+)$", flags=re.M)
+
+
+def code_cells(env: jinja2.Environment, d: Derivation) -> list[tuple[str, str]]:
+    """(section heading, code) of every code cell, in order."""
+    spec = d.spec
+    X = [list(inst.x) for inst in spec.data]
+    T = [list(inst.t) for inst in spec.data]
+    text = env.get_template("notebook.py.j2").render(
+        spec=spec, values=d.to_values(), X=X, T=T, last=spec.layers[-1].name,
+        py=lambda v: json.dumps(v, allow_nan=False))
+    parts = MARKER.split(text)
+    return [(parts[i].strip(), parts[i + 1].strip("\n") + "\n") for i in range(1, len(parts) - 1, 2)]
+
+
+def notebook(markdown: str, code: list[tuple[str, str]], pictures: dict[str, bytes], *, title: str) -> str:
+    """The .ipynb text: Markdown sections, each followed by the code cell of its heading."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    pending = list(code)
+    cells = []
+    for heading, chunk in sections(markdown):
+        cell = new_markdown_cell(chunk.rstrip("\n"))
+        linked = [f for f in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", chunk) if f in pictures]
+        if linked:
+            for file in linked:
+                cell.source = cell.source.replace(f"]({file})", f"](attachment:{file})")
+            cell.attachments = {f: {"image/svg+xml": base64.b64encode(pictures[f]).decode("ascii")} for f in linked}
+        cells.append(cell)
+        for item in [c for c in pending if c[0] == heading]:
+            cells.append(new_code_cell(item[1].rstrip("\n")))
+            pending.remove(item)
+    cells += [new_code_cell(source.rstrip("\n")) for _, source in pending]
+    for n, cell in enumerate(cells):
+        cell.id = f"cell-{n + 1:03d}"  # stable ids: the same spec gives the same bytes
+    nb = new_notebook(cells=cells, metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+        "title": title,
+    })
+    nbformat.validate(nb)
+    return nbformat.writes(nb) + "\n"

@@ -1,0 +1,354 @@
+"""Stage 6: rendering. Jinja2 templates over a checked derivation; nothing here differentiates.
+
+One strict environment (undefined variables are errors), a loader chain so that a user's
+``--templates DIR`` overrides single templates, and a :class:`Page` that hands the templates
+LaTeX for names, expressions and numbers.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import re
+
+import jinja2
+import sympy as sp
+
+from derive.core.derivation import Derivation
+from derive.errors import UsageError
+from derive.render.printer import DEFAULT_DIGITS, NOTATIONS, as_factor, format_number, node_names, result, substituted, tex
+from derive.core.ops import ACTIVATIONS
+
+FORMATS = ("md", "tex", "pdf", "html", "ipynb")
+VIEWS = ("scalar", "matrix", "tape")
+
+
+def template_dirs() -> list[Path]:
+    """The built-in templates: inside the installed package, or the source tree's templates/."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "templates"
+    source = package.parent / "templates"
+    return [d for d in (installed, source) if d.is_dir()][:1]
+
+
+class _MemoryBytecodeCache(jinja2.BytecodeCache):
+    """Compiled templates kept for the process (keyed by name and source checksum): a worksheet run
+    renders hundreds of pages, and parsing the templates again each time would cost most of it."""
+
+    def __init__(self):
+        self.store: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if bucket.key in self.store:
+            bucket.bytecode_from_string(self.store[bucket.key])
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self.store[bucket.key] = bucket.bytecode_to_string()
+
+
+_BYTECODE = _MemoryBytecodeCache()
+
+
+def environment(user_dir: Path | None = None) -> jinja2.Environment:
+    dirs = ([str(user_dir)] if user_dir else []) + [str(d) for d in template_dirs()]
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(dirs), undefined=jinja2.StrictUndefined,
+                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                              autoescape=False, bytecode_cache=_BYTECODE)
+
+
+class Page:
+    """What a template sees: the derivation plus LaTeX helpers in one notation and precision."""
+
+    def __init__(self, d: Derivation, *, notation: str = "inout", digits: int = DEFAULT_DIGITS,
+                 views: tuple[str, ...] = ("scalar",), figures: dict[str, tuple[str, str]] | None = None):
+        if notation not in NOTATIONS:
+            raise UsageError(f"--notation: unknown style '{notation}', expected one of {', '.join(NOTATIONS)}")
+        self.d = d
+        self.spec = d.spec
+        self.graph = d.graph
+        self.steps = d.steps
+        self.notation = notation
+        self.digits = digits
+        self.names = node_names(d.graph, notation)
+        unknown = [v for v in views if v not in VIEWS]
+        if unknown:
+            raise UsageError(f"--views: unknown view '{unknown[0]}', expected some of {', '.join(VIEWS)}")
+        self.views = tuple(views)
+        self.figures = figures or {}
+        """Picture role → (file name, caption) of the pictures this page shows."""
+
+    # -- names and numbers
+
+    def name(self, key: str) -> str:
+        return self.names[self.graph[key].symbol]
+
+    def num(self, x: float) -> str:
+        return format_number(x, self.digits)
+
+    def factor(self, x: float) -> str:
+        """A number as a factor of a product: negatives and powers of ten in parentheses."""
+        return as_factor(self.num(x))
+
+    def dL(self, key: str, loss: str = "L") -> str:
+        return rf"\frac{{\partial {loss}}}{{\partial {self.name(key)}}}"
+
+    def partial(self, child: str, node: str) -> str:
+        return rf"\frac{{\partial {self.name(child)}}}{{\partial {self.name(node)}}}"
+
+    # -- expressions
+
+    def expr(self, e: sp.Expr) -> str:
+        return tex(e, self.names)
+
+    def at(self, e: sp.Expr, num) -> str:
+        """The expression with every symbol replaced by its number in the instance ``num``."""
+        values = {self.graph[k].symbol: v for k, v in num.value.items()}
+        exact = None if num.exact is None else {self.graph[k].symbol: v for k, v in num.exact.items()}
+        return tex(e, self.names, values, self.digits, exact)
+
+    def value(self, num, key: str) -> str:
+        """``= 16`` / ``\\approx 0.7319`` / ``= \\frac{1}{2}``: a node's value after its formula."""
+        return result(num.value[key], None if num.exact is None else num.exact[key], self.digits)
+
+    def gradient(self, num, key: str) -> str:
+        """The same for dL/d(node)."""
+        return result(num.grad[key], None if num.exact_grad is None else num.exact_grad[key], self.digits)
+
+    def result(self, x: float, exact=None) -> str:
+        return result(x, exact, self.digits)
+
+    def grad_factor(self, num, key: str) -> str:
+        """dL/d(node) written into a product: exact when rational; parentheses when negative."""
+        exact = None if num.exact_grad is None else num.exact_grad[key]
+        return as_factor(substituted(num.grad[key], exact, self.digits))
+
+    def local_value(self, num, child: str, node: str) -> str:
+        """The value of ∂child/∂node as a factor."""
+        exact = None if num.exact_local is None else num.exact_local[(child, node)]
+        return as_factor(substituted(num.local[(child, node)], exact, self.digits))
+
+    def local_factor(self, child: str, node: str, num=None) -> str:
+        """∂child/∂node as a factor: symbolic, or with the numbers of ``num``; sums in parentheses."""
+        e = self.steps.local[(child, node)]
+        text = self.expr(e) if num is None else self.at(e, num)
+        if e.is_Add or e.could_extract_minus_sign():
+            return rf"\left({text}\right)"
+        return text
+
+    def kink(self, key: str, num) -> str | None:
+        """The activation's convention, where this pre-activation sits exactly at its kink (z = 0)."""
+        node = self.graph[key]
+        if node.role != "in" or num.value[key] != 0:
+            return None
+        return ACTIVATIONS[self.spec.layers[node.layer].activation].convention or None
+
+    @cached_property
+    def simplified(self) -> bool:
+        """Whether the output activation and the loss simplify to dL/dz = a − t (softmax + cross-entropy)."""
+        return self.spec.layers[-1].activation in self.graph.loss.simplifies_with
+
+    def shortcut(self, key: str) -> tuple[str, str] | None:
+        """For an output pre-activation of a simplifying pair: the LaTeX of (a − t) and of its numbers."""
+        node = self.graph[key]
+        if not self.simplified or node.role != "in" or node.layer != len(self.spec.layers) - 1:
+            return None
+        j = node.index[0]
+        a, t = self.graph.layer_units[-1][j][1], self.graph.target_keys[j]
+        return a, t
+
+    def definition(self, key: str) -> str:
+        return self.expr(self.graph[key].expr)
+
+    def figure(self, role: str) -> str:
+        """The Markdown image of a picture (``network-1``, ``loss``), or "" when the page has none."""
+        if role not in self.figures:
+            return ""
+        file, caption = self.figures[role]
+        return f"![{caption}]({file})"
+
+    # -- structure
+
+    @cached_property
+    def activations(self) -> list[dict]:
+        """Each activation used (with its options), once: its formulas, layers and convention."""
+        seen: list[dict] = []
+        for layer in self.spec.layers:
+            op = ACTIVATIONS[layer.activation].configured(layer)
+            formulas = [(tex(lhs, {}), tex(rhs, {})) for lhs, rhs in op.formulas()]
+            for entry in seen:
+                if entry["name"] == op.name and entry["formulas"] == formulas:
+                    entry["layers"].append(layer.name)
+                    break
+            else:
+                seen.append({"name": op.name, "op": op, "formulas": formulas, "layers": [layer.name]})
+        return seen
+
+    def layer_nodes(self, l: int) -> list[str]:
+        """Forward order within layer l: every pre-activation, then every activation."""
+        units = self.graph.layer_units[l]
+        return [z for z, _ in units] + [a for _, a in units]
+
+    @cached_property
+    def loss_nodes(self) -> list[str]:
+        return [n.key for n in self.graph.computed if n.role in ("error", "loss")]
+
+    @cached_property
+    def backward_groups(self) -> list[tuple[str, list[str]]]:
+        """The non-parameter steps in backward order, grouped under a heading each."""
+        graph = self.graph
+        groups = []
+        errors = [n.key for n in graph.computed if n.role == "error"]
+        if errors:
+            groups.append(("the errors", errors))
+        for l in reversed(range(len(self.spec.layers))):
+            name = self.spec.layers[l].name
+            outs = [a for _, a in graph.layer_units[l] if a in self.steps.steps]
+            ins = [z for z, _ in graph.layer_units[l] if z in self.steps.steps]
+            groups.append((f"the outputs of layer {name}", outs))
+            groups.append((f"the inputs of layer {name}", ins))
+        inputs = [k for k in graph.input_keys if k in self.steps.steps]
+        groups.append(("the network's inputs", inputs))
+        return [(title, keys) for title, keys in groups if keys]
+
+    def layer_parameters(self, l: int) -> list[str]:
+        keys = [k for row in self.graph.layer_weights[l] for k in row]
+        bias = self.graph.layer_bias[l]
+        if bias is not None and self.spec.layers[l].train_bias:
+            keys += list(bias)
+        return keys
+
+    def path_factors(self, path: tuple[str, ...]) -> list[tuple[str, str]]:
+        """The (child, node) edges of a path node → … → L, listed from the loss end."""
+        return [(path[i + 1], path[i]) for i in reversed(range(len(path) - 1))]
+
+    def matrix(self, rows) -> str:
+        body = r" \\ ".join(" & ".join(rows_i) for rows_i in rows)
+        return rf"\begin{{bmatrix}} {body} \end{{bmatrix}}"
+
+    # -- the matrix view: instances as rows
+
+    def capital(self, l: int | None, what: str) -> str:
+        """The LaTeX of a layer's matrix: X (inputs), H^in / H (layer h), W (weights), T (targets)."""
+        if l is None:
+            return {"in": "X", "target": "T"}[what]
+        layer = self.spec.layers[l]
+        if what == "weights":
+            return layer.weight_symbol.upper()
+        m = re.fullmatch(r"([a-z]+?)(\d*)", layer.name)
+        base = m.group(1).upper() + (f"^{{({m.group(2)})}}" if m.group(2) else "")
+        return f"{base}^{{\\mathrm{{in}}}}" if what == "in" and not m.group(2) else (
+            f"{base}_{{\\mathrm{{in}}}}" if what == "in" else base)
+
+    def rows(self, keys: list[str], source: str = "value") -> list[list[float]]:
+        """An (instances × keys) matrix of values or of instance-loss gradients."""
+        return [[(num.value if source == "value" else num.grad)[k] for k in keys] for num in self.d.instances]
+
+    def replay(self, num) -> list[tuple[str, str, float, float]]:
+        """The backward replay of the tape: (node, parent, ∂L/∂node, ∂node/∂parent) in reverse forward order."""
+        out = []
+        for node in reversed(self.graph.computed):
+            for parent in node.parents:
+                if (node.key, parent) in num.local:
+                    out.append((node.key, parent, num.grad[node.key], num.local[(node.key, parent)]))
+        return out
+
+    def total_weights(self, l: int) -> list[list[float]]:
+        """The gradient of the total loss for layer l's weights, as a matrix."""
+        return [[self.d.grad[k] for k in row] for row in self.graph.layer_weights[l]]
+
+    def total_bias(self, l: int) -> list[float]:
+        return [self.d.grad[k] for k in self.graph.layer_bias[l]]
+
+    def bmatrix(self, rows) -> str:
+        return self.matrix([[self.num(x) for x in row] for row in rows])
+
+    def transpose(self, rows):
+        return [list(col) for col in zip(*rows)]
+
+    def training_rows(self) -> list[int]:
+        """Epochs to tabulate: the first few, then about ten spread out, and the last."""
+        n = self.spec.training.epochs
+        picks = {0, 1, 2, n}
+        for k in range(1, 11):
+            picks.add(round(n * k / 10))
+        return sorted(p for p in picks if 0 <= p <= n)
+
+
+def render_report(report, *, fmt: str = "text", templates: Path | None = None) -> str:
+    """The report of `derive check` as terminal text or Markdown."""
+    env = environment(Path(templates) if templates else None)
+    name = {"text": "check_report.txt.j2", "md": "check_report.md.j2"}[fmt]
+    return env.get_template(name).render(report=report, plain=lambda x: f"{x:.10g}")
+
+
+def render(d: Derivation, *, fmt: str = "md", notation: str = "inout", digits: int = DEFAULT_DIGITS,
+           templates: Path | None = None, fragment: bool = False, katex: str | None = None,
+           views: tuple[str, ...] = ("scalar",), pictures: bool = False) -> str | bytes:
+    """The worked example of a checked derivation in ``fmt``: text for md, tex, html and ipynb, bytes for pdf.
+
+    ``fragment`` leaves out the title and the document around the body, for pasting.
+    ``pictures`` draws the network and the loss: inside the page for html and pdf; for md and tex
+    they are files of their own, which :func:`render_files` returns beside the document.
+    """
+    files = render_files(d, fmt=fmt, notation=notation, digits=digits, templates=templates, fragment=fragment,
+                         katex=katex, views=views, pictures=pictures)
+    return files[f"{d.spec.name}.{fmt}"]
+
+
+def render_files(d: Derivation, *, fmt: str = "md", notation: str = "inout", digits: int = DEFAULT_DIGITS,
+                 templates: Path | None = None, fragment: bool = False, katex: str | None = None,
+                 views: tuple[str, ...] = ("scalar",), pictures: bool = True) -> dict[str, str | bytes]:
+    """The worked example as files: ``NAME.FMT`` first, then the pictures it links to (md, tex).
+
+    Pictures are SVG beside Markdown, PDF beside LaTeX, and inside the file for html, pdf and ipynb.
+    """
+    if fragment and fmt in ("pdf", "ipynb"):
+        raise UsageError(f"--fragment: a {fmt} is a whole document; use -f md, tex or html for a fragment")
+    if fmt not in FORMATS:
+        raise UsageError(f"-f: format '{fmt}' is not available; available: {', '.join(FORMATS)}")
+    if templates is not None and not Path(templates).is_dir():
+        raise UsageError(f"--templates: {templates} is not a directory")
+    env = environment(Path(templates) if templates else None)
+    drawn: dict[str, bytes] = {}
+    figures: dict[str, tuple[str, str]] = {}
+    if pictures:
+        from derive.render.pictures import draw, pictures_of
+
+        kind = "pdf" if fmt in ("tex", "pdf") else "svg"
+        for picture in pictures_of(d):
+            file = f"{d.spec.name}-{picture.role}.{kind}"
+            drawn[file] = draw(d, picture, kind, notation=notation, digits=digits)
+            figures[picture.role] = (file, picture.caption)
+    main = f"{d.spec.name}.{fmt}"
+    try:
+        page = Page(d, notation=notation, digits=digits, views=views, figures=figures)
+        env.filters.update(name=page.name, num=page.num)
+        markdown = env.get_template("worked_example.md.j2").render(page=page, d=d, spec=d.spec,
+                                                                   fragment=fragment and fmt == "md")
+        if fmt == "md":
+            return {main: markdown, **drawn}
+        if fmt == "ipynb":
+            from derive.render.notebook import code_cells, notebook
+
+            return {main: notebook(markdown, code_cells(env, d), drawn, title=d.spec.title)}
+        if fmt == "html":
+            from derive.render.html import KATEX_URL, markdown_to_html
+
+            body = markdown_to_html(markdown, drawn)
+            if fragment:
+                return {main: body}
+            return {main: env.get_template("document.html.j2").render(
+                title=d.spec.title, body=body, spec=d.spec, katex=(katex or KATEX_URL).rstrip("/"))}
+        from derive.render.tex import compile_pdf, inline, markdown_to_latex
+
+        body = markdown_to_latex(markdown)
+        if fragment and fmt == "tex":
+            return {main: body, **drawn}
+        tex = env.get_template("document.tex.j2").render(title=inline(d.spec.title), body=body, spec=d.spec)
+    except jinja2.TemplateError as exc:
+        where = f" ({exc.filename}:{exc.lineno})" if getattr(exc, "lineno", None) else ""
+        raise UsageError(f"template error{where}: {exc.message}") from None
+    if fmt == "tex":
+        return {main: tex, **drawn}
+    return {main: compile_pdf(tex, d.spec.name, drawn)}

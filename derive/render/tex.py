@@ -1,0 +1,129 @@
+"""LaTeX and PDF: the Markdown a template renders, written as LaTeX for pdflatex.
+
+The Markdown templates stay the one source of a worked example's content; this writer knows
+the small subset they emit (headings, paragraphs, ``-`` lists, pipe tables, ``$$`` displays,
+inline ``$`` math, `code`, *emphasis*, **bold**, ``---``) and nothing more. The document
+around it is the template ``document.tex.j2``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from derive.errors import DeriveError, UsageError
+from derive.render.markdown import split_displays, split_inline, write
+
+#: Characters outside ASCII that appear in derive's text, as pdflatex-safe LaTeX.
+UNICODE = {"≤": r"$\le$", "≥": r"$\ge$", "Δ": r"$\Delta$", "θ": r"$\theta$", "σ": r"$\sigma$", "η": r"$\eta$",
+           "·": r"$\cdot$", "×": r"$\times$", "−": r"$-$", "…": r"\dots{}", "½": r"$\frac12$", "²": r"$^2$",
+           "⁻": r"$^{-}$", "⁶": r"$^{6}$", "′": r"$'$", "∂": r"$\partial$", "→": r"$\to$", "δ": r"$\delta$",
+           "α": r"$\alpha$", "—": "---", "–": "--"}
+_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
+            "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "$": r"\$"}
+
+
+def escape(text: str) -> str:
+    """Plain text for LaTeX: its special characters escaped, derive's Unicode written in LaTeX."""
+    out = "".join(_SPECIAL.get(ch, ch) for ch in text)
+    for ch, tex in UNICODE.items():
+        out = out.replace(ch, tex)
+    return out.replace("$^{-}$$^{6}$", "$^{-6}$")
+
+
+def inline(text: str) -> str:
+    """A line of Markdown text: math kept, `code` and emphasis converted, the rest escaped."""
+    out = []
+    for kind, part in split_inline(text):
+        if kind == "math":
+            out.append(f"${part}$")
+        elif kind == "code":
+            out.append(r"\texttt{" + escape(part) + "}")
+        else:
+            part = escape(part)
+            part = re.sub(r"\*\*(.+?)\*\*", r"\\textbf{\1}", part, flags=re.S)
+            out.append(re.sub(r"\*(.+?)\*", r"\\emph{\1}", part, flags=re.S))
+    return "".join(out)
+
+
+def _display(math: str) -> str:
+    return "\\fitdisplay{" + math + "}"
+
+
+def _mixed(text: str) -> str:
+    return "".join(_display(p) if kind == "display" else inline(p) for kind, p in split_displays(text))
+
+
+class _Latex:
+    """The LaTeX of each kind of block."""
+
+    display = staticmethod(lambda b: _display(b.text) + "\n")
+    heading = staticmethod(lambda b: f"\\{['section', 'subsection', 'subsubsection'][b.level - 2]}*{{{inline(b.text)}}}\n")
+    table = staticmethod(lambda b: _table(b.rows) + "\n")
+    item = staticmethod(lambda b: r"\item " + _mixed(b.text) + "\n")
+    rule = staticmethod(lambda b: r"\bigskip\noindent\rule{\linewidth}{0.4pt}" + "\n")
+    paragraph = staticmethod(lambda b: _mixed(b.text) + "\n")
+    image = staticmethod(lambda b: _figure(b.text, b.target) + "\n")
+    list_open = staticmethod(lambda: r"\begin{itemize}")
+    list_close = staticmethod(lambda: r"\end{itemize}")
+
+
+def markdown_to_latex(markdown: str) -> str:
+    """The LaTeX body of a rendered worked example (its ``#`` title is left to the document)."""
+    return "\n" + "\n".join(write(markdown, _Latex))
+
+
+#: Tables with more rows than this become longtables, which break across pages.
+LONG_TABLE = 24
+
+
+def _figure(caption: str, file: str) -> str:
+    return "\n".join([r"\begin{center}", rf"\includegraphics[width=\linewidth,height=0.45\textheight,keepaspectratio]{{{file}}}",
+                      r"\par\small " + inline(caption), r"\end{center}"])
+
+
+def _table(rows) -> str:
+    header, body = rows[0], rows[1:]
+    wide = [max(len(c) for c in col) > 40 for col in zip(header, *body)]
+    head = [r"\toprule", " & ".join(r"\textbf{" + inline(c) + "}" for c in header) + r" \\", r"\midrule"]
+    lines = [" & ".join(inline(c) for c in row) + r" \\" for row in body]
+    if len(body) > LONG_TABLE:  # breaks across pages, its header repeated
+        spec = "".join(r"p{0.35\linewidth}" if w else "l" for w in wide)
+        return "\n".join([r"{\small", f"\\begin{{longtable}}{{{spec}}}", *head, r"\endhead",
+                          *lines, r"\bottomrule", r"\end{longtable}}"])
+    spec = "".join("X" if w else "l" for w in wide)
+    env = "tabularx" if any(wide) else "tabular"
+    width = "{\\linewidth}" if any(wide) else ""
+    return "\n".join([r"\begin{center}\small", f"\\begin{{{env}}}{width}{{{spec}}}", *head, *lines,
+                      r"\bottomrule", f"\\end{{{env}}}", r"\end{center}"])
+
+
+# --------------------------------------------------------------------------- PDF
+
+
+def compile_pdf(tex: str, name: str, files: dict[str, bytes] | None = None) -> bytes:
+    """Compile a complete LaTeX document with pdflatex (reproducibly dated); a clear error without it.
+
+    ``files`` (name → bytes) are written beside the source first: the pictures it includes.
+    """
+    pdflatex = shutil.which("pdflatex")
+    if pdflatex is None:
+        raise UsageError("-f pdf needs pdflatex, which is not installed (Debian: apt-get install "
+                         "texlive-latex-base texlive-latex-recommended cm-super-minimal); -f tex writes the source")
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / f"{name}.tex"
+        source.write_text(tex, encoding="utf-8")
+        for file, data in (files or {}).items():
+            (Path(tmp) / file).write_bytes(data)
+        env = {**os.environ, "SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1"}
+        run = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", source.name], cwd=tmp,
+                             capture_output=True, text=True, errors="replace", env=env, timeout=300)
+        pdf = Path(tmp) / f"{name}.pdf"
+        if run.returncode != 0 or not pdf.is_file():
+            error = next((l for l in run.stdout.splitlines() if l.startswith("!")), "see the .tex")
+            raise DeriveError(f"pdflatex failed on the document ({error.lstrip('! ')}); -f tex writes the source")
+        return pdf.read_bytes()

@@ -1,0 +1,1 @@
+"""The spec: TOML → frozen records, with one-line errors naming the field."""

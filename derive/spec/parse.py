@@ -1,0 +1,569 @@
+"""Stage 1: read a network spec (TOML, see CONTRACT.md §1) into frozen, validated records.
+
+Every problem is a :class:`~derive.errors.SpecError` naming the file and the field
+(``network.layers[1].weights``) in one line. Nothing here differentiates or renders.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import re
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from derive.errors import SpecError, UsageError
+from derive.core.ops import ACTIVATIONS, LOSSES
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+LAYER_NAME_RE = re.compile(r"^[a-z][a-z0-9]*$")
+INPUT_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+
+#: Refuse rather than hang: the largest network `derive` will derive (documented in docs/spec.md).
+MAX_UNITS_PER_LAYER = 64
+MAX_LAYERS = 16
+MAX_PARAMETERS = 4096
+MAX_INSTANCES = 256
+MAX_EPOCHS = 1_000_000
+MAX_SPEC_BYTES = 1_000_000
+
+REDUCTIONS = ("sum", "mean")
+MODES = ("batch", "online")
+ARITHMETIC = ("float", "exact")
+DEFAULT_WEIGHT_SYMBOLS = ("w", "v", "u", "s", "r", "q", "p", "n", "m", "k", "j", "g", "f", "d", "c", "a")
+RESERVED_SYMBOLS = ("b", "e", "t", "x", "L")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One dense layer: ``z = a_prev @ weights + bias``, ``a = activation(z)``."""
+
+    name: str
+    """Unit names are ``name + index`` (``h1``, ``h2``), or ``name_index`` when the name ends in a digit."""
+    size: int
+    activation: str
+    """A key of :data:`derive.core.ops.ACTIVATIONS`."""
+    weights: tuple[tuple[float, ...], ...]
+    """Shape (previous size, size): ``weights[i][j]`` connects unit i of the previous layer to unit j."""
+    bias: tuple[float, ...] | None
+    """None when the layer has no bias."""
+    train_bias: bool
+    """False: the bias is a fixed constant, never updated and given no gradient."""
+    weight_symbol: str
+    """The letter of this layer's weights in the ``inout`` notation (w, v, ...)."""
+    slope: float = 0.01
+    """The slope of ``leaky_relu`` for z ≤ 0 (no other activation has an option)."""
+
+    def unit_key(self, j: int) -> str:
+        """The plain name of unit j (0-based): ``h1`` for layer ``h``, ``h2_1`` for layer ``h2``."""
+        return f"{self.name}_{j + 1}" if self.name[-1].isdigit() else f"{self.name}{j + 1}"
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One training instance: inputs ``x`` and targets ``t`` (empty for the ``output`` loss)."""
+
+    x: tuple[float, ...]
+    t: tuple[float, ...]
+    """Always a vector: a class index for ``cross_entropy`` is stored one-hot."""
+
+
+@dataclass(frozen=True)
+class Training:
+    """Gradient descent: ``epochs`` full passes, batch (one update an epoch) or online (one an instance)."""
+
+    learning_rate: float
+    epochs: int
+    mode: str
+
+
+SCOPES = ("forward", "loss", "output-layer", "hidden-layers", "update")
+GIVEN = ("sigmoid", "exp")
+
+
+@dataclass(frozen=True)
+class Range:
+    """Where a worksheet draws a kind of number: the grid low, low + 10^-decimals, …, high."""
+
+    low: float
+    high: float
+    decimals: int
+    nonzero: bool = False
+
+
+@dataclass(frozen=True)
+class Worksheet:
+    """The ``[worksheet]`` table: how `derive worksheet` draws variants and what the sheet asks.
+
+    A range left out (None) gets a default that suits the layer or the loss (derive.worksheets.draw).
+    """
+
+    inputs: Range | None = None
+    weights: Range | None = None
+    bias: Range | None = None
+    targets: Range | None = None
+    scope: tuple[str, ...] = SCOPES
+    decimals: int = 4
+    """Answers are rounded to this many decimal places."""
+    carry: bool = False
+    """True: every intermediate result is rounded to ``decimals`` places and used rounded."""
+    given: tuple[str, ...] = ()
+    """Values handed out with the sheet: ``sigmoid`` (σ of the sums met), ``exp`` (e^{-z})."""
+    degenerate: bool = False
+    """True: keep draws with zero gradients, saturated units or ReLU kinks."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A whole worked example: network, parameters, data and training."""
+
+    name: str
+    title: str
+    description: str
+    inputs: tuple[str, ...]
+    """Input names (``x1``, ``x2`` by default)."""
+    loss: str
+    """A key of :data:`derive.core.ops.LOSSES`."""
+    reduction: str
+    layers: tuple[Layer, ...]
+    data: tuple[Instance, ...]
+    training: Training | None
+    source: str
+    """Where the spec came from, for messages: a path or ``preset two-two-two``."""
+    arithmetic: str = "float"
+    """``float`` (53-bit) or ``exact`` (rationals and closed forms such as σ(0) = 1/2, e^{-1})."""
+    worksheet: Worksheet | None = None
+    """The ``[worksheet]`` table, when the spec has one."""
+
+    @property
+    def outputs(self) -> int:
+        return self.layers[-1].size
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def preset_names() -> list[str]:
+    """The names of the built-in specs, sorted."""
+    folder = resources.files("derive.spec") / "presets"
+    return sorted(p.name[: -len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_spec(spec_or_preset: str | Path) -> Spec:
+    """Read a spec from a path, or a preset by name."""
+    text_arg = str(spec_or_preset)
+    path = Path(text_arg)
+    if path.is_file():
+        source = text_arg
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise SpecError(source, "", f"cannot read the file ({exc.strerror})") from None
+        default_name = path.stem if path.suffix == ".toml" else path.name
+    elif text_arg in preset_names():
+        source = f"preset {text_arg}"
+        raw = (resources.files("derive.spec") / "presets" / f"{text_arg}.toml").read_bytes()
+        default_name = text_arg
+    else:
+        close = difflib.get_close_matches(text_arg, preset_names(), n=1)
+        hint = f"; did you mean the preset '{close[0]}'?" if close else "; `derive presets` lists the presets"
+        raise UsageError(f"{text_arg}: no such file or preset{hint}")
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError(source, "", f"the file is larger than {MAX_SPEC_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SpecError(source, "", "not a UTF-8 text file") from None
+    return parse_spec(text, source=source, default_name=default_name)
+
+
+def parse_spec(text: str, *, source: str = "<spec>", default_name: str | None = None) -> Spec:
+    """Parse and validate the TOML text of a spec."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(source, "", f"not valid TOML ({exc})") from None
+    return _Reader(source).spec(doc, default_name)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+class _Reader:
+    """Walks the parsed TOML document, turning every problem into a SpecError with its field."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, field: str, message: str) -> SpecError:
+        return SpecError(self.source, field, message)
+
+    # -- scalars
+
+    def table(self, value: Any, field: str) -> dict:
+        if not isinstance(value, dict):
+            raise self.fail(field, f"expected a table, got {_kind(value)}")
+        return value
+
+    def known_keys(self, table: dict, field: str, allowed: tuple[str, ...]) -> None:
+        for key in table:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else f"; expected one of {', '.join(allowed)}"
+                raise self.fail(_join(field, key), f"unknown key{hint}")
+
+    def require(self, table: dict, key: str, field: str) -> Any:
+        if key not in table:
+            raise self.fail(_join(field, key), "missing (required)")
+        return table[key]
+
+    def number(self, value: Any, field: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(field, f"expected a number, got {_kind(value)}")
+        value = float(value)
+        if not math.isfinite(value):
+            raise self.fail(field, f"expected a finite number, got {value}")
+        return value
+
+    def integer(self, value: Any, field: str, low: int, high: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(field, f"expected a whole number, got {_kind(value)}")
+        if not low <= value <= high:
+            raise self.fail(field, f"expected a whole number from {low} to {high}, got {value}")
+        return value
+
+    def string(self, value: Any, field: str) -> str:
+        if not isinstance(value, str):
+            raise self.fail(field, f"expected a string, got {_kind(value)}")
+        return value
+
+    def boolean(self, value: Any, field: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(field, f"expected true or false, got {_kind(value)}")
+        return value
+
+    def choice(self, value: Any, field: str, choices) -> str:
+        value = self.string(value, field)
+        if value not in choices:
+            close = difflib.get_close_matches(value, list(choices), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise self.fail(field, f"unknown value '{value}', expected one of {', '.join(choices)}{hint}")
+        return value
+
+    # -- arrays of numbers, listed or drawn
+
+    def vector(self, value: Any, field: str, size: int, what: str) -> tuple[float, ...]:
+        if isinstance(value, dict):
+            return tuple(self.draw(value, field, (size,)).tolist())
+        if not isinstance(value, list):
+            raise self.fail(field, f"expected a list of {size} numbers ({what}), got {_kind(value)}")
+        if len(value) != size:
+            raise self.fail(field, f"expected {size} numbers ({what}), got {len(value)}")
+        return tuple(self.number(v, f"{field}[{i}]") for i, v in enumerate(value))
+
+    def matrix(self, value: Any, field: str, rows: int, cols: int, what: str) -> tuple[tuple[float, ...], ...]:
+        if isinstance(value, dict):
+            return tuple(tuple(r) for r in self.draw(value, field, (rows, cols)).tolist())
+        shape = f"a {rows}×{cols} matrix ({what})"
+        if not isinstance(value, list) or not all(isinstance(r, list) for r in value):
+            raise self.fail(field, f"expected {shape} as a list of rows, got {_kind(value)}")
+        if len(value) != rows or any(len(r) != cols for r in value):
+            got = f"{len(value)}×{'/'.join(sorted({str(len(r)) for r in value})) or 0}"
+            raise self.fail(field, f"expected {shape}, got {got}")
+        return tuple(
+            tuple(self.number(v, f"{field}[{i}][{j}]") for j, v in enumerate(row)) for i, row in enumerate(value)
+        )
+
+    def draw(self, table: dict, field: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A seeded draw, exactly as ``np.random.seed(seed)`` then ``np.random.<dist>(size=shape)`` gives it."""
+        kind = self.choice(self.require(table, "random", field), _join(field, "random"), ("normal", "uniform"))
+        allowed = {"normal": ("random", "seed", "skip", "mean", "std", "decimals"),
+                   "uniform": ("random", "seed", "skip", "low", "high", "decimals")}[kind]
+        self.known_keys(table, field, allowed)
+        seed = self.integer(table.get("seed", 0), _join(field, "seed"), 0, 2**32 - 1)
+        skip = self.integer(table.get("skip", 0), _join(field, "skip"), 0, 10**6)
+        rng = np.random.RandomState(seed)
+        count = int(np.prod(shape))
+        if kind == "normal":
+            mean = self.number(table.get("mean", 0.0), _join(field, "mean"))
+            std = self.number(table.get("std", 1.0), _join(field, "std"))
+            if std <= 0:
+                raise self.fail(_join(field, "std"), f"expected a positive number, got {std}")
+            values = rng.normal(mean, std, size=skip + count)[skip:]
+        else:
+            low = self.number(table.get("low", 0.0), _join(field, "low"))
+            high = self.number(table.get("high", 1.0), _join(field, "high"))
+            if not low < high:
+                raise self.fail(_join(field, "high"), f"expected a number above low = {low}, got {high}")
+            values = rng.uniform(low, high, size=skip + count)[skip:]
+        if "decimals" in table:
+            values = np.round(values, self.integer(table["decimals"], _join(field, "decimals"), 0, 12))
+        return values.reshape(shape)
+
+    # -- the document
+
+    def spec(self, doc: dict, default_name: str | None) -> Spec:
+        self.known_keys(doc, "", ("name", "title", "description", "arithmetic", "network", "data", "training",
+                                  "worksheet"))
+        if "name" in doc:
+            name = self.string(doc["name"], "name")
+        elif default_name is not None and NAME_RE.match(default_name):
+            name = default_name
+        else:
+            raise self.fail("name", "missing (required: lowercase letters, digits and '-')")
+        if not NAME_RE.match(name) or len(name) > 64:
+            raise self.fail("name", f"expected lowercase letters, digits and '-' (at most 64), got '{name}'")
+        title = self.string(doc.get("title", f"A worked example of backpropagation: {name}"), "title")
+        description = self.string(doc.get("description", ""), "description")
+        arithmetic = self.choice(doc.get("arithmetic", "float"), "arithmetic", ARITHMETIC)
+
+        network = self.table(self.require(doc, "network", ""), "network")
+        self.known_keys(network, "network", ("inputs", "loss", "reduction", "layers"))
+        inputs = self.inputs(self.require(network, "inputs", "network"), "network.inputs")
+        loss = self.choice(self.require(network, "loss", "network"), "network.loss", LOSSES)
+        reduction = self.choice(network.get("reduction", "sum"), "network.reduction", REDUCTIONS)
+        layers = self.layers(self.require(network, "layers", "network"), len(inputs))
+        data = self.data(doc.get("data"), len(inputs), layers[-1], loss)
+        training = self.training(doc["training"]) if "training" in doc else None
+        if loss == "output" and layers[-1].size != 1:
+            raise self.fail("network.loss", f"'output' needs an output layer of size 1, got {layers[-1].size}")
+        worksheet = self.worksheet(doc["worksheet"]) if "worksheet" in doc else None
+        return Spec(name=name, title=title, description=description, inputs=inputs, loss=loss,
+                    reduction=reduction, layers=layers, data=data, training=training, source=self.source,
+                    arithmetic=arithmetic, worksheet=worksheet)
+
+    def inputs(self, value: Any, field: str) -> tuple[str, ...]:
+        if isinstance(value, list):
+            names = tuple(self.string(v, f"{field}[{i}]") for i, v in enumerate(value))
+            for i, n in enumerate(names):
+                if not INPUT_NAME_RE.match(n):
+                    raise self.fail(f"{field}[{i}]", f"expected a name of letters then digits, got '{n}'")
+            if len(set(names)) != len(names):
+                raise self.fail(field, "input names must be distinct")
+            if not names:
+                raise self.fail(field, "expected at least one input")
+            return names
+        count = self.integer(value, field, 1, MAX_UNITS_PER_LAYER)
+        return tuple(f"x{i + 1}" for i in range(count))
+
+    def layers(self, value: Any, n_inputs: int) -> tuple[Layer, ...]:
+        field = "network.layers"
+        if not isinstance(value, list) or not value:
+            raise self.fail(field, "expected at least one [[network.layers]] table")
+        if len(value) > MAX_LAYERS:
+            raise self.fail(field, f"at most {MAX_LAYERS} layers are supported, got {len(value)}")
+        default_names = ["y"] if len(value) == 1 else (
+            ["h"] + ["y"] if len(value) == 2 else [f"h{k + 1}" for k in range(len(value) - 1)] + ["y"])
+        layers: list[Layer] = []
+        previous = n_inputs
+        n_params = 0
+        for k, raw in enumerate(value):
+            f = f"{field}[{k}]"
+            table = self.table(raw, f)
+            self.known_keys(table, f, ("name", "size", "activation", "weights", "bias", "train_bias",
+                                       "weight_symbol", "slope"))
+            name = self.string(table.get("name", default_names[k]), f"{f}.name")
+            if not LAYER_NAME_RE.match(name) or name in ("x", "t", "e", "b", "L"):
+                raise self.fail(f"{f}.name", f"expected a lowercase name (not x, t, e or b), got '{name}'")
+            if any(layer.name == name for layer in layers):
+                raise self.fail(f"{f}.name", f"layer name '{name}' is used twice")
+            size = self.integer(self.require(table, "size", f), f"{f}.size", 1, MAX_UNITS_PER_LAYER)
+            activation = self.choice(self.require(table, "activation", f), f"{f}.activation", ACTIVATIONS)
+            weights = self.matrix(self.require(table, "weights", f), f"{f}.weights", previous, size,
+                                  f"{previous} rows, one per {'input' if k == 0 else 'unit of layer ' + layers[-1].name}; "
+                                  f"{size} columns, one per unit of layer {name}")
+            bias_raw = table.get("bias", False)
+            if bias_raw is False:
+                bias = None
+            elif isinstance(bias_raw, bool):
+                raise self.fail(f"{f}.bias", "expected a list of numbers, a number, a random table or false")
+            elif isinstance(bias_raw, (int, float)):
+                bias = (self.number(bias_raw, f"{f}.bias"),) * size
+            else:
+                bias = self.vector(bias_raw, f"{f}.bias", size, f"one per unit of layer {name}")
+            train_bias = self.boolean(table.get("train_bias", True), f"{f}.train_bias")
+            symbol = self.string(table.get("weight_symbol", DEFAULT_WEIGHT_SYMBOLS[k]), f"{f}.weight_symbol")
+            if not re.fullmatch(r"[a-zA-Z]", symbol) or symbol in RESERVED_SYMBOLS:
+                raise self.fail(f"{f}.weight_symbol", f"expected one letter other than b, e, t, x, L; got '{symbol}'")
+            if any(layer.weight_symbol == symbol for layer in layers):
+                raise self.fail(f"{f}.weight_symbol", f"'{symbol}' already names the weights of another layer")
+            slope = 0.01
+            if "slope" in table:
+                if activation != "leaky_relu":
+                    raise self.fail(f"{f}.slope", f"only leaky_relu takes a slope, not {activation}")
+                slope = self.number(table["slope"], f"{f}.slope")
+            n_params += previous * size + (size if bias is not None else 0)
+            if n_params > MAX_PARAMETERS:
+                raise self.fail(f, f"the network has more than {MAX_PARAMETERS} parameters; derive refuses it")
+            layers.append(Layer(name=name, size=size, activation=activation, weights=weights, bias=bias,
+                                train_bias=train_bias, weight_symbol=symbol, slope=slope))
+            previous = size
+        return tuple(layers)
+
+    def data(self, value: Any, n_inputs: int, output: Layer, loss: str) -> tuple[Instance, ...]:
+        field = "data"
+        if value is None or (isinstance(value, list) and not value):
+            raise self.fail(field, "expected at least one [[data]] table (an instance with x and t)")
+        if not isinstance(value, list):
+            raise self.fail(field, f"expected [[data]] tables, got {_kind(value)}")
+        if len(value) > MAX_INSTANCES:
+            raise self.fail(field, f"at most {MAX_INSTANCES} instances are supported, got {len(value)}")
+        instances = []
+        for n, raw in enumerate(value):
+            f = f"{field}[{n}]"
+            table = self.table(raw, f)
+            self.known_keys(table, f, ("x", "t"))
+            x = self.vector(self.require(table, "x", f), f"{f}.x", n_inputs, "one per input")
+            if loss == "output":
+                if "t" in table:
+                    raise self.fail(f"{f}.t", "the 'output' loss takes no targets")
+                t: tuple[float, ...] = ()
+            else:
+                t = self.targets(self.require(table, "t", f), f"{f}.t", output, loss)
+            instances.append(Instance(x=x, t=t))
+        return tuple(instances)
+
+    def targets(self, value: Any, field: str, output: Layer, loss: str) -> tuple[float, ...]:
+        K = output.size
+        if loss == "cross_entropy" and isinstance(value, int) and not isinstance(value, bool):
+            index = self.integer(value, field, 1, K)
+            return tuple(1.0 if k == index - 1 else 0.0 for k in range(K))
+        t = self.vector(value, field, K, f"one per output unit of layer {output.name}")
+        if loss in ("bce", "cross_entropy") and any(not 0.0 <= v <= 1.0 for v in t):
+            raise self.fail(field, f"{loss} targets must lie in [0, 1], got {list(t)}")
+        if loss == "cross_entropy" and not math.isclose(sum(t), 1.0, abs_tol=1e-9):
+            raise self.fail(field, f"cross_entropy targets must sum to 1 (or give a class index), got {list(t)}")
+        return t
+
+    def training(self, value: Any) -> Training:
+        field = "training"
+        table = self.table(value, field)
+        self.known_keys(table, field, ("learning_rate", "epochs", "mode"))
+        rate = self.number(self.require(table, "learning_rate", field), "training.learning_rate")
+        if rate <= 0:
+            raise self.fail("training.learning_rate", f"expected a positive number, got {rate:g}")
+        epochs = self.integer(table.get("epochs", 1), "training.epochs", 0, MAX_EPOCHS)
+        mode = self.choice(table.get("mode", "batch"), "training.mode", MODES)
+        return Training(learning_rate=rate, epochs=epochs, mode=mode)
+
+
+    def range(self, value: Any, field: str) -> Range:
+        table = self.table(value, field)
+        self.known_keys(table, field, ("low", "high", "decimals", "nonzero"))
+        low = self.number(self.require(table, "low", field), _join(field, "low"))
+        high = self.number(self.require(table, "high", field), _join(field, "high"))
+        if not low <= high:
+            raise self.fail(_join(field, "high"), f"expected a number not below low = {low:g}, got {high:g}")
+        if max(abs(low), abs(high)) > 1e6:
+            raise self.fail(field, "expected a range within ±1e6 (numbers a person computes with)")
+        decimals = self.integer(table.get("decimals", 0), _join(field, "decimals"), 0, 4)
+        nonzero = self.boolean(table.get("nonzero", False), _join(field, "nonzero"))
+        step = 10.0 ** -decimals
+        grid = [k for k in range(math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9) + 1) if k or not nonzero]
+        if not grid:
+            raise self.fail(field, f"no number with {decimals} decimals lies in [{low:g}, {high:g}]"
+                                   + (" apart from 0" if nonzero else ""))
+        if len(grid) > 10**6:
+            raise self.fail(_join(field, "decimals"), "too many numbers in the range; use fewer decimals")
+        return Range(low=low, high=high, decimals=decimals, nonzero=nonzero)
+
+    def worksheet(self, value: Any) -> Worksheet:
+        field = "worksheet"
+        table = self.table(value, field)
+        self.known_keys(table, field, ("inputs", "weights", "bias", "targets", "scope", "decimals", "carry",
+                                       "given", "degenerate"))
+        ranges = {k: self.range(table[k], _join(field, k)) for k in ("inputs", "weights", "bias", "targets")
+                  if k in table}
+        scope = self.scope(table.get("scope", list(SCOPES)), "worksheet.scope")
+        given = table.get("given", [])
+        if not isinstance(given, list):
+            raise self.fail("worksheet.given", f"expected a list of {' and '.join(GIVEN)}, got {_kind(given)}")
+        given = tuple(self.choice(g, f"worksheet.given[{i}]", GIVEN) for i, g in enumerate(given))
+        return Worksheet(**ranges, scope=scope, given=given,
+                         decimals=self.integer(table.get("decimals", 4), "worksheet.decimals", 0, 8),
+                         carry=self.boolean(table.get("carry", False), "worksheet.carry"),
+                         degenerate=self.boolean(table.get("degenerate", False), "worksheet.degenerate"))
+
+    def scope(self, value: Any, field: str) -> tuple[str, ...]:
+        """A list of parts (or "all"), in the order SCOPES lists them."""
+        if value == "all":
+            return SCOPES
+        if not isinstance(value, list) or not value:
+            raise self.fail(field, f"expected \"all\" or a list of some of {', '.join(SCOPES)}, got {_kind(value)}")
+        chosen = {self.choice(v, f"{field}[{i}]", SCOPES + ("all",)) for i, v in enumerate(value)}
+        return SCOPES if "all" in chosen else tuple(s for s in SCOPES if s in chosen)
+
+
+def parse_scope(text: str, source: str = "--scope") -> tuple[str, ...]:
+    """The --scope option: comma-separated parts, or all."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    return _Reader(source).scope(parts if parts != ["all"] else "all", "scope")
+
+
+def dump_spec(spec: Spec, comment: str = "") -> str:
+    """The spec as TOML that reads back to the same spec (without its [worksheet] table)."""
+    def num(x: float) -> str:
+        return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(float(x))
+
+    def vec(v) -> str:
+        return "[" + ", ".join(num(x) for x in v) + "]"
+
+    lines = [f"# {line}" for line in comment.splitlines()]
+    lines += [f"name = {_toml_string(spec.name)}", f"title = {_toml_string(spec.title)}"]
+    if spec.description:
+        lines.append(f"description = {_toml_string(spec.description)}")
+    if spec.arithmetic != "float":
+        lines.append(f'arithmetic = "{spec.arithmetic}"')
+    default_inputs = tuple(f"x{i + 1}" for i in range(len(spec.inputs)))
+    inputs = str(len(spec.inputs)) if spec.inputs == default_inputs else (
+        "[" + ", ".join(_toml_string(n) for n in spec.inputs) + "]")
+    lines += ["", "[network]", f"inputs = {inputs}", f'loss = "{spec.loss}"', f'reduction = "{spec.reduction}"']
+    for l, layer in enumerate(spec.layers):
+        lines += ["", "[[network.layers]]", f'name = "{layer.name}"', f"size = {layer.size}",
+                  f'activation = "{layer.activation}"', "weights = [" + ", ".join(vec(r) for r in layer.weights) + "]"]
+        if layer.bias is not None:
+            lines.append(f"bias = {vec(layer.bias)}")
+            if not layer.train_bias:
+                lines.append("train_bias = false")
+        if layer.weight_symbol != DEFAULT_WEIGHT_SYMBOLS[l]:
+            lines.append(f'weight_symbol = "{layer.weight_symbol}"')
+        if layer.activation == "leaky_relu":
+            lines.append(f"slope = {num(layer.slope)}")
+    for inst in spec.data:
+        lines += ["", "[[data]]", f"x = {vec(inst.x)}"]
+        if spec.loss != "output":
+            lines.append(f"t = {vec(inst.t)}")
+    if spec.training is not None:
+        t = spec.training
+        lines += ["", "[training]", f"learning_rate = {num(t.learning_rate)}", f"epochs = {t.epochs}",
+                  f'mode = "{t.mode}"']
+    return "\n".join(lines) + "\n"
+
+
+def _toml_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)  # JSON's escapes are TOML's
+
+
+def _join(field: str, key: str) -> str:
+    return f"{field}.{key}" if field else key
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 20 else value[:17] + "..."
+        return f"the string '{shown}'"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__

@@ -1,0 +1,1 @@
+"""Independent checks: a NumPy reference, finite differences, sympy.diff."""

@@ -1,0 +1,287 @@
+"""Worksheets: randomized variants of one network, with blanks to fill in and their keys.
+
+From a base spec, variant k draws its weights, biases, inputs and targets as "nice" numbers
+(small integers, one decimal) from documented ranges, with a generator seeded by (seed, k)
+alone: variant k is the same whatever the number of variants. A draw a person could not learn
+from (a gradient the sheet asks for that is 0 at the sheet's precision, a saturated sigmoid, a
+ReLU exactly at its kink) is rejected and drawn again. Each variant is a spec of its own and is
+derived, checked and rendered like any other; keys follow the sheet's rounding policy
+(:mod:`derive.policy`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from derive.verify import reference
+from derive.grade.answers import Quantity, catalogue
+from derive.core.derivation import Derivation
+from derive.pipeline import derive
+from derive.errors import SpecError
+from derive.grade.policy import Rounding, policy_values
+from derive.spec.parse import SCOPES, Instance, Range, Spec, Training, Worksheet
+
+MAX_ATTEMPTS = 200
+DEFAULT_RATE = 0.5
+
+#: Where numbers are drawn unless the spec's [worksheet] table says otherwise.
+DEFAULT_INPUTS = Range(-3, 3, 0)
+DEFAULT_WEIGHTS = Range(-1, 1, 1, nonzero=True)
+DEFAULT_BIAS = Range(-1, 1, 1)
+
+
+def default_targets(spec: Spec) -> Range | None:
+    """Targets that suit the output: 0/1 for sigmoid and bce, one decimal for tanh; None for one-hot."""
+    out = spec.layers[-1].activation
+    if spec.loss == "output":
+        return None
+    if spec.loss == "cross_entropy" or out == "softmax":
+        return None  # a class, drawn as one-hot
+    if spec.loss == "bce" or out == "sigmoid":
+        return Range(0, 1, 0)
+    if out == "tanh":
+        return Range(-0.9, 0.9, 1)
+    if out == "relu":
+        return Range(0, 3, 0)
+    return Range(-3, 3, 0)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A worksheet run's settings: the spec's [worksheet] table with the command line over it."""
+
+    inputs: Range
+    weights: Range
+    bias: Range
+    targets: Range | None
+    scope: tuple[str, ...]
+    rounding: Rounding
+    given: tuple[str, ...]
+    degenerate: bool
+
+    @classmethod
+    def of(cls, spec: Spec, *, scope: tuple[str, ...] | None = None, decimals: int | None = None,
+           carry: bool | None = None) -> "Settings":
+        w = spec.worksheet or Worksheet()
+        if w.targets is not None and spec.loss == "bce" and not (0 <= w.targets.low and w.targets.high <= 1):
+            raise SpecError(spec.source, "worksheet.targets", "bce targets must lie in [0, 1], got "
+                                                              f"[{w.targets.low:g}, {w.targets.high:g}]")
+        return cls(inputs=w.inputs or DEFAULT_INPUTS, weights=w.weights or DEFAULT_WEIGHTS,
+                   bias=w.bias or DEFAULT_BIAS,
+                   targets=w.targets if w.targets is not None and spec.loss != "cross_entropy" else default_targets(spec),
+                   scope=scope or w.scope,
+                   rounding=Rounding(decimals=w.decimals if decimals is None else decimals,
+                                     carry=w.carry if carry is None else carry),
+                   given=w.given, degenerate=w.degenerate)
+
+    @property
+    def tolerance(self) -> dict[str, float]:
+        """The [tolerance] of the answers files: one unit in the last decimal place asked for."""
+        return {"atol": self.rounding.unit, "rtol": 1e-3}
+
+
+# --------------------------------------------------------------------------- drawing
+
+
+def _grid(rng: np.random.Generator, r: Range, shape) -> np.ndarray:
+    step = 10.0 ** -r.decimals
+    lo, hi = math.ceil(r.low / step - 1e-9), math.floor(r.high / step + 1e-9)
+    ks = np.arange(lo, hi + 1)
+    if r.nonzero:
+        ks = ks[ks != 0]
+    picks = rng.choice(ks, size=shape)
+    return np.round(picks * step, r.decimals) + 0.0
+
+
+def _tuple(a: np.ndarray):
+    return tuple(_tuple(x) for x in a) if a.ndim > 1 else tuple(float(x) for x in a)
+
+
+def draw_spec(base: Spec, settings: Settings, rng: np.random.Generator, name: str, title: str) -> Spec:
+    """One draw of every number of the base spec's network and data."""
+    layers = []
+    prev = len(base.inputs)
+    for layer in base.layers:
+        weights = _tuple(_grid(rng, settings.weights, (prev, layer.size)))
+        bias = None if layer.bias is None else _tuple(_grid(rng, settings.bias, (layer.size,)))
+        layers.append(dataclasses.replace(layer, weights=weights, bias=bias))
+        prev = layer.size
+    data = []
+    K = base.layers[-1].size
+    for _ in base.data:
+        x = _tuple(_grid(rng, settings.inputs, (len(base.inputs),)))
+        if base.loss == "output":
+            t = ()
+        elif settings.targets is None:
+            t = _one_hot(rng, K)
+        else:
+            t = _tuple(_grid(rng, settings.targets, (K,)))
+        data.append(Instance(x=x, t=t))
+    training = base.training
+    if "update" in settings.scope:
+        rate = training.learning_rate if training else DEFAULT_RATE
+        training = Training(learning_rate=rate, epochs=1, mode=training.mode if training else "batch")
+    else:
+        training = None
+    return dataclasses.replace(base, name=name, title=title, description="", layers=tuple(layers),
+                               data=tuple(data), training=training, worksheet=None,
+                               source=f"{name}.toml", arithmetic="float")
+
+
+def _one_hot(rng: np.random.Generator, K: int) -> tuple[float, ...]:
+    k = int(rng.integers(K))
+    return tuple(1.0 if j == k else 0.0 for j in range(K))
+
+
+# --------------------------------------------------------------------------- what the sheet asks
+
+
+def blanks(d: Derivation, scope: tuple[str, ...]) -> list[Quantity]:
+    """The quantities the student computes, in the order a derivation meets them."""
+    known = catalogue(d)
+    graph, spec = d.graph, d.spec
+    last = len(spec.layers) - 1
+    names: list[str] = []
+    grad_layers = ([last] if "output-layer" in scope else []) + (
+        list(reversed(range(last))) if "hidden-layers" in scope else [])
+    for n in range(len(d.instances)):
+        table = f"instance{n + 1}"
+        if "forward" in scope:
+            for units in graph.layer_units:
+                names += [f"{table}.{z}" for z, _ in units] + [f"{table}.{a}" for _, a in units]
+        if "loss" in scope:
+            names += [f"{table}.{n.key}" for n in graph.computed if n.role in ("error", "loss")]
+        if "output-layer" in scope:
+            names += [f"{table}.dL/d{n.key}" for n in graph.computed if n.role == "error"]
+        for l in grad_layers:
+            units = graph.layer_units[l]
+            names += [f"{table}.dL/d{a}" for _, a in units] + [f"{table}.dL/d{z}" for z, _ in units]
+            names += [f"{table}.dL/d{k}" for k in _parameters(d, l)]
+    update_layers = grad_layers or list(range(last, -1, -1))
+    if len(d.instances) > 1:
+        if "loss" in scope:
+            names.append("total.L")
+        if grad_layers and "update" in scope:
+            names += [f"total.dL/d{k}" for l in grad_layers for k in _parameters(d, l)]
+    if "update" in scope:
+        names += [f"update.{k}" for l in update_layers for k in _parameters(d, l)]
+    return [known[n] for n in dict.fromkeys(names) if n in known]
+
+
+def _parameters(d: Derivation, l: int) -> list[str]:
+    keys = [k for row in d.graph.layer_weights[l] for k in row]
+    bias = d.graph.layer_bias[l]
+    if bias is not None and d.spec.layers[l].train_bias:
+        keys += list(bias)
+    return keys
+
+
+def degenerate(spec: Spec, scope: tuple[str, ...], rounding: Rounding) -> str | None:
+    """Why a draw teaches nothing where it should (None when it is fine).
+
+    Judged on the NumPy reference's numbers alone, which cost a millisecond a draw: a variant is
+    derived symbolically only once it is kept.
+    """
+    X, T = reference.data_arrays(spec)
+    if len({tuple(x) for x in X.tolist()}) < len(X):
+        return "two instances have the same inputs"
+    params = reference.Params.from_spec(spec)
+    p = reference.backward(spec, params, X, T)
+    last = len(spec.layers) - 1
+    for n in range(len(X)):
+        for l, layer in enumerate(spec.layers):
+            z, a = p.Z[l][n], p.A[l][n]
+            sums = [rounding(v) for v in z]
+            if len(set(sums)) < len(sums):
+                # A tie: a mixed-up unit or a transposed weight would give the same numbers, unseen.
+                return f"instance {n + 1}: two units of layer {layer.name} have the same sum"
+            if layer.activation in ("relu", "leaky_relu") and np.any(z == 0):
+                return f"instance {n + 1}: a sum of layer {layer.name} sits on the kink of {layer.activation}"
+            if layer.activation == "sigmoid" and any(rounding(v * (1 - v)) == 0 for v in a):
+                return f"instance {n + 1}: a sigmoid of layer {layer.name} saturates"
+            if layer.activation == "tanh" and any(rounding(1 - v * v) == 0 for v in a):
+                return f"instance {n + 1}: a tanh of layer {layer.name} saturates"
+    layers = ([last] if "output-layer" in scope else []) + (list(range(last)) if "hidden-layers" in scope else [])
+    asked = []
+    for l in layers:
+        trained_bias = p.db[l] is not None and spec.layers[l].train_bias
+        for n in range(len(X)):
+            asked += [(f"dL/da of layer {spec.layers[l].name}", p.dA[l][n]), (f"dL/dz of layer {spec.layers[l].name}",
+                      p.dZ[l][n]), (f"dL/dW of layer {spec.layers[l].name}", p.dW[l][n])]
+            if trained_bias:
+                asked.append((f"dL/db of layer {spec.layers[l].name}", p.db[l][n]))
+    if len(X) > 1 and "update" in scope and layers:
+        gW, gb = reference.total_gradient(spec, p)
+        asked += [(f"the total dL/dW of layer {spec.layers[l].name}", gW[l]) for l in layers]
+        asked += [(f"the total dL/db of layer {spec.layers[l].name}", gb[l]) for l in layers
+                  if gb[l] is not None and spec.layers[l].train_bias]
+    for what, values in asked:
+        for g in np.ravel(values):
+            if rounding(g) == 0:
+                return f"{what}: a gradient is 0 at {rounding.decimals} decimal places"
+            if abs(rounding(g)) < 10 * rounding.unit:
+                # One significant digit: a slip in the rounding would be as large as the answer.
+                return f"{what}: a gradient has a single significant digit at {rounding.decimals} decimal places"
+    return None
+
+
+@dataclass(frozen=True)
+class Variant:
+    number: int
+    derivation: Derivation
+    blanks: list[Quantity]
+    key: dict[str, float]
+    """Quantity name → its value under the sheet's rounding policy."""
+    attempts: int
+    """Draws it took (1 when the first one was fine)."""
+
+    @property
+    def label(self) -> str:
+        return f"{self.number:02d}"
+
+    @property
+    def stem(self) -> str:
+        return f"variant-{self.label}"
+
+
+def make_variant(base: Spec, settings: Settings, seed: int, k: int) -> Variant:
+    """Variant k (from 1): drawn from a generator seeded by (seed, k) alone, redrawn while degenerate."""
+    rng = np.random.default_rng([seed, k])
+    name = f"{base.name}-variant-{k:02d}"
+    title = f"{base.title} (worksheet variant {k:02d})"
+    reason = None
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        spec = draw_spec(base, settings, rng, name, title)
+        reason = None if settings.degenerate else degenerate(spec, settings.scope, settings.rounding)
+        if reason is None:
+            d = derive(spec, symbolic=False)
+            asked = blanks(d, settings.scope)
+            policy = policy_values(d, settings.rounding)
+            return Variant(number=k, derivation=d, blanks=asked, key={q.name: policy[q.name] for q in asked},
+                           attempts=attempt)
+    raise SpecError(base.source, "worksheet", f"variant {k}: {MAX_ATTEMPTS} draws were all degenerate (the last: "
+                                              f"{reason}); widen the ranges, or set degenerate = true")
+
+
+def given_values(d: Derivation, given: tuple[str, ...], rounding: Rounding) -> list[tuple[str, str]]:
+    """(LaTeX, value) pairs handed out with the sheet: σ(z) or e^{-z} for the sum z of every sigmoid unit.
+
+    z is shown to the sheet's decimals; the value is of z itself (of the rounded z when the sheet
+    carries rounded values), to two more decimals than the answers.
+    """
+    zs = sorted({num.value[z] for num in d.instances for l, units in enumerate(d.graph.layer_units)
+                 if d.spec.layers[l].activation == "sigmoid" for z, _ in units})
+    digits = rounding.decimals + 2
+    out = []
+    for z in zs:
+        shown = rounding(z)
+        at = shown if rounding.carry else z
+        if "sigmoid" in given:
+            out.append((rf"\sigma({shown:g})", f"{1 / (1 + math.exp(-at)):.{digits}f}"))
+        if "exp" in given:
+            out.append((f"e^{{{-shown + 0.0:g}}}", f"{math.exp(-at):.{digits}f}"))
+    return out

@@ -1,0 +1,295 @@
+"""The files of a worksheet run: per variant its spec, answers files, sheet and key; for the class
+one combined key, one PDF of all sheets and one of all keys, and a Moodle XML quiz.
+
+Every file is a pure function of (base spec, settings, seed, k): the same command writes the
+same bytes, and variant k's files do not depend on how many variants there are.
+"""
+
+from __future__ import annotations
+
+import base64
+import multiprocessing as mp
+import os
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+from derive.grade.answers import Quantity, answers_file
+from derive.render.printer import format_number
+from derive.render.markdown import sections
+from derive.render.page import Page, environment, render
+from derive.spec.parse import SCOPES, Spec, dump_spec
+from derive.worksheets.draw import Settings, Variant, given_values, make_variant
+
+FORMATS = ("md", "pdf", "moodle")
+PARTS = {"forward": "the forward pass", "loss": "the loss", "output-layer": "the output layer's gradients",
+         "hidden-layers": "the hidden layers' gradients", "update": "the update step"}
+LOSS_TEXT = {
+    "sse": r"the sum of its squared errors, $L = \sum_k (y_k - t_k)^2$",
+    "half_sse": r"half the sum of its squared errors, $L = \frac{1}{2} \sum_k (y_k - t_k)^2$",
+    "mse": r"the mean of its squared errors over the $K$ outputs, $L = \frac{1}{K} \sum_k (y_k - t_k)^2$",
+    "bce": r"the binary cross-entropy, $L = -\sum_k \left[t_k \ln y_k + (1 - t_k) \ln (1 - y_k)\right]$",
+    "cross_entropy": r"the cross-entropy, $L = -\sum_k t_k \ln y_k$",
+    "output": r"the network's output itself, $L = y_1$",
+}
+#: Which sections of a worked example show the steps of each part of the scope.
+SECTIONS = {"forward": ("Forward pass",), "loss": ("Loss function",),
+            "output-layer": ("Loss function", "Backpropagation", "The gradient over all the data"),
+            "hidden-layers": ("Loss function", "Backpropagation", "The gradient over all the data"),
+            "update": ("The gradient over all the data", "Gradient descent update")}
+
+
+def parts_text(scope: tuple[str, ...]) -> str:
+    words = [PARTS[s] for s in SCOPES if s in scope]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+class Run:
+    """One `derive worksheet` run: the settings, and the files as they are made."""
+
+    def __init__(self, base: Spec, *, seed: int, scope: tuple[str, ...] | None = None, notation: str = "inout",
+                 decimals: int | None = None, carry: bool | None = None):
+        self.base = base
+        self.seed = seed
+        self.settings = Settings.of(base, scope=scope, decimals=decimals, carry=carry)
+        self.notation = notation
+        self.env = environment()
+        self.title = f"Worksheet: {base.title}"
+        self._worked: tuple[int, dict[str, str]] = (0, {})
+
+    # -- one variant
+
+    def variant(self, k: int) -> Variant:
+        return make_variant(self.base, self.settings, self.seed, k)
+
+    def label(self, page: Page, q: Quantity) -> str:
+        name = page.name(q.node)
+        if q.kind in ("value", "total_loss"):
+            return f"${name}$"
+        if q.kind in ("grad", "total_grad"):
+            return rf"$\partial L / \partial {name}$"
+        return f"${name}$ after the update"
+
+    def answer(self, v: Variant, q: Quantity) -> str:
+        return f"{v.key[q.name]:.{self.settings.rounding.decimals}f}"
+
+    def text_files(self, v: Variant) -> dict[str, str]:
+        """variant-NN.toml, .answers.toml and .key.toml."""
+        d, s = v.derivation, self.settings
+        only = {q.name for q in v.blanks}
+        tables = {"tolerance": s.tolerance, "rounding": {"decimals": s.rounding.decimals, "carry": s.rounding.carry}}
+        comment = [f"Answers for worksheet variant {v.label} of {self.base.name}.",
+                   f"Fill in each \"\" and run: derive check {v.stem}.toml {v.stem}.answers.toml",
+                   f"Rounding: {s.rounding.describe()}"]
+        key_comment = [f"The key of worksheet variant {v.label} of {self.base.name}: "
+                       f"derive check {v.stem}.toml {v.stem}.key.toml passes.", f"Rounding: {s.rounding.describe()}"]
+        return {
+            f"{v.stem}.toml": dump_spec(d.spec, comment=(
+                f"Worksheet variant {v.label} of {self.base.name} ({self.base.source}), drawn with seed {self.seed}.")),
+            f"{v.stem}.answers.toml": answers_file(d, filled=False, only=only, settings=tables, heading=comment),
+            f"{v.stem}.key.toml": answers_file(d, filled=True, only=only, settings=tables, heading=key_comment,
+                                               values=v.key),
+        }
+
+    def markdown(self, v: Variant, *, key: bool, picture: str) -> str:
+        """The sheet or the key of a variant, as Markdown."""
+        d = v.derivation
+        page = Page(d, notation=self.notation)
+        worked = self.worked(v)
+        steps = ""
+        if key:
+            wanted = [h for part in SCOPES if part in self.settings.scope for h in SECTIONS[part]]
+            steps = "\n".join(worked[h] for h in dict.fromkeys(wanted) if h in worked)
+        network = worked["The network"].split("\n", 1)[1].strip("\n") + "\n"
+        return self.env.get_template("worksheet.md.j2").render(
+            v=v, page=page, settings=self.settings, key=key, title=self.title, picture=picture, network=network,
+            given=given_values(d, self.settings.given, self.settings.rounding), steps=steps,
+            parts=parts_text(self.settings.scope), loss_text=LOSS_TEXT[d.spec.loss],
+            label=lambda q: self.label(page, q), answer=lambda q: self.answer(v, q))
+
+    def worked(self, v: Variant) -> dict[str, str]:
+        """The sections of the variant's worked example (rendered once for its sheet and its key)."""
+        if self._worked[0] != v.number:
+            page = render(v.derivation, fragment=True, notation=self.notation)
+            self._worked = (v.number, {h: text for h, text in sections(page) if h is not None})
+        return self._worked[1]
+
+    def picture(self, v: Variant, fmt: str) -> bytes:
+        from derive.render.pictures import Picture, draw
+
+        return draw(v.derivation, Picture("given-1", ""), fmt, notation=self.notation)
+
+    # -- the class
+
+    def combined_key(self, parts: list["Part"]) -> str:
+        return self.env.get_template("worksheet_keys.md.j2").render(
+            title=self.title, base=self.base, seed=self.seed, settings=self.settings, variants=parts,
+            num=lambda x: format_number(x, 4))
+
+    def pdf(self, pages: list[tuple[str, str]], name: str, pictures: dict[str, bytes]) -> bytes:
+        from derive.render.tex import compile_pdf, inline, markdown_to_latex
+
+        tex = self.env.get_template("worksheets.tex.j2").render(
+            pages=[(inline(heading), markdown_to_latex(body)) for heading, body in pages])
+        return compile_pdf(tex, name, pictures)
+
+
+
+@dataclass
+class Part:
+    """What one variant adds to a run (plain strings and bytes: it may come from another process)."""
+
+    files: dict[str, str | bytes] = field(default_factory=dict)
+    sheet: tuple[str, str] | None = None
+    """(heading, Markdown) of its page in sheets.pdf; ``key`` the same for keys.pdf."""
+    key: tuple[str, str] | None = None
+    figure: tuple[str, bytes] | None = None
+    """The picture the pdf pages include."""
+    rows: list[tuple[str, str, str, str]] = field(default_factory=list)
+    """The combined key's rows: (quantity, instance, answers-file name, key)."""
+    label: str = ""
+    moodle: list[str] = field(default_factory=list)
+    """Its Moodle questions, as XML."""
+
+
+def variant_part(run: Run, k: int, formats: tuple[str, ...]) -> Part:
+    v = run.variant(k)
+    part = Part(files=run.text_files(v), label=v.label)
+    page = Page(v.derivation, notation=run.notation)
+    part.rows = [(run.label(page, q), str(q.instance + 1) if q.instance is not None else "all", q.name,
+                  run.answer(v, q)) for q in v.blanks]
+    if "md" in formats:
+        svg = f"{v.stem}-network.svg"
+        part.files[svg] = run.picture(v, "svg")
+        part.files[f"{v.stem}.sheet.md"] = run.markdown(v, key=False, picture=svg)
+        part.files[f"{v.stem}.key.md"] = run.markdown(v, key=True, picture=svg)
+    if "pdf" in formats:
+        figure = f"{v.stem}-network.pdf"
+        part.figure = (figure, run.picture(v, "pdf"))
+        part.sheet = (f"Variant {v.label}", run.markdown(v, key=False, picture=figure))
+        part.key = (f"Variant {v.label}: answer key", run.markdown(v, key=True, picture=figure))
+    if "moodle" in formats:
+        part.moodle = [ET.tostring(q, encoding="unicode") for q in moodle_questions(run, v)]
+    return part
+
+
+_WORKER: tuple[Run, tuple[str, ...]] | None = None
+
+
+def _in_worker(k: int) -> Part:
+    run, formats = _WORKER
+    return variant_part(run, k, formats)
+
+
+#: Runs with at least this many variants share the work among processes (one per CPU, at most 4).
+PARALLEL_FROM = 8
+
+
+def _parts(run: Run, variants: int, formats: tuple[str, ...], progress) -> list[Part]:
+    """Every variant's part, in order; large runs in worker processes (fork, where the system has it)."""
+    workers = min(os.cpu_count() or 1, 4)
+    if variants < PARALLEL_FROM or workers < 2 or "fork" not in mp.get_all_start_methods():
+        parts = []
+        for k in range(1, variants + 1):
+            parts.append(variant_part(run, k, formats))
+            if progress:
+                progress(k)
+        return parts
+    global _WORKER
+    _WORKER = (run, formats)  # inherited by the forked workers
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
+            parts = []
+            for k, part in enumerate(pool.map(_in_worker, range(1, variants + 1), chunksize=4), start=1):
+                parts.append(part)
+                if progress:
+                    progress(k)
+            return parts
+    finally:
+        _WORKER = None
+
+
+def worksheet_files(base: Spec, *, variants: int, seed: int, formats: tuple[str, ...] = ("md",),
+                    scope: tuple[str, ...] | None = None, notation: str = "inout", decimals: int | None = None,
+                    carry: bool | None = None, progress: Callable[[int], None] | None = None) -> dict[str, str | bytes]:
+    """Every file of a worksheet run, by name; ``progress(k)`` is called after each variant."""
+    run = Run(base, seed=seed, scope=scope, notation=notation, decimals=decimals, carry=carry)
+    parts = _parts(run, variants, formats, progress)
+    files: dict[str, str | bytes] = {}
+    for part in parts:
+        files.update(part.files)
+    if "md" in formats:
+        files["keys.md"] = run.combined_key(parts)
+    if "pdf" in formats:
+        figures = dict(part.figure for part in parts)
+        files["sheets.pdf"] = run.pdf([part.sheet for part in parts], "sheets", figures)
+        files["keys.pdf"] = run.pdf([part.key for part in parts], "keys", figures)
+    if "moodle" in formats:
+        quiz = ET.Element("quiz")
+        for part in parts:
+            for question in part.moodle:
+                quiz.append(ET.fromstring(question))
+        ET.indent(quiz)
+        files["moodle.xml"] = '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(quiz, encoding="unicode") + "\n"
+    return files
+
+
+# --------------------------------------------------------------------------- Moodle XML
+
+
+def _text(parent: ET.Element, tag: str, text: str, fmt: str | None = "html") -> ET.Element:
+    el = ET.SubElement(parent, tag, {"format": fmt} if fmt else {})
+    ET.SubElement(el, "text").text = text
+    return el
+
+
+def _moodle_math(markdown: str) -> str:
+    """Markdown with $…$ math as HTML for Moodle's MathJax filter (\\(…\\) and \\[…\\])."""
+    from derive.render.html import markdown_to_html
+
+    body = markdown_to_html(markdown)  # displays are already \[…\]
+    return re.sub(r"(?<![\\$])\$([^$]+)\$", lambda m: r"\(" + m.group(1) + r"\)", body)
+
+
+def moodle_questions(run: Run, v: Variant) -> list[ET.Element]:
+    """A variant's part of the quiz: its category, a description with the network, and one
+    numerical question per blank (the key's value, the sheet's tolerance)."""
+    unit = run.settings.rounding.unit
+    out = []
+    category = ET.Element("question", {"type": "category"})
+    ET.SubElement(ET.SubElement(category, "category"), "text").text = (
+        f"$course$/top/derive/{run.base.name}/variant-{v.label}")
+    out.append(category)
+    page = Page(v.derivation, notation=run.notation)
+    picture = f"{v.stem}-network.svg"
+    intro = run.markdown(v, key=False, picture=picture)
+    intro = intro.split("## Your answers")[0].replace("Name: ______________________________\n", "")
+    description = ET.Element("question", {"type": "description"})
+    _text(description, "name", f"Variant {v.label}: the network", fmt=None)
+    html = _moodle_math(intro).replace(f'src="{picture}"', f'src="@@PLUGINFILE@@/{picture}"')
+    qt = _text(description, "questiontext", html)
+    file = ET.SubElement(qt, "file", {"name": picture, "path": "/", "encoding": "base64"})
+    file.text = base64.b64encode(run.picture(v, "svg")).decode("ascii")
+    out.append(description)
+    for n, q in enumerate(v.blanks, start=1):
+        question = ET.Element("question", {"type": "numerical"})
+        where = f"instance {q.instance + 1}" if q.instance is not None else "all instances"
+        _text(question, "name", f"Variant {v.label}, blank {n}: {q.name}", fmt=None)
+        _text(question, "questiontext", _moodle_math(
+            f"Variant {v.label}, blank {n} ({where}): {run.label(page, q)} = ? {run.settings.rounding.describe()}"))
+        _text(question, "generalfeedback", f"<p>The key: {run.answer(v, q)}</p>")
+        ET.SubElement(question, "defaultgrade").text = "1"
+        ET.SubElement(question, "penalty").text = "0.3333333"
+        ET.SubElement(question, "hidden").text = "0"
+        answer = ET.SubElement(question, "answer", {"fraction": "100", "format": "moodle_auto_format"})
+        ET.SubElement(answer, "text").text = run.answer(v, q)
+        ET.SubElement(answer, "tolerance").text = repr(unit)
+        _text(answer, "feedback", "<p>Right.</p>")
+        ET.SubElement(question, "unitgradingtype").text = "0"
+        ET.SubElement(question, "unitpenalty").text = "0.1000000"
+        ET.SubElement(question, "showunits").text = "3"
+        ET.SubElement(question, "unitsleft").text = "0"
+        out.append(question)
+    return out
