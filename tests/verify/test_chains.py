@@ -1,0 +1,115 @@
+"""Chains of equations: found in every format, split like a reader reads them, checked at the printed precision."""
+
+from __future__ import annotations
+
+import pytest
+
+from derive.verify.chains import FalseEquation, check_chain, check_page, find_chains, split_chain, verify_page
+
+
+def texts(chains):
+    return [[m.text for m in c.members] for c in chains]
+
+
+def test_aligned_rows_continue_the_chain_above():
+    tex = r"""\begin{aligned}
+a &= b + c \\
+&= 1 + 2 \\[4pt]
+&\quad + 3 \approx 6 \\
+x &= 2
+\end{aligned}"""
+    chains = split_chain(tex, line=10)
+    assert texts(chains) == [["a", "b + c", "1 + 2 + 3", "6"], ["x", "2"]]
+    assert chains[0].relations == ["=", "=", "≈"]
+    assert [m.line for m in chains[0].members] == [11, 11, 12, 13]
+    assert chains[1].line == 14
+
+
+def test_separators_end_a_chain():
+    chains = split_chain(r"f(z) = 1, \qquad g(z) = 2 \quad \text{so} \quad 1 = 1.")
+    assert texts(chains) == [["f(z)", "1"], ["g(z)", "2"], ["1", "1"]]
+
+
+def test_matrices_and_brackets_are_one_piece():
+    chains = split_chain(r"W = \begin{bmatrix} 1 & 2 \\ 3 & 4 \end{bmatrix} && (2 \times 2)")
+    assert len(chains) == 2 and len(chains[0].members) == 2
+    chains = split_chain(r"s = \left[z > 0\right] = 1")
+    assert texts(chains) == [["s", r"\left[z > 0\right]", "1"]]
+
+
+def test_update_arrows_are_not_compared():
+    (chain,) = split_chain(r"w_{11} \leftarrow w_{11} - \eta \, g = 0.5 - 0.5 \cdot 0.1 \approx 0.45")
+    assert chain.relations == ["←", "=", "≈"]
+    result = check_chain(chain)
+    assert result.ok and result.comparisons == 1
+
+
+@pytest.mark.parametrize("tex, ok", [
+    (r"0.1 \cdot 1 + 0.4 \cdot 0.5 = 0.3", True),
+    (r"\sigma\left(0.5\right) \approx 0.6225", True),
+    (r"\sigma\left(0.5\right) \approx 0.6235", True),   # 0.5 claims one decimal: σ(0.45 … 0.55)
+    (r"\sigma\left(0.5\right) \approx 0.66", False),
+    (r"- \frac{1}{0.25} = -4", True),
+    (r"- 1 \cdot 0.25 \cdot -1 \approx -4", False),        # the old printing of -t/y
+    (r"\frac{2 \cdot 0.5126}{2} \approx 0.5126", True),
+    (r"2 \cdot 0.5126 \cdot 2 \cdot -1 \approx 0.5126", False),  # the old printing of 2e/2
+    (r"\left(-0.5\right)^{2} = 0.25", True),
+    (r"-0.5^{2} = 0.25", False),
+    (r"a = 1 + 1 = 2 = 3", False),
+    (r"x = 1.0000001 \approx 1", True),
+])
+def test_chains_are_judged(tex, ok):
+    (chain,) = split_chain(tex)
+    assert check_chain(chain).ok is ok
+
+
+def test_digits_tightens_the_claim_of_short_numbers():
+    (chain,) = split_chain(r"\sigma\left(0.5\right) \approx 0.6235")
+    assert check_chain(chain).ok
+    assert not check_chain(chain, digits=4).ok       # derive prints 0.5 for 0.5000: σ(0.5) = 0.62246
+    (chain,) = split_chain(r"1235 \cdot 2 \approx 2469")
+    assert check_chain(chain, digits=4).ok           # 1235 may be 1234.6
+
+
+def test_members_with_names_are_checked_when_values_are_given():
+    (chain,) = split_chain(r"h_{1}^{\mathrm{in}} = w_{11} x_{1} = 0.5 \cdot 2 = 1")
+    assert check_chain(chain).checked == 2
+    good = check_chain(chain, {"h_{1}^{in}": 1.0, "w_{11}": 0.5, "x_{1}": 2.0})
+    assert good.ok and good.checked == 4
+    bad = check_chain(chain, {"h_{1}^{in}": 1.0, "w_{11}": 0.5, "x_{1}": 3.0})
+    assert not bad.ok
+
+
+MD = r"""# A page
+
+Inline $a = 2 \cdot 3 = 6$ and a price of $5 and $10.
+
+$$
+\begin{aligned}
+y &= 1 + 1 \\
+&= 3
+\end{aligned}
+$$
+
+```
+$$ 1 = 2 $$ in code is not math
+```
+`$1 = 2$` neither.
+"""
+
+
+def test_find_chains_in_markdown():
+    found = list(find_chains(MD, "md"))
+    assert [(line, c.text) for line, c in found] == [(3, r"a = 2 \cdot 3 = 6"), (7, "y = 1 + 1 = 3")]
+    report = check_page(MD, "md")
+    assert len(report.failures) == 1 and report.failures[0].line == 8
+    with pytest.raises(FalseEquation, match="line 8"):
+        verify_page(MD, "md")
+
+
+def test_find_chains_in_latex_and_html():
+    tex = "% $1 = 2$ a comment\n\\[ 1 + 1 = 2 \\]\n\\begin{align}\nx &= 2 \\cdot 2 \\\\\n&= 5\n\\end{align}\n\\fitdisplay{3 = 3}\n"
+    assert [(line, c.text) for line, c in find_chains(tex, "tex")] == [
+        (2, "1 + 1 = 2"), (4, r"x = 2 \cdot 2 = 5"), (7, "3 = 3")]
+    page = '<p>$1 &lt; 2$</p>\n<div class="display">\\[a = 0.5 &gt; 0\\]</div><script>var x = "$1 = 2$";</script>'
+    assert [(line, c.relations) for line, c in find_chains(page, "html")] == [(1, ["<"]), (2, ["=", ">"])]
