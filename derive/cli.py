@@ -153,7 +153,9 @@ def check(spec_or_preset, answers, blank, key, fmt, rtol, atol, min_digits):
                               "hidden-layers, update, or all (default: the spec's [worksheet] scope, else all).")
 @click.option("-f", "--format", "fmt", default="md", show_default=True,
               help="Comma-separated: md (a sheet and a key per variant, a combined key), pdf (sheets.pdf and "
-                   "keys.pdf; needs pdflatex), moodle (moodle.xml, a quiz for Moodle's XML import).")
+                   "keys.pdf; needs pdflatex), moodle (moodle.xml, a quiz for Moodle's XML import), moodle-cloze "
+                   "(moodle-cloze.xml, one cloze question per variant), qti (qti.zip, QTI 1.2 for Canvas), gift "
+                   "(gift.txt), prairielearn (a question directory prairielearn/NAME/).")
 @click.option("--decimals", type=click.IntRange(0, 8), help="Decimal places of the answers (default 4, or the spec's).")
 @click.option("--carry/--no-carry", default=None,
               help="Round every intermediate result and carry it rounded (default: no, or the spec's).")

@@ -19,7 +19,8 @@ EXAMPLES = tuple((preset, fmt) for fmt in FORMATS for preset in ("two-two-two", 
 CHECKS = (("two-two-two", "seed-001/answers.toml", "seed-001/report.md"),)
 VIEWS = ("scalar", "matrix", "tape")
 #: (preset, variants, seed, formats, folder under output/) of the worksheet sample.
-WORKSHEETS = (("two-two-two", 3, 7, ("md", "pdf", "moodle"), "worksheets"),)
+WORKSHEETS = (("two-two-two", 3, 7, ("md", "pdf", "moodle", "moodle-cloze", "qti", "gift", "prairielearn"),
+               "worksheets"),)
 OUTPUT = Path(__file__).resolve().parent.parent / "output"
 
 

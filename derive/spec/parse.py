@@ -117,6 +117,9 @@ class Worksheet:
     """Values handed out with the sheet: ``sigmoid`` (σ of the sums met), ``exp`` (e^{-z})."""
     degenerate: bool = False
     """True: keep draws with zero gradients, saturated units or ReLU kinks."""
+    partial: tuple[tuple[str, float], ...] = ()
+    """Partial credit (0 to 1) in the LMS exports: ``follows_from_earlier``, ``mistakes`` (every classic
+    mistake) or one mistake's name (``sign-error``, ``no-derivative``, …), as the spec gives them."""
 
 
 @dataclass(frozen=True)
@@ -477,7 +480,7 @@ class _Reader:
         field = "worksheet"
         table = self.table(value, field)
         self.known_keys(table, field, ("inputs", "weights", "bias", "targets", "scope", "decimals", "carry",
-                                       "given", "degenerate"))
+                                       "given", "degenerate", "partial"))
         ranges = {k: self.range(table[k], _join(field, k)) for k in ("inputs", "weights", "bias", "targets")
                   if k in table}
         scope = self.scope(table.get("scope", list(SCOPES)), "worksheet.scope")
@@ -488,7 +491,22 @@ class _Reader:
         return Worksheet(**ranges, scope=scope, given=given,
                          decimals=self.integer(table.get("decimals", 4), "worksheet.decimals", 0, 8),
                          carry=self.boolean(table.get("carry", False), "worksheet.carry"),
-                         degenerate=self.boolean(table.get("degenerate", False), "worksheet.degenerate"))
+                         degenerate=self.boolean(table.get("degenerate", False), "worksheet.degenerate"),
+                         partial=self.partial(table.get("partial", {}), "worksheet.partial"))
+
+    def partial(self, value: Any, field: str) -> tuple[tuple[str, float], ...]:
+        """``{ follows_from_earlier = 0.5, sign-error = 0, … }``: names (checked against the mistakes later)
+        and credits from 0 to 1."""
+        table = self.table(value, field)
+        out = []
+        for key, credit in table.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_.-]{0,40}", key):
+                raise self.fail(_join(field, key), "expected a mistake's name in lower case (like sign-error)")
+            credit = self.number(credit, _join(field, key))
+            if not 0 <= credit <= 1:
+                raise self.fail(_join(field, key), f"expected a credit from 0 to 1, got {credit:g}")
+            out.append((key, credit))
+        return tuple(out)
 
     def scope(self, value: Any, field: str) -> tuple[str, ...]:
         """A list of parts (or "all"), in the order SCOPES lists them."""

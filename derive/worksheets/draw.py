@@ -62,6 +62,8 @@ class Settings:
     rounding: Rounding
     given: tuple[str, ...]
     degenerate: bool
+    partial: tuple[tuple[str, float], ...] = ()
+    """The [worksheet] partial credits of the LMS exports (derive.worksheets.lms)."""
 
     @classmethod
     def of(cls, spec: Spec, *, scope: tuple[str, ...] | None = None, decimals: int | None = None,
@@ -76,7 +78,7 @@ class Settings:
                    scope=scope or w.scope,
                    rounding=Rounding(decimals=w.decimals if decimals is None else decimals,
                                      carry=w.carry if carry is None else carry),
-                   given=w.given, degenerate=w.degenerate)
+                   given=w.given, degenerate=w.degenerate, partial=w.partial)
 
     @property
     def tolerance(self) -> dict[str, float]:

@@ -23,7 +23,9 @@ from derive.render.page import Page, environment, render
 from derive.spec.parse import SCOPES, Spec, dump_spec
 from derive.worksheets.draw import Settings, Variant, given_values, make_variant
 
-FORMATS = ("md", "pdf", "moodle")
+FORMATS = ("md", "pdf", "moodle", "moodle-cloze", "qti", "gift", "prairielearn")
+#: The formats for a learning platform (derive.worksheets.lms).
+LMS_FORMATS = ("moodle-cloze", "qti", "gift", "prairielearn")
 PARTS = {"forward": "the forward pass", "loss": "the loss", "output-layer": "the output layer's gradients",
          "hidden-layers": "the hidden layers' gradients", "update": "the update step"}
 LOSS_TEXT = {
@@ -63,6 +65,12 @@ class Run:
 
     def variant(self, k: int) -> Variant:
         return make_variant(self.base, self.settings, self.seed, k)
+
+    def code(self, v: Variant) -> str:
+        """The variant's code on its sheet (``7-03``: seed 7, variant 3): its key can be made again from it."""
+        from derive.worksheets.lms import variant_code
+
+        return variant_code(self.seed, v.number)
 
     def label(self, page: Page, q: Quantity) -> str:
         name = page.name(q.node)
@@ -152,6 +160,11 @@ class Part:
     label: str = ""
     moodle: list[str] = field(default_factory=list)
     """Its Moodle questions, as XML."""
+    cloze: str = ""
+    """Its Moodle cloze question, as XML."""
+    gift: str = ""
+    qti: tuple[str, str, str, bytes] | None = None
+    """(identifier, assessment XML, picture name, picture) of its QTI assessment."""
 
 
 def variant_part(run: Run, k: int, formats: tuple[str, ...]) -> Part:
@@ -172,6 +185,19 @@ def variant_part(run: Run, k: int, formats: tuple[str, ...]) -> Part:
         part.key = (f"Variant {v.label}: answer key", run.markdown(v, key=True, picture=figure))
     if "moodle" in formats:
         part.moodle = [ET.tostring(q, encoding="unicode") for q in moodle_questions(run, v)]
+    if "moodle-cloze" in formats:
+        from derive.worksheets.lms import cloze
+
+        part.cloze = ET.tostring(cloze.question(run, v), encoding="unicode")
+    if "gift" in formats:
+        from derive.worksheets.lms import gift
+
+        part.gift = gift.variant_text(run, v)
+    if "qti" in formats:
+        from derive.worksheets.lms import qti
+
+        ident, xml = qti.assessment(run, v)
+        part.qti = (ident, xml, f"{v.stem}-network.svg", run.picture(v, "svg"))
     return part
 
 
@@ -216,6 +242,11 @@ def worksheet_files(base: Spec, *, variants: int, seed: int, formats: tuple[str,
                     carry: bool | None = None, progress: Callable[[int], None] | None = None) -> dict[str, str | bytes]:
     """Every file of a worksheet run, by name; ``progress(k)`` is called after each variant."""
     run = Run(base, seed=seed, scope=scope, notation=notation, decimals=decimals, carry=carry)
+    if any(f in LMS_FORMATS for f in formats) and run.settings.partial:
+        from derive.grade.judge import mistakes
+        from derive.worksheets.lms import check_partial
+
+        check_partial(dict(run.settings.partial), [m[0] for m in mistakes(run.variant(1).derivation)], base.source)
     parts = _parts(run, variants, formats, progress)
     files: dict[str, str | bytes] = {}
     for part in parts:
@@ -233,6 +264,22 @@ def worksheet_files(base: Spec, *, variants: int, seed: int, formats: tuple[str,
                 quiz.append(ET.fromstring(question))
         ET.indent(quiz)
         files["moodle.xml"] = '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(quiz, encoding="unicode") + "\n"
+    if "moodle-cloze" in formats:
+        from derive.worksheets.lms import cloze
+
+        files["moodle-cloze.xml"] = cloze.quiz([part.cloze for part in parts], run)
+    if "gift" in formats:
+        from derive.worksheets.lms import gift
+
+        files["gift.txt"] = gift.document([part.gift for part in parts], run)
+    if "qti" in formats:
+        from derive.worksheets.lms import qti
+
+        files["qti.zip"] = qti.package(run, [part.qti for part in parts])
+    if "prairielearn" in formats:
+        from derive.worksheets.lms import prairielearn
+
+        files.update(prairielearn.files(run, variants))
     return files
 
 

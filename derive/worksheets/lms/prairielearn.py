@@ -1,0 +1,175 @@
+"""A PrairieLearn question directory (``prairielearn/NAME/``) whose variants are the worksheet's.
+
+- ``info.json``: uuid (fixed by the spec's name and the seed), title, topic, tags, ``"type": "v3"``;
+- ``question.html``: the sheet (from ``params``) and one ``pl-number-input`` per blank (the blanks
+  depend on the network's shape and the scope only, so they are the same for every variant);
+- ``server.py``: ``generate(data)`` draws variant ``1 + variant_seed mod VARIANTS`` with derive (the
+  same numbers as the paper sheet of that number), ``grade(data)`` judges the submitted numbers
+  with derive's check and sets each blank's score and feedback: full marks for the key, the
+  teacher's credit for a number that follows correctly from the student's own earlier wrong
+  answer (``follows_from_earlier``) or that a classic mistake gives, with its diagnosis;
+- ``spec.toml``: the base spec with its ``[worksheet]`` table (every range written out);
+  ``derive.json``: seed, number of variants, notation and partial credits.
+
+``server.py`` imports derive: the course's PrairieLearn image must have it installed.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import uuid
+from pathlib import Path
+
+from derive.spec.parse import Range, dump_spec
+from derive.worksheets.lms import DEFAULT_PARTIAL, FOLLOWS, credit_of, html_math, intro_markdown, variant_blanks
+
+SERVER = '''"""PrairieLearn's server file of a derive worksheet: variants drawn and answers graded by derive."""
+
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def generate(data):
+    from derive.worksheets.lms.prairielearn import generate as derive_generate
+
+    derive_generate(HERE, data)
+
+
+def grade(data):
+    from derive.worksheets.lms.prairielearn import grade as derive_grade
+
+    derive_grade(HERE, data)
+'''
+
+
+def answers_name(number: int) -> str:
+    return f"b{number}"
+
+
+def _range(r: Range) -> str:
+    return (f"{{ low = {r.low!r}, high = {r.high!r}, decimals = {r.decimals}, "
+            f"nonzero = {'true' if r.nonzero else 'false'} }}")
+
+
+def spec_toml(run) -> str:
+    """The base spec and, written out in full, the worksheet settings its variants are drawn with."""
+    s = run.settings
+    lines = ["", "[worksheet]"]
+    for name in ("inputs", "weights", "bias", "targets"):
+        r = getattr(s, name)
+        if r is not None:
+            lines.append(f"{name} = {_range(r)}")
+    lines += [f"scope = {json.dumps(list(s.scope))}", f"decimals = {s.rounding.decimals}",
+              f"carry = {'true' if s.rounding.carry else 'false'}", f"given = {json.dumps(list(s.given))}",
+              f"degenerate = {'true' if s.degenerate else 'false'}"]
+    if s.partial:
+        lines.append("partial = { " + ", ".join(f'"{k}" = {v!r}' for k, v in s.partial) + " }")
+    return dump_spec(run.base, comment=f"The base spec of a derive worksheet ({run.base.source}).") + \
+        "\n".join(lines) + "\n"
+
+
+def files(run, variants: int) -> dict[str, str]:
+    """The question directory's files, by name under ``prairielearn/NAME/``."""
+    v = run.variant(1)  # the blanks' labels (the same in every variant)
+    blanks = variant_blanks(run, v, mistakes=False)
+    name = run.base.name
+    info = {
+        "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"derive:worksheet:{name}:{run.seed}")),
+        "title": f"Backpropagation by hand: {run.base.title}",
+        "topic": "Backpropagation",
+        "tags": ["derive", "backpropagation", name],
+        "type": "v3",
+        "singleVariant": False,
+        "partialCredit": True,
+    }
+    inputs = "\n".join(
+        f'<pl-number-input answers-name="{answers_name(b.number)}" '
+        f'label="{_attr(html_math(f"{b.number}. {b.label} ({b.where})").strip().removeprefix("<p>").removesuffix("</p>"))} ="'
+        f' comparison="relabs" rtol="0" atol="{b.tolerance!r}" show-correct-answer="true"></pl-number-input>'
+        for b in blanks)
+    question = ("<pl-question-panel>\n<p>Variant code {{params.code}}.</p>\n{{{params.sheet}}}\n"
+                "</pl-question-panel>\n\n" + inputs + "\n")
+    settings = {"seed": run.seed, "variants": variants, "notation": run.notation}
+    base = f"prairielearn/{name}/"
+    return {base + "info.json": json.dumps(info, indent=2) + "\n", base + "question.html": question,
+            base + "server.py": SERVER, base + "spec.toml": spec_toml(run),
+            base + "derive.json": json.dumps(settings, indent=2) + "\n"}
+
+
+def _attr(text: str) -> str:
+    return text.replace("&", "&amp;").replace('"', "&quot;")
+
+
+# --------------------------------------------------------------------------- called by server.py
+
+
+def _run(here: Path):
+    from derive.spec.parse import load_spec
+    from derive.worksheets.write import Run
+
+    settings = json.loads((here / "derive.json").read_text())
+    base = load_spec(str(here / "spec.toml"))
+    return Run(base, seed=int(settings["seed"]), notation=settings.get("notation", "inout")), int(settings["variants"])
+
+
+def generate(here: Path, data: dict) -> None:
+    """PrairieLearn's generate: draw the variant, put its sheet in params and its key in correct_answers."""
+    run, variants = _run(Path(here))
+    k = 1 + int(data.get("variant_seed", 0)) % variants
+    v = run.variant(k)
+    picture = f"{v.stem}-network.svg"
+    uri = "data:image/svg+xml;base64," + base64.b64encode(run.picture(v, "svg")).decode("ascii")
+    data["params"]["variant"] = k
+    data["params"]["code"] = run.code(v)
+    data["params"]["sheet"] = html_math(intro_markdown(run, v)).replace(f'src="{picture}"', f'src="{uri}"')
+    for b in variant_blanks(run, v, mistakes=False):
+        data["correct_answers"][answers_name(b.number)] = b.key
+
+
+def grade(here: Path, data: dict) -> None:
+    """PrairieLearn's grade: every blank judged by derive, with a score and feedback of its own."""
+    from derive.grade.answers import parse_answers
+    from derive.grade.judge import Tolerance, check_answers, mistakes
+
+    run, _ = _run(Path(here))
+    v = run.variant(int(data["params"]["variant"]))
+    d = v.derivation
+    blanks = variant_blanks(run, v, mistakes=False)
+    partial = {**DEFAULT_PARTIAL, **dict(run.settings.partial)}
+    doc: dict = {}
+    by_name = {}
+    for b in blanks:
+        key = answers_name(b.number)
+        value = data.get("submitted_answers", {}).get(key)
+        if key in data.get("format_errors", {}) or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        table, name = b.name.split(".", 1)
+        doc.setdefault(table, {})[name] = float(value)
+        by_name[b.name] = b
+    rounding = run.settings.rounding
+    answers = parse_answers(doc, d, source="prairielearn")
+    answers = dataclasses.replace(answers, rounding={"decimals": rounding.decimals, "carry": rounding.carry})
+    report = check_answers(d, answers, Tolerance.of(run.settings.tolerance))
+    labels = {explanation: label for label, explanation, _ in mistakes(d)} if report.count("wrong") else {}
+    for b in blanks:
+        data["partial_scores"][answers_name(b.number)] = {"score": 0.0, "weight": 1,
+                                                          "feedback": "No number was given."}
+    for verdict in report.verdicts:
+        b = by_name[verdict.quantity.name]
+        score, feedback = 0.0, verdict.note or "Not the key."
+        if verdict.status == "correct":
+            score, feedback = 1.0, "Right." + (f" ({verdict.note})" if verdict.note else "")
+        elif verdict.status == "wrong" and verdict.diagnosis:
+            feedback = verdict.diagnosis[:1].upper() + verdict.diagnosis[1:] + "."
+            if verdict.first_wrong:
+                score = partial.get(FOLLOWS, 0.0)
+                feedback += " First wrong step: " + ", ".join(verdict.first_wrong) + "."
+            else:
+                named = [label for explanation, label in labels.items() if explanation in verdict.diagnosis]
+                score = max((credit_of(label, partial) for label in named), default=0.0)
+        data["partial_scores"][answers_name(b.number)] = {"score": score, "weight": 1, "feedback": feedback}
+    scores = [data["partial_scores"][answers_name(b.number)]["score"] for b in blanks]
+    data["score"] = sum(scores) / max(len(scores), 1)
