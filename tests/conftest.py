@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from derive.core.ops import ACTIVATIONS
+from derive.core.activations import ACTIVATIONS
 from derive.pipeline import derive
 from derive.spec.parse import load_spec, parse_spec
 

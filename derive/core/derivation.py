@@ -14,6 +14,7 @@ from derive.verify import reference
 from derive.core.chain import Steps
 from derive.core.graph import Graph
 from derive.core.numbers import Numbers, evaluate, leaf_values, to_exact
+from derive.core.optimizers import optimizer_of
 from derive.spec.parse import Spec
 
 
@@ -81,21 +82,18 @@ class Derivation:
         training = self.spec.training
         if training is None:
             return None
-        rate = training.learning_rate
+        rate, opt = training.learning_rate, optimizer_of(training)
         params = dict(self.params)
         exact_params = None
         if training.mode == "batch":
-            for key, g in self.grad.items():
-                params[key] -= rate * g
+            params = opt.update(params, self.grad, rate)
             if self.exact:
-                exact_params = {k: to_exact(v) for k, v in self.params.items()}
-                for key, g in self.exact_grad.items():
-                    exact_params[key] -= to_exact(rate) * g
+                exact_params = opt.update({k: to_exact(v) for k, v in self.params.items()}, self.exact_grad,
+                                          to_exact(rate))
         else:
             for inst in self.spec.data:
                 num = evaluate(self.steps, leaf_values(self.graph, params, inst))
-                for p in self.graph.parameters:
-                    params[p.key] -= rate * num.grad[p.key]
+                params = opt.update(params, {p.key: num.grad[p.key] for p in self.graph.parameters}, rate)
         after = tuple(evaluate(self.steps, leaf_values(self.graph, params, inst)) for inst in self.spec.data)
         return Update(params=params, exact_params=exact_params, instances=after,
                       loss=self._reduce([n.loss for n in after]))

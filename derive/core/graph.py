@@ -12,7 +12,9 @@ from functools import cached_property
 
 import sympy as sp
 
-from derive.core.ops import ACTIVATIONS, LOSSES, ActivationUnit, Difference, Local, Loss, LossOf, WeightedSum
+from derive.core.activations import activation_of
+from derive.core.losses import LOSSES, Loss
+from derive.core.ops import ActivationUnit, Difference, Local, LossOf, WeightedSum
 from derive.errors import SpecError
 from derive.spec.parse import Spec
 
@@ -127,7 +129,7 @@ def build_graph(spec: Spec) -> Graph:
             expr = sp.Add(*terms, evaluate=False) if len(terms) > 1 else terms[0]
             pre.append(add(f"{layer.unit_key(j)}_in", "in", expr=expr, parents=tuple(parents), layer=l, index=(j,),
                            op=WeightedSum()))
-        act = ACTIVATIONS[layer.activation].configured(layer)
+        act = activation_of(layer)
         zs = [z.symbol for z in pre]
         outs = [sp.Symbol(f"{layer.unit_key(j)}_out", real=True) for j in range(layer.size)]
         out = [add(f"{layer.unit_key(j)}_out", "out", expr=act.unit_expr(j, zs),

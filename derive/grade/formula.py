@@ -2,7 +2,7 @@
 
 The text is parsed by Python's ``ast`` (it builds a tree and runs nothing), every node of the
 tree is checked against a whitelist, and the tree is evaluated by :func:`evaluate` here, in
-floats, with the functions of :data:`FUNCTIONS` only. ``sympify``/``parse_expr`` are never
+floats, with the functions of :func:`functions` only. ``sympify``/``parse_expr`` are never
 called on user text. A subset of the LaTeX that derive prints is translated first.
 """
 
@@ -17,27 +17,33 @@ from typing import Callable, Mapping
 
 import sympy as sp
 
+from derive.core.activations import ACTIVATIONS
+
 MAX_LENGTH = 1000
 MAX_DEPTH = 40
 MAX_NODES = 400
 
 
-def _sigmoid(z: float) -> float:
-    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
-
-
-#: Function name → (float implementation, SymPy builder).
+#: Function name → (float implementation, SymPy builder): the mathematical functions. The
+#: activations add theirs (``sigma``, ``tanh``, ``relu``, …) from their classes: see :func:`functions`.
 FUNCTIONS: dict[str, tuple[Callable, Callable]] = {
-    "sigma": (_sigmoid, lambda z: 1 / (1 + sp.exp(-z))),
-    "sigmoid": (_sigmoid, lambda z: 1 / (1 + sp.exp(-z))),
     "exp": (math.exp, sp.exp),
     "log": (math.log, sp.log),
     "ln": (math.log, sp.log),
-    "tanh": (math.tanh, sp.tanh),
     "sqrt": (math.sqrt, sp.sqrt),
     "abs": (abs, sp.Abs),
-    "relu": (lambda z: max(z, 0.0), lambda z: sp.Max(z, 0)),
 }
+
+
+def functions() -> dict[str, tuple[Callable, Callable]]:
+    """Every function a formula may call: :data:`FUNCTIONS` and those of the registered activations."""
+    out = dict(FUNCTIONS)
+    for act in ACTIVATIONS.values():
+        for name, pair in act.formula_functions.items():
+            out.setdefault(name, pair)
+    return out
+
+
 CONSTANTS = {"e": (math.e, sp.E), "pi": (math.pi, sp.pi)}
 
 _BINARY = {ast.Add: (lambda a, b: a + b, lambda a, b: a + b), ast.Sub: (lambda a, b: a - b, lambda a, b: a - b),
@@ -99,7 +105,7 @@ def parse_formula(text: str, known: Mapping[str, object] = {}, latex_names: Mapp
         tree = ast.parse(plain.strip(), mode="eval").body
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         raise FormulaError("is not a formula derive can read (numbers, + - * / ^ **, parentheses, "
-                           f"{', '.join(FUNCTIONS)})") from None
+                           f"{', '.join(functions())})") from None
     names = set()
     count = 0
     for node in ast.walk(tree):
@@ -115,7 +121,7 @@ def _validate(node: ast.AST, names: set, known: Mapping[str, object]) -> None:
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise FormulaError(f"contains {node.value!r}, which is not a number")
     elif isinstance(node, ast.Name):
-        if node.id in FUNCTIONS:
+        if node.id in functions():
             return
         if node.id not in CONSTANTS and node.id not in known:
             close = difflib.get_close_matches(node.id, list(known) + list(CONSTANTS), n=3)
@@ -124,9 +130,9 @@ def _validate(node: ast.AST, names: set, known: Mapping[str, object]) -> None:
         if node.id not in CONSTANTS:
             names.add(node.id)
     elif isinstance(node, ast.Call):
-        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+        if not isinstance(node.func, ast.Name) or node.func.id not in functions():
             called = node.func.id if isinstance(node.func, ast.Name) else "that"
-            raise FormulaError(f"calls the unknown function '{called}' (known: {', '.join(FUNCTIONS)})")
+            raise FormulaError(f"calls the unknown function '{called}' (known: {', '.join(functions())})")
         if len(node.args) != 1 or node.keywords:
             raise FormulaError(f"calls {node.func.id} with other than one argument")
     elif isinstance(node, ast.BinOp):
@@ -148,7 +154,7 @@ def _eval(node: ast.expr, env: Mapping[str, float]) -> float:
         return _BINARY[type(node.op)][0](_eval(node.left, env), _eval(node.right, env))
     if isinstance(node, ast.UnaryOp):
         return _UNARY[type(node.op)][0](_eval(node.operand, env))
-    return FUNCTIONS[node.func.id][0](_eval(node.args[0], env))
+    return functions()[node.func.id][0](_eval(node.args[0], env))
 
 
 def _build(node: ast.expr, symbols: Mapping[str, sp.Symbol]) -> sp.Expr:
@@ -160,15 +166,14 @@ def _build(node: ast.expr, symbols: Mapping[str, sp.Symbol]) -> sp.Expr:
         return _BINARY[type(node.op)][1](_build(node.left, symbols), _build(node.right, symbols))
     if isinstance(node, ast.UnaryOp):
         return _UNARY[type(node.op)][1](_build(node.operand, symbols))
-    return FUNCTIONS[node.func.id][1](_build(node.args[0], symbols))
+    return functions()[node.func.id][1](_build(node.args[0], symbols))
 
 
 # --------------------------------------------------------------------------- LaTeX
 
 
 _LATEX_WORDS = {r"\cdot": "*", r"\times": "*", r"\left": "", r"\right": "", r"\,": "", r"\;": "", r"\!": "",
-                r"\sigma": "sigma", r"\exp": "exp", r"\ln": "ln", r"\log": "log", r"\tanh": "tanh",
-                r"\operatorname{ReLU}": "relu", r"\pi": "pi", r"\mathrm{e}": "e"}
+                r"\exp": "exp", r"\ln": "ln", r"\log": "log", r"\pi": "pi", r"\mathrm{e}": "e"}
 
 
 def latex_to_plain(text: str, names: Mapping[str, str] = {}) -> str:
@@ -186,7 +191,8 @@ def latex_to_plain(text: str, names: Mapping[str, str] = {}) -> str:
         text = f"{text[:start]}(({num})/({den})){text[end:]}"
     text = re.sub(r"(\d+(?:\.\d*)?)\s*\\times\s*10\s*\^\s*\{\s*([-+]?\d+)\s*\}", r"\1e\2", text)
     text = re.sub(r"\\times\s*10\s*\^\s*\{([^{}]*)\}", r"*10**(\1)", text)
-    for word, plain in _LATEX_WORDS.items():
+    words = {w: plain for act in ACTIVATIONS.values() for w, plain in act.latex_words.items()}
+    for word, plain in sorted(words.items(), key=lambda item: -len(item[0])) + list(_LATEX_WORDS.items()):
         text = text.replace(word, plain)
     text = re.sub(r"(?<![A-Za-z0-9_])e\s*\^\s*\{", "exp{", text)
     text = text.replace("^", "**").replace("{", "(").replace("}", ")")
@@ -201,7 +207,7 @@ def latex_to_plain(text: str, names: Mapping[str, str] = {}) -> str:
 def _is_function_end(text: str, match: re.Match) -> bool:
     """Whether the word ending at this match is a function name (then no multiplication follows)."""
     word = re.search(r"[A-Za-z_]\w*$", text[: match.start(1) + 1])
-    return word is not None and word.group(0) in FUNCTIONS
+    return word is not None and word.group(0) in functions()
 
 
 def _braced(text: str, i: int) -> tuple[str, int]:

@@ -20,13 +20,14 @@ import random
 import re
 from dataclasses import dataclass, field
 
-import numpy as np
 import sympy as sp
 
 from derive.grade.answers import Answers, Quantity, backward_order, catalogue
 from derive.core.derivation import Derivation
 from derive.grade.formula import Formula, FormulaError, parse_formula
-from derive.core.numbers import Numbers, backward, evaluate, evaluate_rounded, leaf_values, round_to
+from derive.core.numbers import evaluate, leaf_values
+from derive.core.optimizers import optimizer_of
+from derive.grade.mistakes import mistakes, quantity_values  # noqa: F401 (the classroom helpers import them from here)
 
 RANDOM_POINTS = 3
 
@@ -294,159 +295,6 @@ def _slip(v: Verdict, tol: Tolerance) -> str:
     return "no classic mistake matches: compare with the worked example (derive render)"
 
 
-# --------------------------------------------------------------------------- the mistakes
-
-
-def quantity_values(d: Derivation, nums: list[Numbers], *, scale: float | None = None, sign: float = -1.0,
-                    rate: float | None = None, update: bool = True) -> dict[str, float]:
-    """The catalogue's numbers for another set of per-instance numbers (totals and update recomputed)."""
-    graph = d.graph
-    values: dict[str, float] = {}
-    for n, num in enumerate(nums):
-        table = f"instance{n + 1}"
-        for node in graph.computed:
-            values[f"{table}.{node.key}"] = num.value[node.key]
-        for key, g in num.grad.items():
-            if key != graph.loss_key:
-                values[f"{table}.dL/d{key}"] = g
-    scale = d.scale if scale is None else scale
-    total = {p.key: scale * sum(num.grad[p.key] for num in nums) for p in graph.parameters}
-    if len(nums) > 1:
-        values["total.L"] = scale * sum(num.loss for num in nums)
-        values.update({f"total.dL/d{k}": g for k, g in total.items()})
-    training = d.spec.training
-    if update and training is not None and training.mode == "batch":
-        rate = training.learning_rate if rate is None else rate
-        values.update({f"update.{k}": d.params[k] + sign * rate * g for k, g in total.items()})
-    return values
-
-
-def _with_grads(num: Numbers, grad: dict) -> Numbers:
-    return Numbers(value=num.value, local=num.local, grad=grad)
-
-
-def mistakes(d: Derivation) -> list[tuple[str, str, dict[str, float]]]:
-    """Every classic mistake as (label, explanation, the catalogue's numbers under that mistake)."""
-    graph, steps, spec = d.graph, d.steps, d.spec
-    nums = list(d.instances)
-    out = []
-
-    def add(label, explanation, alt_nums, **kw):
-        out.append((label, explanation, quantity_values(d, alt_nums, **kw)))
-
-    # 0. sum versus mean over the instances
-    if len(nums) > 1:
-        other = 1.0 / len(nums) if spec.reduction == "sum" else 1.0
-        add("reduction", f"the instances {'averaged' if other < 1 else 'summed'} where the loss "
-            f"{'sums' if other < 1 else 'averages'} them (reduction = \"{spec.reduction}\")", nums, scale=other)
-
-    # 1. a missing path: only the unit of the same index (else the first) counted in each sum
-    def one_path(num):
-        grad = {}
-        for key, step in steps.steps.items():
-            terms = step.terms
-            if len(terms) > 1 and graph[key].role in ("out", "input"):
-                same = [t for t in terms if graph[t.child].index[:1] == graph[key].index[:1]]
-                terms = same[:1] or terms[:1]
-            grad[key] = 1.0 if not terms else sum(grad[t.child] * num.local[(t.child, key)] for t in terms)
-        return _with_grads(num, grad)
-
-    if any(len(s.terms) > 1 and graph[k].role in ("out", "input") for k, s in steps.steps.items()):
-        add("missing-path", "a missing path: a unit that feeds several others gets its gradient as the sum over "
-            "all of them, and only one path was counted", [one_path(n) for n in nums])
-
-    # 2. a missing activation derivative, layer by layer
-    for l, layer in enumerate(spec.layers):
-        if layer.activation == "identity":
-            continue
-        units = graph.layer_units[l]
-
-        def no_derivative(num, units=units):
-            local = dict(num.local)
-            for j, (z, a) in enumerate(units):
-                for i, (z2, _) in enumerate(units):
-                    if (a, z2) in local:
-                        local[(a, z2)] = 1.0 if i == j else 0.0
-            return _with_grads(num, backward(steps, local, 1.0))
-
-        add(f"no-derivative-{layer.name}", f"the activation's derivative left out in layer {layer.name}: "
-            f"∂L/∂z needs the factor f'(z) of {layer.activation}", [no_derivative(n) for n in nums])
-
-    # 3. signs: the error written t − y (every gradient flips); gradient ascent in the update
-    add("sign-error", "a sign error: the error written t − y instead of y − t, which flips every gradient",
-        [_with_grads(n, {k: -g for k, g in n.grad.items()}) for n in nums], sign=1.0)
-    add("ascent", "the update went uphill: θ + η ∂L/∂θ instead of θ − η ∂L/∂θ", nums, sign=1.0)
-
-    # 4. the factor 2 (or ½) of a squared loss
-    if spec.loss in ("sse", "half_sse", "mse"):
-        add("factor-half", "the factor 2 of the squared error lost (∂(e²)/∂e = 2e)",
-            [_with_grads(n, {k: 0.5 * g for k, g in n.grad.items()}) for n in nums])
-        add("factor-two", "a factor 2 too many: the ½ of the loss (or the 1/K of the mean) forgotten",
-            [_with_grads(n, {k: 2.0 * g for k, g in n.grad.items()}) for n in nums])
-
-    # 5. transposed weights (square layers): in the backward pass, and in the forward pass
-    square = [l for l, layer in enumerate(spec.layers) if len(layer.weights) == layer.size]
-    if square:
-        def transposed_backward(num):
-            local = dict(num.local)
-            for l in square:
-                keys = graph.layer_weights[l]
-                prev = graph.input_keys if l == 0 else [a for _, a in graph.layer_units[l - 1]]
-                for j, (z, _) in enumerate(graph.layer_units[l]):
-                    for i, a in enumerate(prev):
-                        if (z, a) in local:
-                            local[(z, a)] = d.params[keys[j][i]]
-            return _with_grads(num, backward(steps, local, 1.0))
-
-        add("transposed-backward", "the weight matrix read transposed in the backward pass (w_ji used for w_ij)",
-            [transposed_backward(n) for n in nums])
-        swapped = dict(d.params)
-        for l in square:
-            keys = graph.layer_weights[l]
-            for i, row in enumerate(keys):
-                for j, key in enumerate(row):
-                    swapped[key] = d.params[keys[j][i]]
-        add("transposed-forward", "the weights read transposed (w_ji used for w_ij)",
-            [evaluate(steps, leaf_values(graph, swapped, inst)) for inst in spec.data])
-
-    # 6. updated weights used in the backward pass
-    if d.after_step is not None and spec.training.mode == "batch":
-        def updated_backward(num):
-            local = dict(num.local)
-            for (child, node) in local:
-                if graph[child].role == "in" and graph[node].role in ("out", "input"):
-                    l = graph[child].layer
-                    i, j = graph[node].index[0], graph[child].index[0]
-                    local[(child, node)] = d.after_step.params[graph.layer_weights[l][i][j]]
-            return _with_grads(num, backward(steps, local, 1.0))
-
-        add("updated-weights", "the updated weights used in the backward pass, where the original ones belong",
-            [updated_backward(n) for n in nums])
-
-    # 8. rounded intermediates carried forward; float32 arithmetic
-    for digits in (2, 3, 4):
-        add(f"rounded-{digits}", f"intermediate values rounded to {digits} significant digits and carried forward",
-            [evaluate_rounded(steps, leaf_values(graph, d.params, inst), round_to(digits)) for inst in spec.data])
-    add("float32", "float32 arithmetic (PyTorch's default dtype) instead of float64",
-        [evaluate_rounded(steps, leaf_values(graph, d.params, inst), lambda x: float(np.float32(x)))
-         for inst in spec.data])
-
-    # 9. another learning rate, for the update: rates of two significant digits near the given one
-    if d.after_step is not None and spec.training.mode == "batch":
-        for rate in _nearby_rates(spec.training.learning_rate):
-            add(f"rate-{rate:g}", f"the update used learning rate {rate:g} instead of "
-                f"{spec.training.learning_rate:g}", nums, rate=rate)
-    return out
-
-
-def _nearby_rates(rate: float) -> list[float]:
-    """Learning rates a student or author might have used instead: two significant digits, 0.1× to 10×."""
-    exponent = math.floor(math.log10(rate))
-    rates = sorted({round(m * 10.0 ** e, 12) for e in (exponent - 1, exponent, exponent + 1)
-                    for m in [k / 10 for k in range(10, 100)]})
-    return [r for r in rates if r != rate and rate / 10 <= r <= rate * 10]
-
-
 # --------------------------------------------------------------------------- dependencies
 
 
@@ -499,5 +347,6 @@ def recompute(d: Derivation, q: Quantity, given: dict[str, float]) -> float | No
         return d.scale * sum(parts)
     if q.kind == "update" and d.spec.training.mode == "batch":
         name = inputs_of(d, q)[0]
-        return d.params[q.node] - d.spec.training.learning_rate * given.get(name, d.grad[q.node])
+        training = d.spec.training
+        return optimizer_of(training).step(d.params[q.node], given.get(name, d.grad[q.node]), training.learning_rate)
     return None

@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from derive.grade.answers import catalogue
 from derive.core.derivation import Derivation
 from derive.core.numbers import evaluate_rounded, leaf_values
+from derive.core.optimizers import optimizer_of
 
 
 @dataclass(frozen=True)
@@ -64,17 +65,16 @@ def policy_values(d: Derivation, rounding: Rounding) -> dict[str, float]:
         if f"total.dL/d{p.key}" in known:
             out[f"total.dL/d{p.key}"] = total_grad[p.key]
     if d.after_step is not None:
-        rate = spec.training.learning_rate
+        rate, opt = spec.training.learning_rate, optimizer_of(spec.training)
         params = {k: rounding(v) for k, v in d.params.items()}
         if spec.training.mode == "batch":
-            for p in graph.parameters:
-                params[p.key] = rounding(params[p.key] - rounding(rate * total_grad[p.key]))
+            params = opt.update(params, {p.key: total_grad[p.key] for p in graph.parameters}, rate, rounding=rounding)
         else:
             for inst in spec.data:
                 num = nums[0] if inst is spec.data[0] else evaluate_rounded(
                     steps, leaf_values(graph, params, inst), rounding)
-                for p in graph.parameters:
-                    params[p.key] = rounding(params[p.key] - rounding(rate * num.grad[p.key]))
+                params = opt.update(params, {p.key: num.grad[p.key] for p in graph.parameters}, rate,
+                                    rounding=rounding)
         for p in graph.parameters:
             out[f"update.{p.key}"] = params[p.key]
     return out

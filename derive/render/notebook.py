@@ -15,7 +15,9 @@ import re
 
 import jinja2
 
+from derive.core.activations import activation_of
 from derive.core.derivation import Derivation
+from derive.core.optimizers import optimizer_of
 from derive.render.markdown import sections
 
 MARKER = re.compile(r"^# %% (.+)$", flags=re.M)
@@ -27,7 +29,8 @@ def code_cells(env: jinja2.Environment, d: Derivation) -> list[tuple[str, str]]:
     X = [list(inst.x) for inst in spec.data]
     T = [list(inst.t) for inst in spec.data]
     text = env.get_template("notebook.py.j2").render(
-        spec=spec, values=d.to_values(), X=X, T=T, last=spec.layers[-1].name,
+        spec=spec, values=d.to_values(), X=X, T=T, last=spec.layers[-1].name, activation=activation_of,
+        loss=d.graph.loss, optimizer=optimizer_of(spec.training),
         py=lambda v: json.dumps(v, allow_nan=False))
     parts = MARKER.split(text)
     return [(parts[i].strip(), parts[i + 1].strip("\n") + "\n") for i in range(1, len(parts) - 1, 2)]

@@ -18,7 +18,8 @@ import sympy as sp
 from derive.core.derivation import Derivation
 from derive.errors import UsageError
 from derive.render.printer import DEFAULT_DIGITS, NOTATIONS, as_factor, format_number, node_names, result, substituted, tex
-from derive.core.ops import ACTIVATIONS
+from derive.core.activations import activation_of
+from derive.core.optimizers import optimizer_of
 
 FORMATS = ("md", "tex", "pdf", "html", "ipynb")
 VIEWS = ("scalar", "matrix", "tape")
@@ -139,14 +140,15 @@ class Page:
     def kink(self, key: str, num) -> str | None:
         """The activation's convention, where this pre-activation sits exactly at its kink (z = 0)."""
         node = self.graph[key]
-        if node.role != "in" or num.value[key] != 0:
+        if node.role != "in":
             return None
-        return ACTIVATIONS[self.spec.layers[node.layer].activation].convention or None
+        act = activation_of(self.spec.layers[node.layer])
+        return (act.convention or None) if act.on_kink(num.value[key]) else None
 
     @cached_property
     def simplified(self) -> bool:
         """Whether the output activation and the loss simplify to dL/dz = a − t (softmax + cross-entropy)."""
-        return self.spec.layers[-1].activation in self.graph.loss.simplifies_with
+        return self.graph.loss.simplifies(activation_of(self.spec.layers[-1]))
 
     def shortcut(self, key: str) -> tuple[str, str] | None:
         """For an output pre-activation of a simplifying pair: the LaTeX of (a − t) and of its numbers."""
@@ -159,6 +161,27 @@ class Page:
 
     def definition(self, key: str) -> str:
         return self.expr(self.graph[key].expr)
+
+    @cached_property
+    def optimizer(self):
+        """The optimizer of the spec's training (its update rule, in LaTeX)."""
+        return optimizer_of(self.spec.training)
+
+    def update_line(self, key: str, after) -> str:
+        """One parameter's first update, as a line of an aligned block: the rule, its numbers, the result."""
+        name, opt = self.name(key), self.optimizer
+        rate = self.num(self.spec.training.learning_rate)
+        exact = after.exact_params[key] if after.exact_params else None
+        return (rf"{name} &\leftarrow {opt.symbolic_tex(name, self.dL(key))} = "
+                rf"{opt.substituted_tex(self.num(self.d.params[key]), self.factor(self.d.grad[key]), rate)} "
+                f"{self.result(after.params[key], exact)}")
+
+    @cached_property
+    def loss_sentence(self) -> str:
+        """The loss's own sentence before $L = …$ (it names the first error where the loss has errors)."""
+        loss = self.graph.loss
+        error = f"{self.name('e1')} = {self.definition('e1')}" if loss.uses_errors else ""
+        return loss.sentence(error, self.spec.outputs)
 
     def figure(self, role: str) -> str:
         """The Markdown image of a picture (``network-1``, ``loss``), or "" when the page has none."""
@@ -174,7 +197,7 @@ class Page:
         """Each activation used (with its options), once: its formulas, layers and convention."""
         seen: list[dict] = []
         for layer in self.spec.layers:
-            op = ACTIVATIONS[layer.activation].configured(layer)
+            op = activation_of(layer)
             formulas = [(tex(lhs, {}), tex(rhs, {})) for lhs, rhs in op.formulas()]
             for entry in seen:
                 if entry["name"] == op.name and entry["formulas"] == formulas:
@@ -183,6 +206,10 @@ class Page:
             else:
                 seen.append({"name": op.name, "op": op, "formulas": formulas, "layers": [layer.name]})
         return seen
+
+    def activation(self, l: int):
+        """The activation class of layer l, with the layer's options."""
+        return activation_of(self.spec.layers[l])
 
     def layer_nodes(self, l: int) -> list[str]:
         """Forward order within layer l: every pre-activation, then every activation."""

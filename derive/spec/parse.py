@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from derive.errors import SpecError, UsageError
-from derive.core.ops import ACTIVATIONS, LOSSES
+from derive.core.activations import ACTIVATIONS, all_givens
+from derive.core.losses import LOSSES
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 LAYER_NAME_RE = re.compile(r"^[a-z][a-z0-9]*$")
@@ -48,7 +49,7 @@ class Layer:
     """Unit names are ``name + index`` (``h1``, ``h2``), or ``name_index`` when the name ends in a digit."""
     size: int
     activation: str
-    """A key of :data:`derive.core.ops.ACTIVATIONS`."""
+    """A key of :data:`derive.core.activations.ACTIVATIONS`."""
     weights: tuple[tuple[float, ...], ...]
     """Shape (previous size, size): ``weights[i][j]`` connects unit i of the previous layer to unit j."""
     bias: tuple[float, ...] | None
@@ -84,7 +85,6 @@ class Training:
 
 
 SCOPES = ("forward", "loss", "output-layer", "hidden-layers", "update")
-GIVEN = ("sigmoid", "exp")
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ class Spec:
     inputs: tuple[str, ...]
     """Input names (``x1``, ``x2`` by default)."""
     loss: str
-    """A key of :data:`derive.core.ops.LOSSES`."""
+    """A key of :data:`derive.core.losses.LOSSES`."""
     reduction: str
     layers: tuple[Layer, ...]
     data: tuple[Instance, ...]
@@ -334,8 +334,9 @@ class _Reader:
         layers = self.layers(self.require(network, "layers", "network"), len(inputs))
         data = self.data(doc.get("data"), len(inputs), layers[-1], loss)
         training = self.training(doc["training"]) if "training" in doc else None
-        if loss == "output" and layers[-1].size != 1:
-            raise self.fail("network.loss", f"'output' needs an output layer of size 1, got {layers[-1].size}")
+        problem = LOSSES[loss].check_outputs(layers[-1].size)
+        if problem:
+            raise self.fail("network.loss", problem)
         worksheet = self.worksheet(doc["worksheet"]) if "worksheet" in doc else None
         return Spec(name=name, title=title, description=description, inputs=inputs, loss=loss,
                     reduction=reduction, layers=layers, data=data, training=training, source=self.source,
@@ -398,8 +399,10 @@ class _Reader:
                 raise self.fail(f"{f}.weight_symbol", f"'{symbol}' already names the weights of another layer")
             slope = 0.01
             if "slope" in table:
-                if activation != "leaky_relu":
-                    raise self.fail(f"{f}.slope", f"only leaky_relu takes a slope, not {activation}")
+                if "slope" not in ACTIVATIONS[activation].options:
+                    takes = [name for name, act in ACTIVATIONS.items() if "slope" in act.options]
+                    raise self.fail(f"{f}.slope", f"only {' and '.join(takes)} take{'s' if len(takes) == 1 else ''} "
+                                                  f"a slope, not {activation}")
                 slope = self.number(table["slope"], f"{f}.slope")
             n_params += previous * size + (size if bias is not None else 0)
             if n_params > MAX_PARAMETERS:
@@ -423,9 +426,9 @@ class _Reader:
             table = self.table(raw, f)
             self.known_keys(table, f, ("x", "t"))
             x = self.vector(self.require(table, "x", f), f"{f}.x", n_inputs, "one per input")
-            if loss == "output":
+            if not LOSSES[loss].needs_targets:
                 if "t" in table:
-                    raise self.fail(f"{f}.t", "the 'output' loss takes no targets")
+                    raise self.fail(f"{f}.t", f"the '{loss}' loss takes no targets")
                 t: tuple[float, ...] = ()
             else:
                 t = self.targets(self.require(table, "t", f), f"{f}.t", output, loss)
@@ -434,14 +437,13 @@ class _Reader:
 
     def targets(self, value: Any, field: str, output: Layer, loss: str) -> tuple[float, ...]:
         K = output.size
-        if loss == "cross_entropy" and isinstance(value, int) and not isinstance(value, bool):
+        if LOSSES[loss].class_index and isinstance(value, int) and not isinstance(value, bool):
             index = self.integer(value, field, 1, K)
             return tuple(1.0 if k == index - 1 else 0.0 for k in range(K))
         t = self.vector(value, field, K, f"one per output unit of layer {output.name}")
-        if loss in ("bce", "cross_entropy") and any(not 0.0 <= v <= 1.0 for v in t):
-            raise self.fail(field, f"{loss} targets must lie in [0, 1], got {list(t)}")
-        if loss == "cross_entropy" and not math.isclose(sum(t), 1.0, abs_tol=1e-9):
-            raise self.fail(field, f"cross_entropy targets must sum to 1 (or give a class index), got {list(t)}")
+        problem = LOSSES[loss].check_targets(t)
+        if problem:
+            raise self.fail(field, problem)
         return t
 
     def training(self, value: Any) -> Training:
@@ -485,9 +487,10 @@ class _Reader:
                   if k in table}
         scope = self.scope(table.get("scope", list(SCOPES)), "worksheet.scope")
         given = table.get("given", [])
+        offered = all_givens()
         if not isinstance(given, list):
-            raise self.fail("worksheet.given", f"expected a list of {' and '.join(GIVEN)}, got {_kind(given)}")
-        given = tuple(self.choice(g, f"worksheet.given[{i}]", GIVEN) for i, g in enumerate(given))
+            raise self.fail("worksheet.given", f"expected a list of {' and '.join(offered)}, got {_kind(given)}")
+        given = tuple(self.choice(g, f"worksheet.given[{i}]", offered) for i, g in enumerate(given))
         return Worksheet(**ranges, scope=scope, given=given,
                          decimals=self.integer(table.get("decimals", 4), "worksheet.decimals", 0, 8),
                          carry=self.boolean(table.get("carry", False), "worksheet.carry"),
@@ -551,11 +554,11 @@ def dump_spec(spec: Spec, comment: str = "") -> str:
                 lines.append("train_bias = false")
         if layer.weight_symbol != DEFAULT_WEIGHT_SYMBOLS[l]:
             lines.append(f'weight_symbol = "{layer.weight_symbol}"')
-        if layer.activation == "leaky_relu":
+        if "slope" in ACTIVATIONS[layer.activation].options:
             lines.append(f"slope = {num(layer.slope)}")
     for inst in spec.data:
         lines += ["", "[[data]]", f"x = {vec(inst.x)}"]
-        if spec.loss != "output":
+        if LOSSES[spec.loss].needs_targets:
             lines.append(f"t = {vec(inst.t)}")
     if spec.training is not None:
         t = spec.training

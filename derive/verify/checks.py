@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import sympy as sp
 
+from derive.core.activations import activation_of
 from derive.verify import reference
 
 if TYPE_CHECKING:
@@ -89,16 +90,12 @@ def _param_pairs(d: Derivation, ours: dict[str, float], W: list, b: list) -> lis
     return pairs
 
 
-#: Activations with a kink at z = 0, where only one-sided derivatives exist.
-KINKED = ("relu", "leaky_relu")
-
-
 def at_kink(d: Derivation, h: float) -> bool:
-    """Whether some unit of a kinked activation has |z| within reach of a finite-difference step."""
+    """Whether some unit of an activation with kinks has z within reach of a finite-difference step of one."""
     for layer, units in zip(d.spec.layers, d.graph.layer_units):
-        if layer.activation in KINKED:
-            if any(abs(num.value[z]) < 1e3 * h for num in d.instances for z, _ in units):
-                return True
+        act = activation_of(layer)
+        if act.kinks and any(act.near_kink(num.value[z], 1e3 * h) for num in d.instances for z, _ in units):
+            return True
     return False
 
 
@@ -195,7 +192,7 @@ def check_shortcut(d: Derivation) -> Check:
     """Softmax with cross-entropy (sigmoid with BCE): the chain-rule dL/dz equals a − t."""
     description = "dL/dz of the output units through the chain rule against the simplified a − t"
     graph = d.graph
-    if d.spec.layers[-1].activation not in graph.loss.simplifies_with:
+    if not graph.loss.simplifies(activation_of(d.spec.layers[-1])):
         return Check("shortcut", description, None, "", None,
                      note="skipped: the output activation and the loss do not simplify to a − t")
     pairs = [(num.grad[z], num.value[a] - num.value[t]) for num in d.instances

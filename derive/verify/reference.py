@@ -1,7 +1,9 @@
 """An independent, vectorized NumPy implementation: forward, backward, training.
 
 Written from the spec alone, without SymPy and without the derivation's graph, so that it can
-check the derivation. It also runs the training epochs (fast, and needs no symbols).
+check the derivation: it uses only the NumPy methods of the activation and loss classes
+(``forward``, ``backward``), which are written apart from their SymPy expressions, never
+derived from them. It also runs the training epochs (fast, and needs no symbols).
 Numerically stable forms: no overflow warnings for z = ±1000, log(0) clipped.
 """
 
@@ -11,58 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from derive.core.activations import ACTIVATIONS
+from derive.core.losses import LOSSES
+from derive.core.optimizers import optimizer_of
 from derive.spec.parse import Spec
 
-_TINY = np.finfo(float).tiny
 
-
-def _sigmoid(z):
-    out = np.empty_like(z)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    ez = np.exp(z[~pos])
-    out[~pos] = ez / (1.0 + ez)
-    return out
-
-
-def _softmax(z):
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def _elementwise(f, df):
-    """An elementwise activation: forward f(z), backward g ↦ g · f'(z)."""
-    return (lambda z, layer: f(z, layer)), (lambda z, a, g, layer: g * df(z, a, layer))
-
-
-#: name → (forward(z, layer), backward(z, a, dL/da, layer) → dL/dz); rows are instances.
-ACTIVATIONS = {
-    "identity": _elementwise(lambda z, _: z, lambda z, a, _: np.ones_like(z)),
-    "sigmoid": _elementwise(lambda z, _: _sigmoid(z), lambda z, a, _: a * (1.0 - a)),
-    "tanh": _elementwise(lambda z, _: np.tanh(z), lambda z, a, _: 1.0 - a * a),
-    "relu": _elementwise(lambda z, _: np.maximum(z, 0.0), lambda z, a, _: (z > 0).astype(float)),
-    "leaky_relu": _elementwise(lambda z, layer: np.where(z > 0, z, layer.slope * z),
-                               lambda z, a, layer: np.where(z > 0, 1.0, layer.slope)),
-    # softmax couples the units: dL/dz_j = a_j (g_j − Σ_i g_i a_i)
-    "softmax": (lambda z, _: _softmax(z),
-                lambda z, a, g, _: a * (g - (g * a).sum(axis=1, keepdims=True))),
-}
-
-
-def _log(y):
-    return np.log(np.maximum(y, _TINY))
-
-
-#: name → (per-instance loss of Y, T (rows = instances), dL/dY).
-LOSSES = {
-    "sse": (lambda Y, T: ((Y - T) ** 2).sum(axis=1), lambda Y, T: 2.0 * (Y - T)),
-    "half_sse": (lambda Y, T: 0.5 * ((Y - T) ** 2).sum(axis=1), lambda Y, T: Y - T),
-    "mse": (lambda Y, T: ((Y - T) ** 2).mean(axis=1), lambda Y, T: 2.0 * (Y - T) / Y.shape[1]),
-    "bce": (lambda Y, T: -(T * _log(Y) + (1 - T) * _log(1 - Y)).sum(axis=1),
-            lambda Y, T: -(T / np.maximum(Y, _TINY)) + (1 - T) / np.maximum(1 - Y, _TINY)),
-    "cross_entropy": (lambda Y, T: -(T * _log(Y)).sum(axis=1), lambda Y, T: -T / np.maximum(Y, _TINY)),
-    "output": (lambda Y, T: Y[:, 0].copy(), lambda Y, T: np.ones_like(Y)),
-}
+def _activation(layer):
+    """The layer's activation class, whose NumPy ``forward``/``backward`` are written apart from its SymPy side."""
+    return ACTIVATIONS[layer.activation]
 
 
 @dataclass
@@ -100,7 +59,7 @@ class Pass:
 
 def data_arrays(spec: Spec) -> tuple[np.ndarray, np.ndarray]:
     X = np.array([inst.x for inst in spec.data], dtype=float)
-    T = np.array([inst.t for inst in spec.data], dtype=float) if spec.loss != "output" else np.zeros((len(X), 1))
+    T = np.array([inst.t for inst in spec.data], dtype=float) if LOSSES[spec.loss].needs_targets else np.zeros((len(X), 1))
     return X, T
 
 
@@ -109,7 +68,7 @@ def forward(spec: Spec, params: Params, X: np.ndarray):
     a = X
     for layer, W, b in zip(spec.layers, params.W, params.b):
         z = a @ W + (b if b is not None else 0.0)
-        a = ACTIVATIONS[layer.activation][0](z, layer)
+        a = _activation(layer).forward(z, layer)
         Z.append(z)
         A.append(a)
     return Z, A
@@ -118,7 +77,7 @@ def forward(spec: Spec, params: Params, X: np.ndarray):
 def losses(spec: Spec, params: Params, X: np.ndarray, T: np.ndarray) -> np.ndarray:
     """Per-instance losses."""
     _, A = forward(spec, params, X)
-    return LOSSES[spec.loss][0](A[-1], T)
+    return LOSSES[spec.loss].forward(A[-1], T)
 
 
 def total_loss(spec: Spec, params: Params, X: np.ndarray, T: np.ndarray) -> float:
@@ -128,22 +87,20 @@ def total_loss(spec: Spec, params: Params, X: np.ndarray, T: np.ndarray) -> floa
 
 def backward(spec: Spec, params: Params, X: np.ndarray, T: np.ndarray) -> Pass:
     Z, A = forward(spec, params, X)
-    loss_fn, dloss = LOSSES[spec.loss]
-    dA_last = dloss(A[-1], T)
-    if spec.loss == "output":
-        dA_last[:, 1:] = 0.0
+    loss = LOSSES[spec.loss]
+    dA_last = loss.backward(A[-1], T)
     n_layers = len(spec.layers)
     dZ, dA, dW, db = [None] * n_layers, [None] * n_layers, [None] * n_layers, [None] * n_layers
     grad_a = dA_last
     for l in reversed(range(n_layers)):
         dA[l] = grad_a
         layer = spec.layers[l]
-        dZ[l] = ACTIVATIONS[layer.activation][1](Z[l], A[l], grad_a, layer)
+        dZ[l] = _activation(layer).backward(Z[l], A[l], grad_a, layer)
         a_prev = X if l == 0 else A[l - 1]
         dW[l] = np.einsum("ni,nj->nij", a_prev, dZ[l])
         db[l] = dZ[l].copy() if params.b[l] is not None else None
         grad_a = dZ[l] @ params.W[l].T
-    return Pass(Z=Z, A=A, loss=loss_fn(A[-1], T), dZ=dZ, dA=dA, dW=dW, db=db, dX=grad_a)
+    return Pass(Z=Z, A=A, loss=loss.forward(A[-1], T), dZ=dZ, dA=dA, dW=dW, db=db, dX=grad_a)
 
 
 def total_gradient(spec: Spec, p: Pass) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
@@ -153,11 +110,12 @@ def total_gradient(spec: Spec, p: Pass) -> tuple[list[np.ndarray], list[np.ndarr
 
 
 def step(spec: Spec, params: Params, gW, gb, rate: float) -> Params:
+    opt = optimizer_of(spec.training)
     new = params.copy()
     for l, layer in enumerate(spec.layers):
-        new.W[l] -= rate * gW[l]
+        new.W[l] = opt.step(new.W[l], gW[l], rate)
         if new.b[l] is not None and layer.train_bias:
-            new.b[l] -= rate * gb[l]
+            new.b[l] = opt.step(new.b[l], gb[l], rate)
     return new
 
 

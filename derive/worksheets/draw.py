@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from derive.core.activations import activation_of
+from derive.core.losses import LOSSES
 from derive.verify import reference
 from derive.grade.answers import Quantity, catalogue
 from derive.core.derivation import Derivation
@@ -35,19 +37,10 @@ DEFAULT_BIAS = Range(-1, 1, 1)
 
 
 def default_targets(spec: Spec) -> Range | None:
-    """Targets that suit the output: 0/1 for sigmoid and bce, one decimal for tanh; None for one-hot."""
-    out = spec.layers[-1].activation
-    if spec.loss == "output":
-        return None
-    if spec.loss == "cross_entropy" or out == "softmax":
-        return None  # a class, drawn as one-hot
-    if spec.loss == "bce" or out == "sigmoid":
-        return Range(0, 1, 0)
-    if out == "tanh":
-        return Range(-0.9, 0.9, 1)
-    if out == "relu":
-        return Range(0, 3, 0)
-    return Range(-3, 3, 0)
+    """Targets that suit the loss and the output activation (0/1 for sigmoid and bce, one decimal for
+    tanh), as they state them; None for one-hot classes (or no targets)."""
+    r = LOSSES[spec.loss].worksheet_targets(activation_of(spec.layers[-1]))
+    return None if r is None else Range(*r)
 
 
 @dataclass(frozen=True)
@@ -69,12 +62,15 @@ class Settings:
     def of(cls, spec: Spec, *, scope: tuple[str, ...] | None = None, decimals: int | None = None,
            carry: bool | None = None) -> "Settings":
         w = spec.worksheet or Worksheet()
-        if w.targets is not None and spec.loss == "bce" and not (0 <= w.targets.low and w.targets.high <= 1):
-            raise SpecError(spec.source, "worksheet.targets", "bce targets must lie in [0, 1], got "
-                                                              f"[{w.targets.low:g}, {w.targets.high:g}]")
+        loss = LOSSES[spec.loss]
+        if w.targets is not None and loss.target_bounds is not None and not loss.class_index:
+            low, high = loss.target_bounds
+            if not (low <= w.targets.low and w.targets.high <= high):
+                raise SpecError(spec.source, "worksheet.targets", f"{loss.name} targets must lie in [{low:g}, {high:g}], "
+                                                                  f"got [{w.targets.low:g}, {w.targets.high:g}]")
         return cls(inputs=w.inputs or DEFAULT_INPUTS, weights=w.weights or DEFAULT_WEIGHTS,
                    bias=w.bias or DEFAULT_BIAS,
-                   targets=w.targets if w.targets is not None and spec.loss != "cross_entropy" else default_targets(spec),
+                   targets=w.targets if w.targets is not None and not loss.class_index else default_targets(spec),
                    scope=scope or w.scope,
                    rounding=Rounding(decimals=w.decimals if decimals is None else decimals,
                                      carry=w.carry if carry is None else carry),
@@ -116,7 +112,7 @@ def draw_spec(base: Spec, settings: Settings, rng: np.random.Generator, name: st
     K = base.layers[-1].size
     for _ in base.data:
         x = _tuple(_grid(rng, settings.inputs, (len(base.inputs),)))
-        if base.loss == "output":
+        if not LOSSES[base.loss].needs_targets:
             t = ()
         elif settings.targets is None:
             t = _one_hot(rng, K)
@@ -201,12 +197,11 @@ def degenerate(spec: Spec, scope: tuple[str, ...], rounding: Rounding) -> str | 
             if len(set(sums)) < len(sums):
                 # A tie: a mixed-up unit or a transposed weight would give the same numbers, unseen.
                 return f"instance {n + 1}: two units of layer {layer.name} have the same sum"
-            if layer.activation in ("relu", "leaky_relu") and np.any(z == 0):
+            act = activation_of(layer)
+            if act.on_kink(z):
                 return f"instance {n + 1}: a sum of layer {layer.name} sits on the kink of {layer.activation}"
-            if layer.activation == "sigmoid" and any(rounding(v * (1 - v)) == 0 for v in a):
-                return f"instance {n + 1}: a sigmoid of layer {layer.name} saturates"
-            if layer.activation == "tanh" and any(rounding(1 - v * v) == 0 for v in a):
-                return f"instance {n + 1}: a tanh of layer {layer.name} saturates"
+            if act.is_saturated(p.Z[l][n : n + 1], p.A[l][n : n + 1], rounding, layer):
+                return f"instance {n + 1}: a {layer.activation} of layer {layer.name} saturates"
     layers = ([last] if "output-layer" in scope else []) + (list(range(last)) if "hidden-layers" in scope else [])
     asked = []
     for l in layers:
@@ -270,20 +265,22 @@ def make_variant(base: Spec, settings: Settings, seed: int, k: int) -> Variant:
 
 
 def given_values(d: Derivation, given: tuple[str, ...], rounding: Rounding) -> list[tuple[str, str]]:
-    """(LaTeX, value) pairs handed out with the sheet: σ(z) or e^{-z} for the sum z of every sigmoid unit.
+    """(LaTeX, value) pairs handed out with the sheet: for the sum z of every unit whose activation
+    offers them, σ(z) or e^{-z} (sigmoid), in the order of ``given``.
 
     z is shown to the sheet's decimals; the value is of z itself (of the rounded z when the sheet
     carries rounded values), to two more decimals than the answers.
     """
-    zs = sorted({num.value[z] for num in d.instances for l, units in enumerate(d.graph.layer_units)
-                 if d.spec.layers[l].activation == "sigmoid" for z, _ in units})
+    zs = sorted({(num.value[z], l) for num in d.instances for l, units in enumerate(d.graph.layer_units)
+                 for z, _ in units if set(given) & set(activation_of(d.spec.layers[l]).givens)})
     digits = rounding.decimals + 2
     out = []
-    for z in zs:
+    for z, l in zs:
         shown = rounding(z)
         at = shown if rounding.carry else z
-        if "sigmoid" in given:
-            out.append((rf"\sigma({shown:g})", f"{1 / (1 + math.exp(-at)):.{digits}f}"))
-        if "exp" in given:
-            out.append((f"e^{{{-shown + 0.0:g}}}", f"{math.exp(-at):.{digits}f}"))
+        act = activation_of(d.spec.layers[l])
+        for what in (g for g in act.givens if g in given):
+            pair = act.given(what, shown, at)
+            if pair is not None and (pair[0], f"{pair[1]:.{digits}f}") not in out:
+                out.append((pair[0], f"{pair[1]:.{digits}f}"))
     return out

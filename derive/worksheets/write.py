@@ -28,14 +28,6 @@ FORMATS = ("md", "pdf", "moodle", "moodle-cloze", "qti", "gift", "prairielearn")
 LMS_FORMATS = ("moodle-cloze", "qti", "gift", "prairielearn")
 PARTS = {"forward": "the forward pass", "loss": "the loss", "output-layer": "the output layer's gradients",
          "hidden-layers": "the hidden layers' gradients", "update": "the update step"}
-LOSS_TEXT = {
-    "sse": r"the sum of its squared errors, $L = \sum_k (y_k - t_k)^2$",
-    "half_sse": r"half the sum of its squared errors, $L = \frac{1}{2} \sum_k (y_k - t_k)^2$",
-    "mse": r"the mean of its squared errors over the $K$ outputs, $L = \frac{1}{K} \sum_k (y_k - t_k)^2$",
-    "bce": r"the binary cross-entropy, $L = -\sum_k \left[t_k \ln y_k + (1 - t_k) \ln (1 - y_k)\right]$",
-    "cross_entropy": r"the cross-entropy, $L = -\sum_k t_k \ln y_k$",
-    "output": r"the network's output itself, $L = y_1$",
-}
 #: Which sections of a worked example show the steps of each part of the scope.
 SECTIONS = {"forward": ("Forward pass",), "loss": ("Loss function",),
             "output-layer": ("Loss function", "Backpropagation", "The gradient over all the data"),
@@ -114,7 +106,7 @@ class Run:
         return self.env.get_template("worksheet.md.j2").render(
             v=v, page=page, settings=self.settings, key=key, title=self.title, picture=picture, network=network,
             given=given_values(d, self.settings.given, self.settings.rounding), steps=steps,
-            parts=parts_text(self.settings.scope), loss_text=LOSS_TEXT[d.spec.loss],
+            parts=parts_text(self.settings.scope), loss_text=d.graph.loss.sheet_text,
             label=lambda q: self.label(page, q), answer=lambda q: self.answer(v, q))
 
     def worked(self, v: Variant) -> dict[str, str]:

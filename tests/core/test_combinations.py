@@ -13,7 +13,7 @@ import pytest
 
 from conftest import ALL, OUTPUTS, random_spec, spec_from
 from derive.pipeline import derive
-from derive.core.ops import ACTIVATIONS
+from derive.core.activations import ACTIVATIONS
 
 COMBINATIONS = [(loss, out, hidden) for loss, outs in OUTPUTS.items() for out in outs for hidden in ALL]
 

@@ -6,7 +6,7 @@ import pytest
 import sympy as sp
 
 from derive.render.printer import format_number, is_exact, tex
-from derive.core.ops import relu, sigmoid, step
+from derive.core.activations import relu, sigmoid, step
 
 
 @pytest.mark.parametrize("x, text", [

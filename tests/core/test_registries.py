@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from derive.verify import reference
-from derive.core.ops import ACTIVATIONS, LOSSES
+from derive.core.activations import ACTIVATIONS
+from derive.core.losses import LOSSES
 from derive.spec.parse import Layer
 
 z = sp.Symbol("z", real=True)
@@ -36,7 +36,7 @@ def test_declared_derivative_is_the_derivative(name):
 def test_kink_conventions(name, at_zero):
     op = configured(name)
     assert float(op.derivative(sp.S.Zero, op.expr(sp.S.Zero))) == at_zero
-    forward, backward = reference.ACTIVATIONS[name]
+    forward, backward = ACTIVATIONS[name].forward, ACTIVATIONS[name].backward
     zero = np.zeros((1, 1))
     assert backward(zero, forward(zero, LAYER), np.ones((1, 1)), LAYER)[0, 0] == at_zero
 
@@ -44,7 +44,7 @@ def test_kink_conventions(name, at_zero):
 @pytest.mark.parametrize("name", ELEMENTWISE)
 def test_reference_activation_agrees_with_the_symbolic_one(name):
     op = configured(name)
-    forward, backward = reference.ACTIVATIONS[name]
+    forward, backward = ACTIVATIONS[name].forward, ACTIVATIONS[name].backward
     zs = np.array([POINTS])
     a = forward(zs, LAYER)
     assert a[0] == pytest.approx([float(op.expr(sp.Float(p))) for p in POINTS], rel=1e-14)
@@ -67,7 +67,7 @@ def test_softmax_jacobian_is_the_derivative():
 
 
 def test_reference_softmax_backward_is_the_jacobian_product():
-    forward, backward = reference.ACTIVATIONS["softmax"]
+    forward, backward = ACTIVATIONS["softmax"].forward, ACTIVATIONS["softmax"].backward
     z = np.array([[0.5, -1.0, 2.0]])
     a = forward(z, LAYER)
     J = np.diag(a[0]) - np.outer(a[0], a[0])
@@ -87,9 +87,26 @@ def test_declared_loss_partials_are_the_derivatives():
                                                                           rel=1e-12), (name, k)
 
 
-def test_registries_match_the_reference():
-    assert set(ACTIVATIONS) == set(reference.ACTIVATIONS)
-    assert set(LOSSES) == set(reference.LOSSES)
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_notebook_code_of_an_activation_computes_its_numpy_forward_and_backward(name):
+    op = ACTIVATIONS[name]
+    Z = np.array([[-1.5, 0.0, 0.25, 2.0]])
+    A = op.forward(Z, LAYER)
+    dA = np.array([[1.0, -2.0, 0.5, 3.0]])
+    scope = {"np": np, "Z": Z, "A": A, "dA": dA}
+    np.testing.assert_allclose(eval(op.code_forward("Z", LAYER), scope), A, rtol=1e-14)
+    np.testing.assert_allclose(eval(op.code_backward("Z", "A", "dA", LAYER), scope), op.backward(Z, A, dA, LAYER),
+                               rtol=1e-14)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_notebook_code_of_a_loss_computes_its_numpy_loss_and_gradient(name):
+    op = LOSSES[name]
+    Y = np.array([[0.2, 0.7, 0.4], [0.9, 0.1, 0.5]])
+    T = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    scope = {"np": np, "Y": Y, "T": T}
+    np.testing.assert_allclose(eval(op.code_forward(), scope), op.forward(Y, T), rtol=1e-14)
+    np.testing.assert_allclose(eval(op.code_backward(), scope), op.backward(Y, T), rtol=1e-14)
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
@@ -103,7 +120,7 @@ def test_reference_loss_and_gradient_agree_with_the_symbolic_loss(name):
     args = [yi - ti for yi, ti in zip(ys, ts)] if op.uses_errors else list(ys)
     L = op.expr(args, ts)
     env = {**dict(zip(ys, y)), **dict(zip(ts, t))}
-    loss, dloss = reference.LOSSES[name]
+    loss, dloss = LOSSES[name].forward, LOSSES[name].backward
     assert loss(y[None], t[None])[0] == pytest.approx(float(L.subs(env)), rel=1e-12)
     assert dloss(y[None], t[None])[0] == pytest.approx([float(sp.diff(L, yi).subs(env)) for yi in ys], rel=1e-12)
 
@@ -112,14 +129,14 @@ def test_reference_loss_and_gradient_agree_with_the_symbolic_loss(name):
 def test_activations_are_stable_for_huge_inputs(name):
     z = np.array([[-1000.0, 0.0, 1000.0]])
     with np.errstate(over="raise", invalid="raise", divide="raise"):
-        a = reference.ACTIVATIONS[name][0](z, LAYER)
-        g = reference.ACTIVATIONS[name][1](z, a, np.ones_like(z), LAYER)
+        a = ACTIVATIONS[name].forward(z, LAYER)
+        g = ACTIVATIONS[name].backward(z, a, np.ones_like(z), LAYER)
     assert np.all(np.isfinite(a)) and np.all(np.isfinite(g))
 
 
 @pytest.mark.parametrize("name", sorted(set(LOSSES) - {"output"}))
 def test_losses_are_stable_at_saturated_outputs(name):
-    loss, dloss = reference.LOSSES[name]
+    loss, dloss = LOSSES[name].forward, LOSSES[name].backward
     Y = np.array([[0.0, 1.0]])
     T = np.array([[1.0, 0.0]]) if name != "cross_entropy" else np.array([[1.0, 0.0]])
     with np.errstate(over="raise", invalid="raise", divide="raise"):

@@ -1,0 +1,279 @@
+"""The mistake registry: the classic slips `derive check` recognises, one class each.
+
+A :class:`Mistake` re-derives the example as a student who made that slip would have, and
+returns the numbers of every quantity of the answers catalogue under it; `derive check` names
+the mistake whose numbers match a wrong answer. A mistake asks the activation, loss and
+optimizer classes what it needs (whether an activation has a derivative factor, whether a
+loss is squared, how the optimizer steps); it never compares their names.
+
+Adding a mistake is one class and one :func:`register` line (see docs/extending.md).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar, Iterator
+
+import numpy as np
+
+from derive.core.activations import activation_of
+from derive.core.derivation import Derivation
+from derive.core.numbers import Numbers, backward, evaluate, evaluate_rounded, leaf_values, round_to
+from derive.core.optimizers import optimizer_of
+
+#: (label, explanation, per-instance numbers, options of :func:`quantity_values`) of one model of a mistake.
+Model = tuple[str, str, list[Numbers], dict]
+
+
+def quantity_values(d: Derivation, nums: list[Numbers], *, scale: float | None = None, sign: float = -1.0,
+                    rate: float | None = None, update: bool = True) -> dict[str, float]:
+    """The catalogue's numbers for another set of per-instance numbers (totals and update recomputed).
+
+    ``sign`` = +1 steps along the gradient instead of against it (the ascent mistake).
+    """
+    graph = d.graph
+    values: dict[str, float] = {}
+    for n, num in enumerate(nums):
+        table = f"instance{n + 1}"
+        for node in graph.computed:
+            values[f"{table}.{node.key}"] = num.value[node.key]
+        for key, g in num.grad.items():
+            if key != graph.loss_key:
+                values[f"{table}.dL/d{key}"] = g
+    scale = d.scale if scale is None else scale
+    total = {p.key: scale * sum(num.grad[p.key] for num in nums) for p in graph.parameters}
+    if len(nums) > 1:
+        values["total.L"] = scale * sum(num.loss for num in nums)
+        values.update({f"total.dL/d{k}": g for k, g in total.items()})
+    training = d.spec.training
+    if update and training is not None and training.mode == "batch":
+        rate = training.learning_rate if rate is None else rate
+        opt = optimizer_of(training)
+        values.update({f"update.{k}": opt.step(d.params[k], -sign * g, rate) for k, g in total.items()})
+    return values
+
+
+def with_grads(num: Numbers, grad: dict) -> Numbers:
+    """The same numbers with other gradients."""
+    return Numbers(value=num.value, local=num.local, grad=grad)
+
+
+class Mistake:
+    """A classic slip: :meth:`models` yields the ways it can be made in one derivation (none when it cannot)."""
+
+    name: ClassVar[str]
+
+    def models(self, d: Derivation) -> Iterator[Model]:
+        raise NotImplementedError
+
+
+class Reduction(Mistake):
+    """The instances summed where the loss averages them, or the other way round."""
+
+    name = "reduction"
+
+    def models(self, d):
+        nums = list(d.instances)
+        if len(nums) > 1:
+            reduction = d.spec.reduction
+            other = 1.0 / len(nums) if reduction == "sum" else 1.0
+            yield ("reduction", f"the instances {'averaged' if other < 1 else 'summed'} where the loss "
+                   f"{'sums' if other < 1 else 'averages'} them (reduction = \"{reduction}\")", nums, {"scale": other})
+
+
+class MissingPath(Mistake):
+    """Only one path counted where a unit feeds several others."""
+
+    name = "missing-path"
+
+    def models(self, d):
+        graph, steps = d.graph, d.steps
+        if not any(len(s.terms) > 1 and graph[k].role in ("out", "input") for k, s in steps.steps.items()):
+            return
+
+        def one_path(num):
+            grad = {}
+            for key, step in steps.steps.items():
+                terms = step.terms
+                if len(terms) > 1 and graph[key].role in ("out", "input"):
+                    same = [t for t in terms if graph[t.child].index[:1] == graph[key].index[:1]]
+                    terms = same[:1] or terms[:1]
+                grad[key] = 1.0 if not terms else sum(grad[t.child] * num.local[(t.child, key)] for t in terms)
+            return with_grads(num, grad)
+
+        yield ("missing-path", "a missing path: a unit that feeds several others gets its gradient as the sum over "
+               "all of them, and only one path was counted", [one_path(n) for n in d.instances], {})
+
+
+class NoDerivative(Mistake):
+    """The activation's derivative f'(z) left out, layer by layer (for activations that have one)."""
+
+    name = "no-derivative"
+
+    def models(self, d):
+        graph, steps = d.graph, d.steps
+        for l, layer in enumerate(d.spec.layers):
+            if not activation_of(layer).has_derivative_factor:
+                continue
+            units = graph.layer_units[l]
+
+            def no_derivative(num, units=units):
+                local = dict(num.local)
+                for j, (z, a) in enumerate(units):
+                    for i, (z2, _) in enumerate(units):
+                        if (a, z2) in local:
+                            local[(a, z2)] = 1.0 if i == j else 0.0
+                return with_grads(num, backward(steps, local, 1.0))
+
+            yield (f"no-derivative-{layer.name}", f"the activation's derivative left out in layer {layer.name}: "
+                   f"∂L/∂z needs the factor f'(z) of {layer.activation}", [no_derivative(n) for n in d.instances], {})
+
+
+class Signs(Mistake):
+    """The error written t − y (every gradient flips); gradient ascent in the update."""
+
+    name = "signs"
+
+    def models(self, d):
+        nums = list(d.instances)
+        yield ("sign-error", "a sign error: the error written t − y instead of y − t, which flips every gradient",
+               [with_grads(n, {k: -g for k, g in n.grad.items()}) for n in nums], {"sign": 1.0})
+        yield ("ascent", "the update went uphill: θ + η ∂L/∂θ instead of θ − η ∂L/∂θ", nums, {"sign": 1.0})
+
+
+class FactorTwo(Mistake):
+    """The factor 2 (or ½, or 1/K) of a squared loss lost or doubled."""
+
+    name = "factor-two"
+
+    def models(self, d):
+        if not d.graph.loss.squared:
+            return
+        nums = list(d.instances)
+        yield ("factor-half", "the factor 2 of the squared error lost (∂(e²)/∂e = 2e)",
+               [with_grads(n, {k: 0.5 * g for k, g in n.grad.items()}) for n in nums], {})
+        yield ("factor-two", "a factor 2 too many: the ½ of the loss (or the 1/K of the mean) forgotten",
+               [with_grads(n, {k: 2.0 * g for k, g in n.grad.items()}) for n in nums], {})
+
+
+class Transposed(Mistake):
+    """Square weight matrices read transposed, in the backward pass or in the forward pass."""
+
+    name = "transposed"
+
+    def models(self, d):
+        graph, steps, spec = d.graph, d.steps, d.spec
+        square = [l for l, layer in enumerate(spec.layers) if len(layer.weights) == layer.size]
+        if not square:
+            return
+
+        def transposed_backward(num):
+            local = dict(num.local)
+            for l in square:
+                keys = graph.layer_weights[l]
+                prev = graph.input_keys if l == 0 else [a for _, a in graph.layer_units[l - 1]]
+                for j, (z, _) in enumerate(graph.layer_units[l]):
+                    for i, a in enumerate(prev):
+                        if (z, a) in local:
+                            local[(z, a)] = d.params[keys[j][i]]
+            return with_grads(num, backward(steps, local, 1.0))
+
+        yield ("transposed-backward", "the weight matrix read transposed in the backward pass (w_ji used for w_ij)",
+               [transposed_backward(n) for n in d.instances], {})
+        swapped = dict(d.params)
+        for l in square:
+            keys = graph.layer_weights[l]
+            for i, row in enumerate(keys):
+                for j, key in enumerate(row):
+                    swapped[key] = d.params[keys[j][i]]
+        yield ("transposed-forward", "the weights read transposed (w_ji used for w_ij)",
+               [evaluate(steps, leaf_values(graph, swapped, inst)) for inst in spec.data], {})
+
+
+class UpdatedWeights(Mistake):
+    """The updated weights used in the backward pass."""
+
+    name = "updated-weights"
+
+    def models(self, d):
+        graph = d.graph
+        if d.after_step is None or d.spec.training.mode != "batch":
+            return
+
+        def updated_backward(num):
+            local = dict(num.local)
+            for (child, node) in local:
+                if graph[child].role == "in" and graph[node].role in ("out", "input"):
+                    l = graph[child].layer
+                    i, j = graph[node].index[0], graph[child].index[0]
+                    local[(child, node)] = d.after_step.params[graph.layer_weights[l][i][j]]
+            return with_grads(num, backward(d.steps, local, 1.0))
+
+        yield ("updated-weights", "the updated weights used in the backward pass, where the original ones belong",
+               [updated_backward(n) for n in d.instances], {})
+
+
+class Rounded(Mistake):
+    """Intermediate values rounded and carried forward; float32 arithmetic."""
+
+    name = "rounded"
+
+    def models(self, d):
+        graph, steps, spec = d.graph, d.steps, d.spec
+        for digits in (2, 3, 4):
+            yield (f"rounded-{digits}", f"intermediate values rounded to {digits} significant digits and carried "
+                   "forward", [evaluate_rounded(steps, leaf_values(graph, d.params, inst), round_to(digits))
+                               for inst in spec.data], {})
+        yield ("float32", "float32 arithmetic (PyTorch's default dtype) instead of float64",
+               [evaluate_rounded(steps, leaf_values(graph, d.params, inst), lambda x: float(np.float32(x)))
+                for inst in spec.data], {})
+
+
+class LearningRate(Mistake):
+    """Another learning rate in the update: rates of two significant digits near the given one."""
+
+    name = "learning-rate"
+
+    def models(self, d):
+        spec = d.spec
+        if d.after_step is None or spec.training.mode != "batch":
+            return
+        for rate in nearby_rates(spec.training.learning_rate):
+            yield (f"rate-{rate:g}", f"the update used learning rate {rate:g} instead of "
+                   f"{spec.training.learning_rate:g}", list(d.instances), {"rate": rate})
+
+
+def nearby_rates(rate: float) -> list[float]:
+    """Learning rates a student or author might have used instead: two significant digits, 0.1× to 10×."""
+    exponent = math.floor(math.log10(rate))
+    rates = sorted({round(m * 10.0 ** e, 12) for e in (exponent - 1, exponent, exponent + 1)
+                    for m in [k / 10 for k in range(10, 100)]})
+    return [r for r in rates if r != rate and rate / 10 <= r <= rate * 10]
+
+
+# --------------------------------------------------------------------------- the registry
+
+
+#: Name → the mistake, in the order `derive check` tries them.
+MISTAKES: dict[str, Mistake] = {}
+
+
+def register(cls: type[Mistake]) -> type[Mistake]:
+    """Add a mistake class (tried after those registered before it)."""
+    MISTAKES[cls.name] = cls()
+    return cls
+
+
+def unregister(name: str) -> None:
+    MISTAKES.pop(name, None)
+
+
+for _cls in (Reduction, MissingPath, NoDerivative, Signs, FactorTwo, Transposed, UpdatedWeights, Rounded,
+             LearningRate):
+    register(_cls)
+
+
+def mistakes(d: Derivation) -> list[tuple[str, str, dict[str, float]]]:
+    """Every classic mistake as (label, explanation, the catalogue's numbers under that mistake)."""
+    return [(label, explanation, quantity_values(d, nums, **options))
+            for mistake in MISTAKES.values() for label, explanation, nums, options in mistake.models(d)]
