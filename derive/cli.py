@@ -66,7 +66,9 @@ def cli():
 @click.option("--pictures/--no-pictures", default=None,
               help="Draw the network on each instance and the loss per epoch (SVG beside md, PDF beside tex, "
                    "inside html and pdf). Default: on, except for md and tex on standard output.")
-def render(spec_or_preset, fmt, out_dir, notation, digits, templates, fragment, katex, views, pictures):
+@click.option("--edge-gradients", is_flag=True,
+              help="Write the gradient of the loss, dL/dw, under each weight in the network's picture.")
+def render(spec_or_preset, fmt, out_dir, notation, digits, templates, fragment, katex, views, pictures, edge_gradients):
     """Write the worked example of SPEC_OR_PRESET: forward pass, loss, every partial, the update."""
     from derive.render.page import render_files
 
@@ -78,7 +80,7 @@ def render(spec_or_preset, fmt, out_dir, notation, digits, templates, fragment, 
     d = _load(spec_or_preset)
     files = render_files(d, fmt=fmt, notation=notation, digits=digits, templates=templates, fragment=fragment,
                          katex=katex, views=tuple(v.strip() for v in views.split(",") if v.strip()),
-                         pictures=pictures)
+                         pictures=pictures, edge_gradients=edge_gradients)
     if to_stdout:
         click.echo(files[f"{d.spec.name}.{fmt}"], nl=False)
         return
@@ -97,7 +99,10 @@ def write_files(out_dir: Path, files: dict[str, str | bytes], *, quiet: bool = F
 @cli.command()
 @click.argument("spec_or_preset", metavar="SPEC_OR_PRESET")
 def values(spec_or_preset):
-    """Print every number of SPEC_OR_PRESET as JSON (see CONTRACT.md §3 for the keys)."""
+    """Print every number of SPEC_OR_PRESET as JSON: values, gradients, the update, training, checks.
+
+    The keys are described in docs/json.md of the derive repository.
+    """
     d = _load(spec_or_preset)
     click.echo(json.dumps(d.to_values(), indent=2, allow_nan=False))
 

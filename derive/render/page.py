@@ -311,7 +311,7 @@ def render_report(report, *, fmt: str = "text", templates: Path | None = None) -
 
 def render(d: Derivation, *, fmt: str = "md", notation: str = "inout", digits: int = DEFAULT_DIGITS,
            templates: Path | None = None, fragment: bool = False, katex: str | None = None,
-           views: tuple[str, ...] = ("scalar",), pictures: bool = False) -> str | bytes:
+           views: tuple[str, ...] = ("scalar",), pictures: bool = False, edge_gradients: bool = False) -> str | bytes:
     """The worked example of a checked derivation in ``fmt``: text for md, tex, html and ipynb, bytes for pdf.
 
     ``fragment`` leaves out the title and the document around the body, for pasting.
@@ -319,16 +319,18 @@ def render(d: Derivation, *, fmt: str = "md", notation: str = "inout", digits: i
     they are files of their own, which :func:`render_files` returns beside the document.
     """
     files = render_files(d, fmt=fmt, notation=notation, digits=digits, templates=templates, fragment=fragment,
-                         katex=katex, views=views, pictures=pictures)
+                         katex=katex, views=views, pictures=pictures, edge_gradients=edge_gradients)
     return files[f"{d.spec.name}.{fmt}"]
 
 
 def render_files(d: Derivation, *, fmt: str = "md", notation: str = "inout", digits: int = DEFAULT_DIGITS,
                  templates: Path | None = None, fragment: bool = False, katex: str | None = None,
-                 views: tuple[str, ...] = ("scalar",), pictures: bool = True) -> dict[str, str | bytes]:
+                 views: tuple[str, ...] = ("scalar",), pictures: bool = True,
+                 edge_gradients: bool = False) -> dict[str, str | bytes]:
     """The worked example as files: ``NAME.FMT`` first, then the pictures it links to (md, tex).
 
-    Pictures are SVG beside Markdown, PDF beside LaTeX, and inside the file for html, pdf and ipynb.
+    Pictures are SVG beside Markdown, PDF beside LaTeX, and inside the file for html, pdf and ipynb;
+    ``edge_gradients`` writes ∂L/∂w under each weight of the network's picture.
     """
     if fragment and fmt in ("pdf", "ipynb"):
         raise UsageError(f"--fragment: a {fmt} is a whole document; use -f md, tex or html for a fragment")
@@ -343,9 +345,9 @@ def render_files(d: Derivation, *, fmt: str = "md", notation: str = "inout", dig
         from derive.render.pictures import draw, pictures_of
 
         kind = "pdf" if fmt in ("tex", "pdf") else "svg"
-        for picture in pictures_of(d):
+        for picture in pictures_of(d, edge_gradients=edge_gradients):
             file = f"{d.spec.name}-{picture.role}.{kind}"
-            drawn[file] = draw(d, picture, kind, notation=notation, digits=digits)
+            drawn[file] = draw(d, picture, kind, notation=notation, digits=digits, edge_gradients=edge_gradients)
             figures[picture.role] = (file, picture.caption)
     main = f"{d.spec.name}.{fmt}"
     try:

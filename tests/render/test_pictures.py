@@ -1,21 +1,28 @@
-"""Pictures: the numbers drawn are the numbers of an independent NumPy pass, in every format."""
+"""Pictures: the numbers drawn are the numbers of an independent NumPy pass, read back out of the SVG
+text; text is text with a title and a description; no label sits on another."""
 
 from __future__ import annotations
 
 import base64
+import itertools
 import re
 import shutil
 import subprocess
+import xml.etree.ElementTree as ET
 
-import numpy as np
+import matplotlib
 import pytest
+from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 
 from conftest import need, spec_from
 from derive.verify import reference
 from derive.pipeline import derive
-from derive.render.pictures import Picture, draw, pictures_of
+from derive.render.pictures import RC, Picture, draw, network_figure, pictures_of, plain
 from derive.render.page import render, render_files
-from derive.spec.parse import load_spec
+from derive.spec.parse import load_spec, preset_names
+
+SVG = "{http://www.w3.org/2000/svg}"
 
 BIASED = """
 name = "biased"
@@ -43,62 +50,188 @@ learning_rate = 0.1
 epochs = 30
 """
 
+#: A 4-4-4 network: in its first layer, with every label at one fraction of its edge, three weight
+#: labels sat exactly on three others (edges 1→4 and 2→1 pass through the same point).
+FOUR = """
+name = "four"
+[network]
+inputs = 4
+loss = "sse"
+[[network.layers]]
+size = 4
+activation = "sigmoid"
+weights = { random = "normal", seed = 1, decimals = 3 }
+bias = { random = "normal", seed = 2, decimals = 2 }
+[[network.layers]]
+size = 4
+activation = "tanh"
+weights = { random = "normal", seed = 3, decimals = 3 }
+[[data]]
+x = [1, -0.5, 0.25, 2]
+t = [0.1, 0.2, 0.3, 0.4]
+[[data]]
+x = [-1, 0.5, 1.5, 0]
+t = [0.4, 0.3, 0.2, 0.1]
+[training]
+learning_rate = 0.1
+epochs = 20
+"""
+
+SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
 
 def labels(svg: bytes) -> list[str]:
-    """The texts of an SVG Matplotlib drew (it keeps each one as a comment beside its glyphs)."""
-    return re.findall(r"<!-- (.*?) -->", svg.decode("utf-8"))
+    """The texts of an SVG as a reader's software sees them: the content of each <text> element."""
+    root = ET.fromstring(svg)
+    return ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
 
 
-def number(tex: str) -> float:
-    """A number as derive prints it: 0.7319, -1.781 \\times 10^{-8}."""
-    m = re.fullmatch(r"(-?[\d.]+)(?: \\times 10\^\{(-?\d+)\})?", tex.strip())
-    assert m, tex
-    return float(m.group(1)) * 10.0 ** int(m.group(2) or 0)
+def number(text: str) -> float:
+    """A number as a picture prints it: 0.7319, −1.781 × 10⁻⁸."""
+    text = text.strip().replace("−", "-")
+    m = re.fullmatch(r"(-?[\d.]+)(?: × 10([⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+))?", text)
+    assert m, text
+    exponent = m.group(2) or "⁰"
+    return float(m.group(1)) * 10.0 ** int(exponent.translate(str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789")))
 
 
 def drawn_values(svg: bytes) -> dict[str, float]:
-    """``$name = number$`` labels, by name; unit boxes as ``unit.in`` / ``unit.out`` / ``unit.dout`` …"""
+    """``name = number`` labels, by name; a unit box's lines as ``unit.in`` / ``unit.out`` / ``unit.dout`` …"""
     out: dict[str, float] = {}
     unit = None
     for text in labels(svg):
-        if m := re.fullmatch(r"\$\\mathbf\{(\w+)_\{(\d+)\}\}\$", text):
-            unit = f"{m.group(1)}{m.group(2)}"
-        elif m := re.fullmatch(r"\$\\mathrm\{(in|out)\} = (.+)\$", text):
-            out[f"{unit}.{m.group(1)}"] = number(m.group(2))
-        elif m := re.fullmatch(r"\$\\partial L/\\partial \\mathrm\{(in|out)\} = (.+)\$", text):
-            out[f"{unit}.d{m.group(1)}"] = number(m.group(2))
-        elif m := re.fullmatch(r"\$(.+?) = (.+)\$", text):
-            out[m.group(1)] = number(m.group(2))
+        for line in text.split("\n"):
+            if re.fullmatch(r"[a-z]+[₀-₉]+", line):
+                unit = line
+            elif m := re.fullmatch(r"(in|out) = (.+)", line):
+                out[f"{unit}.{m.group(1)}"] = number(m.group(2))
+            elif m := re.fullmatch(r"∂L/∂(in|out) = (.+)", line):
+                out[f"{unit}.d{m.group(1)}"] = number(m.group(2))
+            elif m := re.fullmatch(r"(.+?) = (.+)", line):
+                out[m.group(1)] = number(m.group(2))
     return out
 
 
-@pytest.mark.parametrize("which", ["two-two-two", "biased"])
-def test_the_network_shows_the_numbers_of_an_independent_pass(which):
-    spec = load_spec(which) if which != "biased" else spec_from(BIASED, "biased")
-    d = derive(spec)
+def expected_values(spec, n: int, *, edges: bool = False) -> dict[str, float]:
+    """The same labels from NumPy (derive.verify.reference), named from the spec by hand."""
     X, T = reference.data_arrays(spec)
-    params = reference.Params.from_spec(spec)
-    p = reference.backward(spec, params, X, T)
+    p = reference.backward(spec, reference.Params.from_spec(spec), X, T)
+    expected = {"L": p.loss[n]}
+    for l, layer in enumerate(spec.layers):
+        for j in range(layer.size):
+            unit = f"{layer.name}{j + 1}".translate(SUB)
+            expected |= {f"{unit}.in": p.Z[l][n, j], f"{unit}.out": p.A[l][n, j],
+                         f"{unit}.din": p.dZ[l][n, j], f"{unit}.dout": p.dA[l][n, j]}
+            if layer.bias is not None:
+                expected[f"b_{unit}"] = layer.bias[j]
+        for i, row in enumerate(layer.weights):
+            for j, w in enumerate(row):
+                name = f"{layer.weight_symbol}{i + 1}{j + 1}".translate(SUB)
+                expected[name] = w
+                if edges:
+                    expected[f"∂L/∂{name}"] = p.dW[l][n, i, j]
+    for i, x in enumerate(spec.data[n].x):
+        expected[f"∂L/∂x{i + 1}".translate(SUB)] = p.dX[n, i]
+    for k, t in enumerate(spec.data[n].t):
+        expected[f"t{k + 1}".translate(SUB)] = t
+    return expected
+
+
+@pytest.mark.parametrize("which, edges", [("two-two-two", False), ("biased", False), ("four", True)])
+def test_the_network_shows_the_numbers_of_an_independent_pass(which, edges):
+    spec = load_spec(which) if which == "two-two-two" else spec_from({"biased": BIASED, "four": FOUR}[which], which)
+    d = derive(spec)
     for n in range(len(spec.data)):
-        drawn = drawn_values(draw(d, Picture(f"network-{n + 1}", ""), "svg"))
-        expected = {"L": p.loss[n]}
-        for l, layer in enumerate(spec.layers):
-            for j in range(layer.size):
-                unit = f"{layer.name}{j + 1}"
-                expected |= {f"{unit}.in": p.Z[l][n, j], f"{unit}.out": p.A[l][n, j],
-                             f"{unit}.din": p.dZ[l][n, j], f"{unit}.dout": p.dA[l][n, j]}
-                if layer.bias is not None:
-                    expected[rf"b_{{{layer.name}_{{{j + 1}}}}}"] = layer.bias[j]
-            for i, row in enumerate(layer.weights):
-                for j, w in enumerate(row):
-                    expected[f"{layer.weight_symbol}_{{{i + 1}{j + 1}}}"] = w
-        for i, x in enumerate(spec.data[n].x):
-            expected[rf"\partial L/\partial x_{{{i + 1}}}"] = p.dX[n, i]
-        for k, t in enumerate(spec.data[n].t):
-            expected[f"t_{{{k + 1}}}"] = t
+        drawn = drawn_values(draw(d, Picture(f"network-{n + 1}", ""), "svg", edge_gradients=edges))
+        expected = expected_values(spec, n, edges=edges)
         assert set(expected) <= set(drawn), set(expected) - set(drawn)
         for key, value in expected.items():
             assert drawn[key] == pytest.approx(value, rel=6e-4, abs=1e-12), key
+
+
+def test_edge_gradients_are_an_option():
+    d = derive(load_spec("two-two-two"))
+    plain_svg, with_edges = (labels(draw(d, Picture("network-1", ""), "svg", edge_gradients=e)) for e in (False, True))
+    assert not any(t.startswith("∂L/∂w") for t in plain_svg)
+    assert "∂L/∂w₁₁ = −5.344 × 10⁻⁸" in with_edges       # the seed's vanishing gradient, on its edge
+    captions = [p.caption for p in pictures_of(d, edge_gradients=True)]
+    assert "gradients of the loss (red)" in captions[0]
+
+
+def test_text_is_text_with_a_title_and_a_description():
+    d = derive(load_spec("two-two-two"))
+    for picture in pictures_of(d):
+        svg = draw(d, picture, "svg")
+        root = ET.fromstring(svg)
+        assert root.get("role") == "img" and root.get("aria-labelledby") == "title desc"
+        title, desc = root.find(f"{SVG}title"), root.find(f"{SVG}desc")
+        assert title.text == picture.title and len(desc.text) > 60
+        assert labels(svg), "no <text>: the text was drawn as paths"
+        assert b"<path id=\"DejaVu" not in svg                # no glyphs as paths
+        assert not any("\\" in t or "$" in t for t in labels(svg)), labels(svg)
+    desc = ET.fromstring(draw(d, Picture("network-1", "t"), "svg")).find(f"{SVG}desc").text
+    # The description says the numbers the picture shows.
+    assert "w₁₁ = 6" in desc and "h₁: in = 16, out = 0.99999989" in desc and "L = 0.08699" in desc
+
+
+def test_ids_do_not_depend_on_coordinates():
+    d = derive(spec_from(BIASED, "biased"))
+    [loss] = [p for p in pictures_of(d) if p.role == "loss"]
+    svg = draw(d, loss, "svg").decode()
+    assert "clip-path=\"url(#p1)\"" in svg
+    assert not re.search(r'id="[pm][0-9a-f]{8,}"', svg)
+
+
+def overlapping(texts: list[Text], renderer) -> list[tuple[str, str]]:
+    """Pairs of non-empty texts whose extents (background boxes included) overlap by more than half a pixel."""
+    boxes = []
+    for t in texts:
+        if t.get_visible() and t.get_text().strip():
+            box = t.get_window_extent(renderer)
+            patch = t.get_bbox_patch()
+            if patch is not None:
+                box = Bbox.union([box, patch.get_window_extent(renderer)])
+            boxes.append((t.get_text(), box))
+    return [(a, b) for (a, p), (b, q) in itertools.combinations(boxes, 2)
+            if min(p.x1, q.x1) - max(p.x0, q.x0) > 0.5 and min(p.y1, q.y1) - max(p.y0, q.y0) > 0.5]
+
+
+def figure_texts(fig) -> list[Text]:
+    return [t for t in fig.findobj(Text) if t.figure is fig]
+
+
+@pytest.mark.parametrize("which", [*preset_names(), "biased", "four"])
+@pytest.mark.parametrize("edges", [False, True])
+def test_no_label_sits_on_another(which, edges):
+    spec = spec_from({"biased": BIASED, "four": FOUR}[which], which) if which in ("biased", "four") \
+        else load_spec(which)
+    d = derive(spec)
+    with matplotlib.rc_context(RC):
+        for notation in ("inout", "layer"):
+            fig, _ = network_figure(d, 0, notation=notation, edge_gradients=edges)
+            renderer = fig.canvas.get_renderer()
+            fig.draw(renderer)
+            texts = figure_texts(fig)
+            assert len(texts) > 10
+            assert overlapping(texts, renderer) == []
+
+
+def test_the_overlap_test_can_fail():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(3, 2))
+    FigureCanvasAgg(fig)
+    fig.text(0.2, 0.5, "w₁₄ = 0.5")
+    fig.text(0.25, 0.5, "w₂₁ = −2")
+    fig.text(0.2, 0.1, "far away")
+    renderer = fig.canvas.get_renderer()
+    assert overlapping(figure_texts(fig), renderer) == [("w₁₄ = 0.5", "w₂₁ = −2")]
+
+
+def test_plain_labels():
+    assert plain("w_{11}") == "w₁₁" and plain(r"b_{h_{1}}") == "b_h₁" and plain("W^{[1]}_{11}") == "W[1]₁₁"
+    assert plain(r"-1.781 \times 10^{-8}") == "−1.781 × 10⁻⁸" and plain(r"\mathrm{net}_{h_{1}}") == "net_h₁"
 
 
 def test_the_loss_plot_ends_at_the_trained_loss():
@@ -110,6 +243,15 @@ def test_the_loss_plot_ends_at_the_trained_loss():
     assert "30 epochs of batch gradient descent (learning rate 0.1)" in loss.caption
 
 
+def test_a_tiny_final_loss_reads_as_a_number():
+    """slp-identity trains to 2.251e-15: the label and the log axis are numbers, not raw TeX (issue 10)."""
+    d = derive(load_spec("slp-identity"))
+    texts = labels(draw(d, Picture("loss", ""), "svg"))
+    final = d.training.losses[-1]
+    assert number(texts[-1]) == pytest.approx(final, rel=6e-4) and final < 1e-14
+    assert "10⁻¹⁵" in texts and not any("\\" in t or "^" in t for t in texts)
+
+
 def test_no_training_no_loss_plot():
     d = derive(spec_from(BIASED.split("[training]")[0], "biased"))
     assert [p.role for p in pictures_of(d)] == ["network-1"]
@@ -118,8 +260,8 @@ def test_no_training_no_loss_plot():
 def test_the_layer_notation_names_things_as_the_formulas_do():
     d = derive(load_spec("two-two-two"))
     texts = labels(draw(d, Picture("network-1", ""), "svg", notation="layer"))
-    assert "$W^{[1]}_{11} = 6$" in texts and "$a^{[2]}_{1}$" in texts and r"$\mathrm{z} = 16$" in texts
-    assert not any("w_{11}" in t or r"\mathrm{in}" in t for t in texts)
+    assert "W[1]₁₁ = 6" in texts and "a[2]₁\nz = 1.004\na = 0.7319" in "\n".join(texts) and "z = 16" in texts
+    assert not any("w₁₁" in t or t.startswith("in =") for t in texts)
 
 
 def test_markdown_links_svg_files_and_tex_includes_pdf_files():
@@ -138,7 +280,7 @@ def test_html_carries_its_pictures_inside():
     page = render(d, fmt="html", pictures=True)
     images = re.findall(r'<img src="data:image/svg\+xml;base64,([^"]+)"', page)
     assert len(images) == 3
-    assert drawn_values(base64.b64decode(images[0]))["h1.in"] == 16
+    assert drawn_values(base64.b64decode(images[0]))["h₁.in"] == 16
 
 
 def test_pdf_with_pictures_compiles():
