@@ -38,6 +38,7 @@ def cli():
       derive values my-net.toml               every number, as JSON
       derive check two-two-two --blank        an answers file to fill in
       derive check two-two-two answers.toml   which answers are wrong, and why
+      derive audit two-two-two post.md        which numbers and equations of a write-up are wrong
       derive worksheet two-two-two --variants 30 --seed 7 -o sheets/
     """
 
@@ -143,6 +144,32 @@ def check(spec_or_preset, answers, blank, key, fmt, rtol, atol, min_digits):
         click.echo(json.dumps(report.to_json(), indent=2, allow_nan=False))
     else:
         click.echo(render_report(report, fmt=fmt), nl=False)
+    sys.exit(0 if report.ok else 1)
+
+
+@cli.command()
+@click.argument("spec_or_preset", metavar="SPEC_OR_PRESET")
+@click.argument("document", metavar="DOCUMENT")
+@click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True,
+              help="The report's format.")
+def audit(spec_or_preset, document, fmt):
+    """Audit a derivation written by anyone against SPEC_OR_PRESET: every number and equation of DOCUMENT.
+
+    \b
+    DOCUMENT is Markdown, LaTeX, HTML, a Jupyter notebook or plain text (at most 2 MB). Each number
+    is matched to the quantity it states (by its name in any common notation, else by its value) and
+    judged at the digits it shows; each chain a = b = c ≈ d is checked. Exit status 0 when nothing is
+    wrong or inconsistent, 1 otherwise, 2 when DOCUMENT cannot be read.
+    """
+    from derive.audit.documents import read_document
+    from derive.audit.report import audit as run_audit, render_audit
+
+    d = _load(spec_or_preset)
+    report = run_audit(d, read_document(document))
+    if fmt == "json":
+        click.echo(json.dumps(report.to_json(), indent=2, allow_nan=False))
+    else:
+        click.echo(render_audit(report, fmt=fmt), nl=False)
     sys.exit(0 if report.ok else 1)
 
 
