@@ -25,9 +25,11 @@ def _load(spec_or_preset: str):
     return derive(load_spec(spec_or_preset))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True,
+             no_args_is_help=False)
 @click.version_option(package_name="derive")
-def cli():
+@click.pass_context
+def cli(ctx: click.Context):
     """Turn a small neural network into a step-by-step, fully checked backpropagation derivation.
 
     \b
@@ -40,7 +42,11 @@ def cli():
       derive check two-two-two answers.toml   which answers are wrong, and why
       derive audit two-two-two post.md        which numbers and equations of a write-up are wrong
       derive worksheet two-two-two --variants 30 --seed 7 -o sheets/
+
+    `derive COMMAND --help` tells more about a command.
     """
+    if ctx.invoked_subcommand is None:  # `derive` alone: the help, and success
+        click.echo(ctx.get_help())
 
 
 @cli.command()

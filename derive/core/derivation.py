@@ -133,7 +133,7 @@ class Derivation:
         return tree
 
     def to_values(self) -> dict:
-        """Every number, as the JSON of `derive values` (CONTRACT.md §3)."""
+        """Every number, as the JSON of `derive values` (docs/json.md)."""
         spec, graph = self.spec, self.graph
         instances = []
         for inst, num in zip(spec.data, self.instances):
