@@ -34,6 +34,7 @@ CASES = [
     ("4-8-8-4 sigmoid, `derive render -f md`", (4, 8, 8, 4), "render", 4.0),
     ("2-2-2-2-2-2 sigmoid, `derive values`", (2,) * 6, "values", None),
     ("100 variants of 2-2-2, `derive worksheet` (sheets and keys in md)", None, "worksheet", 20.0),
+    ("300 submissions of 10 variants, `derive check VARIANTS SUBMISSIONS -o REPORT`", None, "class", 15.0),
 ]
 
 BASELINE = r"""
@@ -84,6 +85,17 @@ def time_baseline(spec: Path, timeout: float) -> str:
         return f"> {timeout:.0f} s (stopped)"
 
 
+def class_argv(tmp: Path) -> list[str]:
+    """A worksheet of 10 variants and 300 simulated answers files (derive.grade.classroom.simulated_class)."""
+    subprocess.run([sys.executable, "-m", "derive", "worksheet", "two-two-two", "--variants", "10", "--seed", "1",
+                    "-o", str(tmp / "variants")], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-c", "import sys; from derive.grade.classroom import simulated_class; "
+                    "simulated_class(sys.argv[1], sys.argv[2], 300, seed=1)", str(tmp / "variants"),
+                    str(tmp / "submissions")], check=True)
+    return [sys.executable, "-m", "derive", "check", str(tmp / "variants"), str(tmp / "submissions"), "-o",
+            str(tmp / "report")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -96,6 +108,8 @@ def main() -> None:
             if command == "worksheet":
                 argv = [sys.executable, "-m", "derive", "worksheet", "two-two-two", "--variants", "100", "--seed",
                         "1", "-o", str(Path(tmp) / "sheets")]
+            elif command == "class":
+                argv = class_argv(Path(tmp))
             else:
                 spec = Path(tmp) / f"{'-'.join(map(str, sizes))}.toml"
                 spec.write_text(spec_text(sizes))

@@ -116,7 +116,7 @@ def values(spec_or_preset):
 
 @cli.command()
 @click.argument("spec_or_preset", metavar="SPEC_OR_PRESET")
-@click.argument("answers", required=False, type=click.Path(dir_okay=False))
+@click.argument("answers", required=False, type=click.Path())
 @click.option("--blank", is_flag=True, help="Print an answers file to fill in, every value \"\".")
 @click.option("--key", is_flag=True, help="Print the same file filled in correctly.")
 @click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True,
@@ -125,11 +125,22 @@ def values(spec_or_preset):
 @click.option("--atol", type=click.FloatRange(min=0), help="Absolute tolerance (default 1e-12, or the file's).")
 @click.option("--min-digits", type=click.IntRange(1, 17),
               help="Significant digits an answer needs to count as correctly rounded (default 2, or the file's).")
-def check(spec_or_preset, answers, blank, key, fmt, rtol, atol, min_digits):
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="A whole class: the report directory (grades.csv, students/*.md, summary.md, mistakes.svg).")
+def check(spec_or_preset, answers, blank, key, fmt, rtol, atol, min_digits, out_dir):
     """Check the hand derivation in ANSWERS against SPEC_OR_PRESET: which answers are wrong, and why.
 
     Exit status 0 when every answer is right, 1 when any is wrong or cannot be judged.
+
+    \b
+    A whole class: derive check VARIANTS_DIR SUBMISSIONS_DIR -o REPORT_DIR
+    grades every STUDENT.toml of SUBMISSIONS_DIR against the variant-NN.toml of VARIANTS_DIR that
+    its [worksheet] variant names (or against one SPEC_OR_PRESET), in one process.
     """
+    if answers is not None and Path(answers).is_dir():
+        return _check_class(spec_or_preset, Path(answers), out_dir)
+    if out_dir is not None:
+        raise click.UsageError("-o is for a whole class: give a SUBMISSIONS_DIR")
     from derive.grade.answers import answers_file, read_answers
     from derive.grade.judge import Tolerance, check_answers
     from derive.render.page import render_report
@@ -151,6 +162,20 @@ def check(spec_or_preset, answers, blank, key, fmt, rtol, atol, min_digits):
     else:
         click.echo(render_report(report, fmt=fmt), nl=False)
     sys.exit(0 if report.ok else 1)
+
+
+def _check_class(spec_or_dir: str, submissions: Path, out_dir: Path | None) -> None:
+    """derive check VARIANTS_DIR SUBMISSIONS_DIR -o REPORT_DIR: every student, one process."""
+    from derive.grade.classroom import class_files, grade_class
+
+    if out_dir is None:
+        raise click.UsageError("a whole class needs -o REPORT_DIR")
+    spec = None if Path(spec_or_dir).is_dir() else _load(spec_or_dir)
+    results = grade_class(Path(spec_or_dir), submissions, spec=spec)
+    write_files(out_dir, class_files(results), quiet=True)
+    failed = sum(r.score is None for r in results)
+    click.echo(f"graded {len(results) - failed} of {len(results)} submissions"
+               f"{f' ({failed} not gradable: see grades.csv)' if failed else ''}; wrote {out_dir}", err=True)
 
 
 @cli.command()

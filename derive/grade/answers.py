@@ -9,6 +9,7 @@ rendered examples, the worksheets and the check reports.
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import tomllib
 from dataclasses import dataclass
@@ -135,7 +136,8 @@ def answers_file(d: Derivation, *, filled: bool, digits: int | None = None,
         lines = [f"# {line}" if line else "#" for line in heading]
     for table_name, table_values in (settings or {}).items():
         lines += ["", f"[{table_name}]"]
-        lines += [f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v)}" for k, v in table_values.items()]
+        lines += [f"{k} = {str(v).lower() if isinstance(v, bool) else json.dumps(v) if isinstance(v, str) else repr(v)}"
+                  for k, v in table_values.items()]
     table = None
     for q in quantities:
         if q.table != table:
@@ -164,6 +166,8 @@ class Answers:
     source: str
     rounding: dict[str, object] | None = None
     """The ``[rounding]`` table of a worksheet's answers file: ``decimals`` and ``carry``."""
+    variant: str | None = None
+    """``[worksheet] variant``: the code of the worksheet variant the file answers (``7-03``: seed 7, variant 3)."""
 
 
 def read_answers(path: str | Path, d: Derivation) -> Answers:
@@ -191,6 +195,7 @@ def parse_answers(doc: dict, d: Derivation, source: str = "<answers>") -> Answer
     given: dict[str, object] = {}
     tolerance: dict[str, float] = {}
     rounding: dict[str, object] | None = None
+    variant: str | None = None
 
     def fail(field: str, message: str) -> SpecError:
         return SpecError(source, field, message)
@@ -245,6 +250,16 @@ def parse_answers(doc: dict, d: Derivation, source: str = "<answers>") -> Answer
                 if k == "decimals" and (isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 8):
                     raise fail("rounding.decimals", "expected a whole number from 0 to 8")
                 rounding[k] = v
+        elif top == "worksheet":
+            if not isinstance(value, dict):
+                raise fail("worksheet", "expected a table")
+            for k, v in value.items():
+                if k != "variant":
+                    raise fail(f"worksheet.{k}", "unknown setting, expected variant")
+                if isinstance(v, bool) or not isinstance(v, (str, int)) or len(str(v)) > 40 or \
+                        not all(c.isalnum() or c in "-_." for c in str(v)):
+                    raise fail("worksheet.variant", "expected a variant code like \"7-03\"")
+                variant = str(v)
         elif isinstance(value, dict):
             roots = sorted({t.split(".")[0] for t in tables})
             if top not in roots:
@@ -256,4 +271,4 @@ def parse_answers(doc: dict, d: Derivation, source: str = "<answers>") -> Answer
             take("instance1", top, value, top)
         else:
             raise fail(top, f"give it inside a table ([instance1], …): the data has {len(d.instances)} instances")
-    return Answers(given=given, tolerance=tolerance, source=source, rounding=rounding)
+    return Answers(given=given, tolerance=tolerance, source=source, rounding=rounding, variant=variant)

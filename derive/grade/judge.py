@@ -227,6 +227,22 @@ def latex_names(d: Derivation) -> dict[str, str]:
 # --------------------------------------------------------------------------- explaining
 
 
+_MISTAKES: dict[int, tuple[Derivation, list]] = {}
+
+
+def cached_mistakes(d: Derivation) -> list[tuple[str, str, dict[str, float]]]:
+    """:func:`mistakes` of ``d``, kept for the derivations of the last few calls (a class of students
+    shares a handful of variants: each is re-derived under the mistakes once, not once per student)."""
+    hit = _MISTAKES.get(id(d))
+    if hit is not None and hit[0] is d:
+        return hit[1]
+    if len(_MISTAKES) >= 64:
+        _MISTAKES.pop(next(iter(_MISTAKES)))
+    result = mistakes(d)
+    _MISTAKES[id(d)] = (d, result)
+    return result
+
+
 def _explain(d: Derivation, known: dict[str, Quantity], verdicts: list[Verdict], tol: Tolerance) -> None:
     given = {}
     wrong = set()
@@ -237,7 +253,7 @@ def _explain(d: Derivation, known: dict[str, Quantity], verdicts: list[Verdict],
                 wrong.add(v.quantity.name)
     if not wrong:
         return
-    alternatives = mistakes(d)  # a dozen re-derivations: only built when something is wrong
+    alternatives = cached_mistakes(d)  # a dozen re-derivations: only built when something is wrong
     for v in verdicts:
         if v.status != "wrong" or v.given_value is None:
             continue

@@ -79,7 +79,8 @@ class Run:
         """variant-NN.toml, .answers.toml and .key.toml."""
         d, s = v.derivation, self.settings
         only = {q.name for q in v.blanks}
-        tables = {"tolerance": s.tolerance, "rounding": {"decimals": s.rounding.decimals, "carry": s.rounding.carry}}
+        tables = {"worksheet": {"variant": self.code(v)}, "tolerance": s.tolerance,
+                  "rounding": {"decimals": s.rounding.decimals, "carry": s.rounding.carry}}
         comment = [f"Answers for worksheet variant {v.label} of {self.base.name}.",
                    f"Fill in each \"\" and run: derive check {v.stem}.toml {v.stem}.answers.toml",
                    f"Rounding: {s.rounding.describe()}"]

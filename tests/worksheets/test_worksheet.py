@@ -110,7 +110,8 @@ def test_every_key_value_is_the_variants_own_numpy_value_rounded(tmp_path):
         expected = _reference_values(spec)
         key = tomllib.loads(files[f"{stem}.key.toml"])
         assert key["rounding"] == {"decimals": 4, "carry": False}
-        given = {f"{table}.{name}": value for table, rows in key.items() if table not in ("tolerance", "rounding")
+        given = {f"{table}.{name}": value for table, rows in key.items()
+                 if table not in ("tolerance", "rounding", "worksheet")
                  for name, value in rows.items()}
         assert len(given) == 2 * 29 + 9 + 8  # per instance 16 values, 13 gradients; totals; updates
         for name, value in given.items():
@@ -132,7 +133,7 @@ def test_every_key_passes_derive_check_and_every_blank_file_is_blank(tmp_path, c
         assert status == 0, out
         assert "0 wrong, 0 cannot judge" in out
         blank = tomllib.loads((tmp_path / f"variant-{k:02d}.answers.toml").read_text())
-        values = [v for t, rows in blank.items() if t not in ("tolerance", "rounding") for v in rows.values()]
+        values = [v for t, rows in blank.items() if t not in ("tolerance", "rounding", "worksheet") for v in rows.values()]
         sheet_rows = re.findall(r"^\| \d+ \| .* \| `[a-z0-9.]+(?:dL/d)?\w*` \| _+ \|$", files[f"variant-{k:02d}.sheet.md"],
                                 flags=re.M)
         assert values and set(values) == {""} and len(values) == len(sheet_rows)
@@ -233,7 +234,7 @@ def test_moodle_xml_has_one_question_per_blank_with_key_and_tolerance():
     assert kinds.count("category") == 2 and kinds.count("description") == 2
     numerical = root.findall("question[@type='numerical']")
     keys = [tomllib.loads(files[f"variant-{k:02d}.key.toml"]) for k in (1, 2)]
-    expected = [(f"{t}.{n}", v) for key in keys for t, rows in key.items() if t not in ("tolerance", "rounding")
+    expected = [(f"{t}.{n}", v) for key in keys for t, rows in key.items() if t not in ("tolerance", "rounding", "worksheet")
                 for n, v in rows.items()]
     assert len(numerical) == len(expected) == 150
     by_name = {}
