@@ -12,9 +12,9 @@ from functools import cached_property
 
 import sympy as sp
 
-from derive.core.activations import activation_of
+from derive.core.layers import layer_type
 from derive.core.losses import LOSSES, Loss
-from derive.core.ops import ActivationUnit, Difference, Local, LossOf, WeightedSum
+from derive.core.ops import Difference, Local, LossOf
 from derive.errors import SpecError
 from derive.spec.parse import Spec
 
@@ -113,33 +113,11 @@ def build_graph(spec: Spec) -> Graph:
     previous = inputs
     layer_units, layer_weights, layer_bias = [], [], []
     for l, layer in enumerate(spec.layers):
-        weights = [[add(weight_key(layer.weight_symbol, i, j), "weight", layer=l, index=(i, j), trainable=True)
-                    for j in range(layer.size)] for i in range(len(previous))]
-        bias = None
-        if layer.bias is not None:
-            bias = [add(f"b_{layer.unit_key(j)}", "bias", layer=l, index=(j,), trainable=layer.train_bias)
-                    for j in range(layer.size)]
-        pre = []
-        for j in range(layer.size):
-            terms = [sp.Mul(weights[i][j].symbol, a.symbol, evaluate=False) for i, a in enumerate(previous)]
-            parents = [p for i, a in enumerate(previous) for p in (weights[i][j].key, a.key)]
-            if bias is not None:
-                terms.append(bias[j].symbol)
-                parents.append(bias[j].key)
-            expr = sp.Add(*terms, evaluate=False) if len(terms) > 1 else terms[0]
-            pre.append(add(f"{layer.unit_key(j)}_in", "in", expr=expr, parents=tuple(parents), layer=l, index=(j,),
-                           op=WeightedSum()))
-        act = activation_of(layer)
-        zs = [z.symbol for z in pre]
-        outs = [sp.Symbol(f"{layer.unit_key(j)}_out", real=True) for j in range(layer.size)]
-        out = [add(f"{layer.unit_key(j)}_out", "out", expr=act.unit_expr(j, zs),
-                   parents=tuple(pre[i].key for i in act.parents(j, layer.size)),
-                   layer=l, index=(j,), op=ActivationUnit(act, j, zs, outs))
-               for j in range(layer.size)]
-        layer_units.append(tuple((z.key, a.key) for z, a in zip(pre, out)))
-        layer_weights.append(tuple(tuple(w.key for w in row) for row in weights))
-        layer_bias.append(tuple(b.key for b in bias) if bias is not None else None)
-        previous = out
+        built = layer_type(layer).build(layer, l, previous, add)
+        layer_units.append(built.units)
+        layer_weights.append(built.weights)
+        layer_bias.append(built.bias)
+        previous = built.outputs
 
     ys = previous
     if loss.uses_errors:

@@ -7,6 +7,7 @@ LaTeX for names, expressions and numbers.
 
 from __future__ import annotations
 
+import functools
 from functools import cached_property
 from pathlib import Path
 
@@ -51,11 +52,41 @@ class _MemoryBytecodeCache(jinja2.BytecodeCache):
 _BYTECODE = _MemoryBytecodeCache()
 
 
+#: The prefix under which the built-in templates stay reachable when a user's template overrides one.
+BUILTIN_PREFIX = "builtin"
+
+
+@jinja2.pass_context
+def _name_filter(context, key: str) -> str:
+    """``{{ key | name }}``: a node's LaTeX name on the page being rendered."""
+    return context["page"].name(key)
+
+
+@jinja2.pass_context
+def _num_filter(context, x: float) -> str:
+    """``{{ x | num }}``: a number in the page's format."""
+    return context["page"].num(x)
+
+
 def environment(user_dir: Path | None = None) -> jinja2.Environment:
-    dirs = ([str(user_dir)] if user_dir else []) + [str(d) for d in template_dirs()]
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(dirs), undefined=jinja2.StrictUndefined,
-                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-                              autoescape=False, bytecode_cache=_BYTECODE)
+    """The one strict Jinja environment (built once; once per user template directory).
+
+    A name is looked up in the user's directory first, then among the built-ins; the built-ins are
+    also reachable as ``builtin/NAME``, so that a user's ``worked_example.md.j2`` can
+    ``{% extends "builtin/worked_example.md.j2" %}`` and override single blocks.
+    """
+    return _environment(str(Path(user_dir).resolve()) if user_dir else None)
+
+
+@functools.lru_cache(maxsize=16)
+def _environment(user_dir: str | None) -> jinja2.Environment:
+    builtin = jinja2.FileSystemLoader([str(d) for d in template_dirs()])
+    chain = ([jinja2.FileSystemLoader(user_dir)] if user_dir else []) + [builtin]
+    loader = jinja2.ChoiceLoader([jinja2.PrefixLoader({BUILTIN_PREFIX: builtin}, delimiter="/"), *chain])
+    env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             keep_trailing_newline=True, autoescape=False, bytecode_cache=_BYTECODE)
+    env.filters.update(name=_name_filter, num=_num_filter)
+    return env
 
 
 class Page:
@@ -352,7 +383,6 @@ def render_files(d: Derivation, *, fmt: str = "md", notation: str = "inout", dig
     main = f"{d.spec.name}.{fmt}"
     try:
         page = Page(d, notation=notation, digits=digits, views=views, figures=figures)
-        env.filters.update(name=page.name, num=page.num)
         markdown = env.get_template("worked_example.md.j2").render(page=page, d=d, spec=d.spec,
                                                                    fragment=fragment and fmt == "md")
         if fmt == "md":

@@ -20,6 +20,7 @@ import numpy as np
 
 from derive.errors import SpecError, UsageError
 from derive.core.activations import ACTIVATIONS, all_givens
+from derive.core.layers import LAYERS
 from derive.core.losses import LOSSES
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -60,6 +61,8 @@ class Layer:
     """The letter of this layer's weights in the ``inout`` notation (w, v, ...)."""
     slope: float = 0.01
     """The slope of ``leaky_relu`` for z ≤ 0 (no other activation has an option)."""
+    type: str = "dense"
+    """A key of :data:`derive.core.layers.LAYERS` (only ``dense`` so far)."""
 
     def unit_key(self, j: int) -> str:
         """The plain name of unit j (0-based): ``h1`` for layer ``h``, ``h2_1`` for layer ``h2``."""
@@ -371,13 +374,14 @@ class _Reader:
             f = f"{field}[{k}]"
             table = self.table(raw, f)
             self.known_keys(table, f, ("name", "size", "activation", "weights", "bias", "train_bias",
-                                       "weight_symbol", "slope"))
+                                       "weight_symbol", "slope", "type"))
             name = self.string(table.get("name", default_names[k]), f"{f}.name")
             if not LAYER_NAME_RE.match(name) or name in ("x", "t", "e", "b", "L"):
                 raise self.fail(f"{f}.name", f"expected a lowercase name (not x, t, e or b), got '{name}'")
             if any(layer.name == name for layer in layers):
                 raise self.fail(f"{f}.name", f"layer name '{name}' is used twice")
             size = self.integer(self.require(table, "size", f), f"{f}.size", 1, MAX_UNITS_PER_LAYER)
+            kind = self.choice(table.get("type", "dense"), f"{f}.type", LAYERS)
             activation = self.choice(self.require(table, "activation", f), f"{f}.activation", ACTIVATIONS)
             weights = self.matrix(self.require(table, "weights", f), f"{f}.weights", previous, size,
                                   f"{previous} rows, one per {'input' if k == 0 else 'unit of layer ' + layers[-1].name}; "
@@ -408,7 +412,7 @@ class _Reader:
             if n_params > MAX_PARAMETERS:
                 raise self.fail(f, f"the network has more than {MAX_PARAMETERS} parameters; derive refuses it")
             layers.append(Layer(name=name, size=size, activation=activation, weights=weights, bias=bias,
-                                train_bias=train_bias, weight_symbol=symbol, slope=slope))
+                                train_bias=train_bias, weight_symbol=symbol, slope=slope, type=kind))
             previous = size
         return tuple(layers)
 
@@ -546,7 +550,8 @@ def dump_spec(spec: Spec, comment: str = "") -> str:
         "[" + ", ".join(_toml_string(n) for n in spec.inputs) + "]")
     lines += ["", "[network]", f"inputs = {inputs}", f'loss = "{spec.loss}"', f'reduction = "{spec.reduction}"']
     for l, layer in enumerate(spec.layers):
-        lines += ["", "[[network.layers]]", f'name = "{layer.name}"', f"size = {layer.size}",
+        lines += ["", "[[network.layers]]", f'name = "{layer.name}"'] + (
+            [f'type = "{layer.type}"'] if layer.type != "dense" else []) + [f"size = {layer.size}",
                   f'activation = "{layer.activation}"', "weights = [" + ", ".join(vec(r) for r in layer.weights) + "]"]
         if layer.bias is not None:
             lines.append(f"bias = {vec(layer.bias)}")

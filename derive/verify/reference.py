@@ -1,7 +1,7 @@
 """An independent, vectorized NumPy implementation: forward, backward, training.
 
 Written from the spec alone, without SymPy and without the derivation's graph, so that it can
-check the derivation: it uses only the NumPy methods of the activation and loss classes
+check the derivation: it uses only the NumPy methods of the layer, activation and loss classes
 (``forward``, ``backward``), which are written apart from their SymPy expressions, never
 derived from them. It also runs the training epochs (fast, and needs no symbols).
 Numerically stable forms: no overflow warnings for z = ±1000, log(0) clipped.
@@ -13,15 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from derive.core.activations import ACTIVATIONS
+from derive.core.layers import layer_type
 from derive.core.losses import LOSSES
 from derive.core.optimizers import optimizer_of
 from derive.spec.parse import Spec
-
-
-def _activation(layer):
-    """The layer's activation class, whose NumPy ``forward``/``backward`` are written apart from its SymPy side."""
-    return ACTIVATIONS[layer.activation]
 
 
 @dataclass
@@ -67,8 +62,7 @@ def forward(spec: Spec, params: Params, X: np.ndarray):
     Z, A = [], []
     a = X
     for layer, W, b in zip(spec.layers, params.W, params.b):
-        z = a @ W + (b if b is not None else 0.0)
-        a = _activation(layer).forward(z, layer)
+        z, a = layer_type(layer).forward(layer, W, b, a)
         Z.append(z)
         A.append(a)
     return Z, A
@@ -94,12 +88,9 @@ def backward(spec: Spec, params: Params, X: np.ndarray, T: np.ndarray) -> Pass:
     grad_a = dA_last
     for l in reversed(range(n_layers)):
         dA[l] = grad_a
-        layer = spec.layers[l]
-        dZ[l] = _activation(layer).backward(Z[l], A[l], grad_a, layer)
         a_prev = X if l == 0 else A[l - 1]
-        dW[l] = np.einsum("ni,nj->nij", a_prev, dZ[l])
-        db[l] = dZ[l].copy() if params.b[l] is not None else None
-        grad_a = dZ[l] @ params.W[l].T
+        dZ[l], dW[l], db[l], grad_a = layer_type(spec.layers[l]).backward(
+            spec.layers[l], params.W[l], params.b[l], a_prev, Z[l], A[l], grad_a)
     return Pass(Z=Z, A=A, loss=loss.forward(A[-1], T), dZ=dZ, dA=dA, dW=dW, db=db, dX=grad_a)
 
 
