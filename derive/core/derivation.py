@@ -14,21 +14,42 @@ from derive.verify import reference
 from derive.core.chain import Steps
 from derive.core.graph import Graph
 from derive.core.numbers import Numbers, evaluate, leaf_values, to_exact
-from derive.core.optimizers import optimizer_of
 from derive.spec.parse import Spec
 
 
 @dataclass(frozen=True)
 class Update:
-    """The first epoch of gradient descent and its effect."""
+    """The first epoch of training (one update per batch) and its effect."""
 
     params: dict[str, float]
     """Every parameter after the epoch (fixed biases unchanged)."""
     exact_params: dict | None
-    """In exact arithmetic and batch mode, the new parameters as exact numbers."""
+    """In exact arithmetic, with one update an epoch and an optimizer without square roots, the new
+    parameters as exact numbers."""
     instances: tuple[Numbers, ...]
     """Each instance evaluated again with the new parameters."""
     loss: float
+    """The total loss after the epoch (regularization included)."""
+    first_batch: range = range(0)
+    """The instances (0-based) whose gradient makes the first update."""
+    first_grad: dict[str, float] = field(default_factory=dict)
+    """The gradient of the first update: the first batch's reduced loss plus the regularization term."""
+    first_data_grad: dict[str, float] = field(default_factory=dict)
+    """``first_grad`` without the regularization term: the gradient of the first batch's reduced loss."""
+    first_reg_grad: dict[str, float] = field(default_factory=dict)
+    """The regularization term's part of ``first_grad`` (0 for parameters it does not cover)."""
+    first_params: dict[str, float] = field(default_factory=dict)
+    """Every parameter after the first update."""
+    lines: dict[str, tuple] = field(default_factory=dict)
+    """Parameter → the optimizer's :class:`~derive.core.optimizers.Line` s of its first update."""
+    rates: tuple[float, ...] = ()
+    """The learning rate of each update of the epoch (the schedule's)."""
+    state: dict[str, dict] = field(default_factory=dict)
+    """Parameter → the optimizer's buffers after the epoch, by PyTorch's names."""
+
+    @property
+    def updates(self) -> int:
+        return len(self.rates)
 
 
 @dataclass(eq=False)
@@ -46,14 +67,53 @@ class Derivation:
     """Name → :class:`derive.verify.checks.Check`, filled in by :func:`derive.pipeline.check`."""
 
     @cached_property
-    def loss(self) -> float:
-        """The total loss, reduction applied."""
+    def regularized(self) -> tuple[str, ...]:
+        """The trained parameters the regularization term covers (none without one)."""
+        reg = self.spec.regularization
+        if reg is None:
+            return ()
+        return tuple(p.key for p in self.graph.parameters if reg.covers(p.role))
+
+    def penalty(self, params: dict, number=float):
+        """The regularization term at ``params`` (0 without one)."""
+        reg = self.spec.regularization
+        return 0.0 if reg is None else reg.penalty([number(params[k]) for k in self.regularized], number)
+
+    @cached_property
+    def regularization_term(self) -> float:
+        """The regularization term R at the initial parameters (0 without one)."""
+        return self.penalty(self.params)
+
+    @cached_property
+    def reg_grad(self) -> dict[str, float]:
+        """∂R/∂θ at the initial parameters for every trainable parameter (0 where R does not reach)."""
+        grad = {p.key: 0.0 for p in self.graph.parameters}
+        grad.update({k: self.spec.regularization.gradient(self.params[k]) for k in self.regularized})
+        return grad
+
+    @cached_property
+    def data_loss(self) -> float:
+        """The reduced loss of the data, without the regularization term."""
         return self._reduce([num.loss for num in self.instances])
+
+    @cached_property
+    def loss(self) -> float:
+        """The total loss: reduction applied, plus the regularization term once."""
+        return self.data_loss + self.regularization_term
 
     @cached_property
     def grad(self) -> dict[str, float]:
         """The gradient of the total loss with respect to every trainable parameter."""
-        return {p.key: self._reduce([num.grad[p.key] for num in self.instances]) for p in self.graph.parameters}
+        return self.batch_gradient(self.instances, self.params)
+
+    def batch_gradient(self, nums, params: dict[str, float], penalty: bool = True) -> dict[str, float]:
+        """The gradient of the reduced loss of the instances ``nums`` plus (``penalty``) the regularization term's."""
+        scale = 1.0 if self.spec.reduction == "sum" else 1.0 / len(nums)
+        grad = {p.key: sum([num.grad[p.key] for num in nums]) * scale for p in self.graph.parameters}
+        reg = self.spec.regularization
+        for key in self.regularized if penalty else ():
+            grad[key] += reg.gradient(params[key])
+        return grad
 
     @property
     def exact(self) -> bool:
@@ -65,8 +125,11 @@ class Derivation:
         if not self.exact:
             return None
         scale = sp.Integer(1) if self.spec.reduction == "sum" else sp.Rational(1, len(self.instances))
-        return {p.key: scale * sp.Add(*[num.exact_grad[p.key] for num in self.instances])
+        grad = {p.key: scale * sp.Add(*[num.exact_grad[p.key] for num in self.instances])
                 for p in self.graph.parameters}
+        for key in self.regularized:
+            grad[key] += self.spec.regularization.gradient(to_exact(self.params[key]), to_exact)
+        return grad
 
     @property
     def scale(self) -> float:
@@ -78,25 +141,55 @@ class Derivation:
 
     @cached_property
     def after_step(self) -> Update | None:
-        """Batch: one update from the total gradient; online: one per instance, in data order."""
+        """The first epoch: one update per batch (the whole data, mini-batches, or each instance), in data order."""
         training = self.spec.training
         if training is None:
             return None
-        rate, opt = training.learning_rate, optimizer_of(training)
+        optimizer, schedule = training.optimizer, training.schedule
+        trained = [p.key for p in self.graph.parameters]
         params = dict(self.params)
-        exact_params = None
-        if training.mode == "batch":
-            params = opt.update(params, self.grad, rate)
-            if self.exact:
-                exact_params = opt.update({k: to_exact(v) for k, v in self.params.items()}, self.exact_grad,
-                                          to_exact(rate))
-        else:
-            for inst in self.spec.data:
-                num = evaluate(self.steps, leaf_values(self.graph, params, inst))
-                params = opt.update(params, {p.key: num.grad[p.key] for p in self.graph.parameters}, rate)
+        state = {key: optimizer.init_state(0.0) for key in trained}
+        batches = training.batches(len(self.spec.data))
+        rates, lines, first_grad, first_params, first_reg, first_data, exact_params = [], {}, {}, {}, {}, {}, None
+        for k, rows in enumerate(batches):
+            if k == 0:
+                nums = [self.instances[i] for i in rows]
+            else:
+                nums = [evaluate(self.steps, leaf_values(self.graph, params, self.spec.data[i])) for i in rows]
+            grad = self.grad if len(rows) == len(self.spec.data) else self.batch_gradient(nums, params)
+            rate = schedule.rate(training.learning_rate, k)
+            rates.append(rate)
+            new = dict(params)
+            for key in trained:
+                step = optimizer.advance(params[key], grad[key], state[key], rate)
+                new[key] = float(step.theta)
+                state[key] = {name: v if v is None or name == "step" else float(v) for name, v in step.state.items()}
+                if k == 0:
+                    lines[key] = step.lines
+            if k == 0:
+                first_grad, first_params = grad, new
+                first_reg = self.reg_grad
+                first_data = self.batch_gradient(nums, params, penalty=False)
+                if self.exact and len(batches) == 1 and optimizer.rational:
+                    exact_params = self._exact_update(rate)
+            params = new
         after = tuple(evaluate(self.steps, leaf_values(self.graph, params, inst)) for inst in self.spec.data)
         return Update(params=params, exact_params=exact_params, instances=after,
-                      loss=self._reduce([n.loss for n in after]))
+                      loss=self._reduce([n.loss for n in after]) + self.penalty(params),
+                      first_batch=batches[0], first_grad=first_grad, first_reg_grad=first_reg, first_data_grad=first_data,
+                      first_params=first_params, lines=lines,
+                      rates=tuple(rates), state=state)
+
+    def _exact_update(self, rate: float) -> dict | None:
+        """The single update of an epoch in exact numbers, when every result stays rational."""
+        optimizer = self.spec.training.optimizer
+        exact = {k: to_exact(v) for k, v in self.params.items()}
+        for key, g in self.exact_grad.items():
+            theta = optimizer.advance(exact[key], g, optimizer.init_state(sp.S.Zero), to_exact(rate)).theta
+            if not isinstance(theta, sp.Rational):
+                return None
+            exact[key] = theta
+        return exact
 
     @cached_property
     def training(self) -> reference.TrainingRun | None:
@@ -132,6 +225,18 @@ class Derivation:
             tree[layer.name] = {"weights": [[values[k] for k in row] for row in wkeys], "bias": bias}
         return tree
 
+    def state_tree(self, state: dict[str, dict]) -> dict:
+        """{layer: {weights: {buffer: [[...]]}, bias: {buffer: [...]} | None}}: the optimizer's state by PyTorch's names."""
+        names = self.spec.training.optimizer.state_names
+        tree = {}
+        for layer, wkeys, bkeys in zip(self.spec.layers, self.graph.layer_weights, self.graph.layer_bias):
+            weights = {n: [[state[k][n] for k in row] for row in wkeys] for n in names}
+            bias = None
+            if bkeys is not None and layer.train_bias:
+                bias = {n: [state[k][n] for k in bkeys] for n in names}
+            tree[layer.name] = {"weights": weights, "bias": bias}
+        return tree
+
     def to_values(self) -> dict:
         """Every number, as the JSON of `derive values` (docs/json.md)."""
         spec, graph = self.spec, self.graph
@@ -158,14 +263,24 @@ class Derivation:
                                  "outputs": [[n.value[a] for _, a in graph.layer_units[-1]]
                                              for n in self.after_step.instances],
                                  "instance_losses": [n.loss for n in self.after_step.instances]}
+            out["after_step"]["state"] = self.state_tree(self.after_step.state)
+            out["after_step"]["learning_rates"] = list(self.after_step.rates)
             run = self.training
             final = {}
             for l, layer in enumerate(spec.layers):
                 final[layer.name] = {"weights": run.params.W[l].tolist(),
                                      "bias": None if run.params.b[l] is None else run.params.b[l].tolist()}
-            out["training"] = {"epochs": spec.training.epochs, "mode": spec.training.mode,
-                               "learning_rate": spec.training.learning_rate, "loss": run.losses,
-                               "layers": final, "outputs": run.outputs.tolist()}
+            tr = spec.training
+            out["training"] = {"epochs": tr.epochs, "mode": tr.mode,
+                               "learning_rate": tr.learning_rate, "loss": run.losses,
+                               "layers": final, "outputs": run.outputs.tolist(),
+                               "optimizer": {"name": tr.optimizer.name, **tr.optimizer.settings()},
+                               "schedule": tr.schedule.settings(),
+                               "batch_size": len(tr.batches(len(spec.data))[0]),
+                               "updates_per_epoch": len(tr.batches(len(spec.data)))}
+        if spec.regularization is not None:
+            out["regularization"] = {**spec.regularization.settings(), "penalty": self.penalty(self.params),
+                                     "data_loss": self.data_loss}
         out["checks"] = {name: c.to_json() for name, c in self.checks.items()}
         return out
 

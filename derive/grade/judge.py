@@ -26,7 +26,6 @@ from derive.grade.answers import Answers, Quantity, backward_order, catalogue
 from derive.core.derivation import Derivation
 from derive.grade.formula import Formula, FormulaError, parse_formula
 from derive.core.numbers import evaluate, leaf_values
-from derive.core.optimizers import optimizer_of
 from derive.grade.mistakes import mistakes, quantity_values  # noqa: F401 (the classroom helpers import them from here)
 
 RANDOM_POINTS = 3
@@ -360,9 +359,10 @@ def recompute(d: Derivation, q: Quantity, given: dict[str, float]) -> float | No
         key = "L" if q.kind == "total_loss" else f"dL/d{q.node}"
         parts = [given.get(f"instance{n + 1}.{key}", num.loss if q.kind == "total_loss" else num.grad[q.node])
                  for n, num in enumerate(d.instances)]
-        return d.scale * sum(parts)
-    if q.kind == "update" and d.spec.training.mode == "batch":
+        extra = d.regularization_term if q.kind == "total_loss" else d.reg_grad[q.node]
+        return d.scale * sum(parts) + extra
+    training = d.spec.training
+    if q.kind == "update" and training.one_update(len(d.spec.data)):
         name = inputs_of(d, q)[0]
-        training = d.spec.training
-        return optimizer_of(training).step(d.params[q.node], given.get(name, d.grad[q.node]), training.learning_rate)
+        return training.optimizer.step(d.params[q.node], given.get(name, d.grad[q.node]), training.first_rate)
     return None

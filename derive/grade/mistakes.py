@@ -19,7 +19,6 @@ import numpy as np
 from derive.core.activations import activation_of
 from derive.core.derivation import Derivation
 from derive.core.numbers import Numbers, backward, evaluate, evaluate_rounded, leaf_values, round_to
-from derive.core.optimizers import optimizer_of
 
 #: (label, explanation, per-instance numbers, options of :func:`quantity_values`) of one model of a mistake.
 Model = tuple[str, str, list[Numbers], dict]
@@ -41,15 +40,14 @@ def quantity_values(d: Derivation, nums: list[Numbers], *, scale: float | None =
             if key != graph.loss_key:
                 values[f"{table}.dL/d{key}"] = g
     scale = d.scale if scale is None else scale
-    total = {p.key: scale * sum(num.grad[p.key] for num in nums) for p in graph.parameters}
+    total = {p.key: scale * sum(num.grad[p.key] for num in nums) + d.reg_grad[p.key] for p in graph.parameters}
     if len(nums) > 1:
-        values["total.L"] = scale * sum(num.loss for num in nums)
+        values["total.L"] = scale * sum(num.loss for num in nums) + d.regularization_term
         values.update({f"total.dL/d{k}": g for k, g in total.items()})
     training = d.spec.training
-    if update and training is not None and training.mode == "batch":
-        rate = training.learning_rate if rate is None else rate
-        opt = optimizer_of(training)
-        values.update({f"update.{k}": opt.step(d.params[k], -sign * g, rate) for k, g in total.items()})
+    if update and training is not None and training.one_update(len(d.spec.data)):
+        rate = training.first_rate if rate is None else rate
+        values.update({f"update.{k}": training.optimizer.step(d.params[k], -sign * g, rate) for k, g in total.items()})
     return values
 
 
@@ -197,7 +195,7 @@ class UpdatedWeights(Mistake):
 
     def models(self, d):
         graph = d.graph
-        if d.after_step is None or d.spec.training.mode != "batch":
+        if d.after_step is None or not d.spec.training.one_update(len(d.spec.data)):
             return
 
         def updated_backward(num):
@@ -236,11 +234,11 @@ class LearningRate(Mistake):
 
     def models(self, d):
         spec = d.spec
-        if d.after_step is None or spec.training.mode != "batch":
+        if d.after_step is None or not spec.training.one_update(len(spec.data)):
             return
-        for rate in nearby_rates(spec.training.learning_rate):
+        for rate in nearby_rates(spec.training.first_rate):
             yield (f"rate-{rate:g}", f"the update used learning rate {rate:g} instead of "
-                   f"{spec.training.learning_rate:g}", list(d.instances), {"rate": rate})
+                   f"{spec.training.first_rate:g}", list(d.instances), {"rate": rate})
 
 
 def nearby_rates(rate: float) -> list[float]:

@@ -15,7 +15,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from derive.grade.answers import catalogue
 from derive.core.derivation import Derivation
 from derive.core.numbers import evaluate_rounded, leaf_values
-from derive.core.optimizers import optimizer_of
 
 
 @dataclass(frozen=True)
@@ -57,24 +56,41 @@ def policy_values(d: Derivation, rounding: Rounding) -> dict[str, float]:
             out[name] = nums[q.instance].grad[q.node]
     mean = spec.reduction == "mean"
     combine = (lambda xs: rounding(sum(xs) / len(xs))) if mean else (lambda xs: rounding(sum(xs)))
+    reg = spec.regularization
+
+    def penalized(grad: dict, params: dict) -> dict:
+        """The gradient plus the regularization term's (rounded), where it reaches."""
+        if reg is None:
+            return grad
+        return {key: rounding(g + rounding(reg.gradient(params[key]))) if key in d.regularized else g
+                for key, g in grad.items()}
+
     if "total.L" in known:
         out["total.L"] = combine([n.loss for n in nums])
+        if reg is not None:
+            out["total.L"] = rounding(out["total.L"] + rounding(d.penalty({k: rounding(v) for k, v in d.params.items()})))
     total_grad = {p.key: combine([n.grad[p.key] for n in nums]) if len(nums) > 1 else nums[0].grad[p.key]
                   for p in graph.parameters}
+    total_grad = penalized(total_grad, {k: rounding(v) for k, v in d.params.items()})
     for p in graph.parameters:
         if f"total.dL/d{p.key}" in known:
             out[f"total.dL/d{p.key}"] = total_grad[p.key]
     if d.after_step is not None:
-        rate, opt = spec.training.learning_rate, optimizer_of(spec.training)
+        training = spec.training
+        opt = training.optimizer
         params = {k: rounding(v) for k, v in d.params.items()}
-        if spec.training.mode == "batch":
-            params = opt.update(params, {p.key: total_grad[p.key] for p in graph.parameters}, rate, rounding=rounding)
-        else:
-            for inst in spec.data:
-                num = nums[0] if inst is spec.data[0] else evaluate_rounded(
-                    steps, leaf_values(graph, params, inst), rounding)
-                params = opt.update(params, {p.key: num.grad[p.key] for p in graph.parameters}, rate,
-                                    rounding=rounding)
+        states: dict = {}
+        for k, rows in enumerate(training.batches(len(spec.data))):
+            if k == 0 and len(rows) == len(spec.data):
+                grad = total_grad
+            else:
+                batch = [nums[i] if k == 0 else evaluate_rounded(steps, leaf_values(graph, params, spec.data[i]),
+                                                                 rounding) for i in rows]
+                part = ((lambda xs: rounding(sum(xs) / len(xs))) if mean else (lambda xs: rounding(sum(xs))))
+                grad = penalized({p.key: part([n.grad[p.key] for n in batch]) if len(batch) > 1 else batch[0].grad[p.key]
+                                  for p in graph.parameters}, params)
+            params = opt.update(params, grad, training.schedule.rate(training.learning_rate, k), rounding=rounding,
+                                states=states)
         for p in graph.parameters:
             out[f"update.{p.key}"] = params[p.key]
     return out

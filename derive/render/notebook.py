@@ -17,7 +17,6 @@ import jinja2
 
 from derive.core.activations import activation_of
 from derive.core.derivation import Derivation
-from derive.core.optimizers import optimizer_of
 from derive.render.markdown import sections
 
 MARKER = re.compile(r"^# %% (.+)$", flags=re.M)
@@ -30,10 +29,25 @@ def code_cells(env: jinja2.Environment, d: Derivation) -> list[tuple[str, str]]:
     T = [list(inst.t) for inst in spec.data]
     text = env.get_template("notebook.py.j2").render(
         spec=spec, values=d.to_values(), X=X, T=T, last=spec.layers[-1].name, activation=activation_of,
-        loss=d.graph.loss, optimizer=optimizer_of(spec.training),
+        loss=d.graph.loss, penalized=penalized(d),
+        batches=[list(rows) for rows in spec.training.batches(len(spec.data))] if spec.training else [],
         py=lambda v: json.dumps(v, allow_nan=False))
     parts = MARKER.split(text)
     return [(parts[i].strip(), parts[i + 1].strip("\n") + "\n") for i in range(1, len(parts) - 1, 2)]
+
+
+def penalized(d: Derivation) -> list[str]:
+    """The notebook's names (``W_h``, ``b_y``) of the parameter arrays the regularization term covers."""
+    reg = d.spec.regularization
+    if reg is None:
+        return []
+    out = []
+    for layer in d.spec.layers:
+        if reg.covers("weight"):
+            out.append(f"W_{layer.name}")
+        if layer.bias is not None and layer.train_bias and reg.covers("bias"):
+            out.append(f"b_{layer.name}")
+    return out
 
 
 def notebook(markdown: str, code: list[tuple[str, str]], pictures: dict[str, bytes], *, title: str) -> str:

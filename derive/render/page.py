@@ -198,15 +198,6 @@ class Page:
         """The optimizer of the spec's training (its update rule, in LaTeX)."""
         return optimizer_of(self.spec.training)
 
-    def update_line(self, key: str, after) -> str:
-        """One parameter's first update, as a line of an aligned block: the rule, its numbers, the result."""
-        name, opt = self.name(key), self.optimizer
-        rate = self.num(self.spec.training.learning_rate)
-        exact = after.exact_params[key] if after.exact_params else None
-        return (rf"{name} &\leftarrow {opt.symbolic_tex(name, self.dL(key))} = "
-                rf"{opt.substituted_tex(self.num(self.d.params[key]), self.factor(self.d.grad[key]), rate)} "
-                f"{self.result(after.params[key], exact)}")
-
     @cached_property
     def loss_sentence(self) -> str:
         """The loss's own sentence before $L = …$ (it names the first error where the loss has errors)."""
@@ -323,6 +314,83 @@ class Page:
 
     def transpose(self, rows):
         return [list(col) for col in zip(*rows)]
+
+    # -- the update: the optimizer's lines, formatted (the derivation computed every number)
+
+    def plain_update(self, key: str) -> bool:
+        """Whether the first update of ``key`` is θ ← θ − η·∂L/∂θ itself: one line, the whole data, no penalty."""
+        after = self.d.after_step
+        return (len(after.lines[key]) == 1 and len(after.first_batch) == len(self.spec.data)
+                and self.spec.regularization is None)
+
+    def parts(self, parts) -> str:
+        """LaTeX text alternating with numbers: a number is bare at the start of the text or of a braced argument
+        (unless a power follows), else a factor (in parentheses when negative)."""
+        out = []
+        for i, p in enumerate(parts):
+            if isinstance(p, str):
+                out.append(p)
+                continue
+            before = parts[i - 1] if i else ""
+            after = parts[i + 1] if i + 1 < len(parts) else ""
+            bare = (before == "" or before.endswith("{")) and not (isinstance(after, str) and after.startswith("^"))
+            out.append(self.num(p) if bare else self.factor(p))
+        return "".join(out)
+
+    def penalty_row(self) -> str:
+        """R = its formula = the numbers ≈ its value (the numbers left out beyond 12 parameters)."""
+        reg, d = self.spec.regularization, self.d
+        numbers = ""
+        if len(d.regularized) <= 12:
+            numbers = " = " + self.parts(reg.parts([d.params[k] for k in d.regularized]))
+        return f"R &= {reg.formula()}{numbers} {self.result(d.regularization_term)}"
+
+    def update_block(self, keys: list[str]) -> list[str]:
+        """The rows of the first update of every parameter in ``keys``."""
+        return [row for key in keys for row in self.update_rows(key)]
+
+    def update_rows(self, key: str) -> list[str]:
+        """The rows of an ``aligned`` block: the gradient the first update uses, then the optimizer's lines."""
+        after = self.d.after_step
+        name = self.name(key)
+        rows = []
+        plain = self.plain_update(key)
+        if not plain:
+            rows.append(self.gradient_row(key))
+        lines = after.lines[key]
+        for i, line in enumerate(lines):
+            formula = line.formula.replace("@", name)
+            if plain:
+                formula = formula.replace(f"g_{{{name}}}", self.dL(key))
+            numbers = self.parts(line.parts)
+            last = i == len(lines) - 1
+            exact = after.exact_params[key] if last and after.exact_params and after.updates == 1 else None
+            arrow = r"&\leftarrow" if line.assign else "&="
+            rows.append(f"{line.target.replace('@', name)} {arrow} {formula} = {numbers} {self.result(line.value, exact)}")
+        return rows
+
+    def gradient_row(self, key: str) -> str:
+        """g = the gradient of the first update's batch (and the penalty's): symbols, numbers, value."""
+        after, spec = self.d.after_step, self.spec
+        name = self.name(key)
+        batch = after.first_batch
+        g = after.first_grad[key]
+        reg = after.first_reg_grad[key]
+        whole = len(batch) == len(spec.data)
+        if whole:
+            if not reg:
+                return rf"g_{{{name}}} &= {self.dL(key)} {self.result(g)}"
+            sym, num = self.dL(key), self.num(after.first_data_grad[key])
+        else:
+            sym = " + ".join(self.dL(key, f"L^{{({n + 1})}}") for n in batch)
+            num = " + ".join((self.factor if i else self.num)(self.d.instances[n].grad[key]) for i, n in enumerate(batch))
+            if spec.reduction == "mean" and len(batch) > 1:
+                sym = rf"\frac{{1}}{{{len(batch)}}}\left({sym}\right)"
+                num = rf"\frac{{1}}{{{len(batch)}}}\left({num}\right)"
+        if reg:
+            sym += " + " + self.spec.regularization.grad_formula().replace(r"\theta", name)
+            num += f" + {self.factor(reg)}"
+        return rf"g_{{{name}}} &= {sym} = {num} {self.result(g)}"
 
     def training_rows(self) -> list[int]:
         """Epochs to tabulate: the first few, then about ten spread out, and the last."""

@@ -22,6 +22,9 @@ from derive.errors import SpecError, UsageError
 from derive.core.activations import ACTIVATIONS, all_givens
 from derive.core.layers import LAYERS
 from derive.core.losses import LOSSES
+from derive.core.optimizers import OPTIMIZERS, SGD, Optimizer
+from derive.core.regularizers import REGULARIZERS, Regularizer
+from derive.core.schedules import SCHEDULES, Constant, Schedule
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 LAYER_NAME_RE = re.compile(r"^[a-z][a-z0-9]*$")
@@ -80,11 +83,30 @@ class Instance:
 
 @dataclass(frozen=True)
 class Training:
-    """Gradient descent: ``epochs`` full passes, batch (one update an epoch) or online (one an instance)."""
+    """Training: ``epochs`` full passes over the data, one update per (mini-)batch, in data order."""
 
     learning_rate: float
     epochs: int
     mode: str
+    """``batch`` (mini-batches of ``batch_size``, the whole data by default) or ``online`` (batch_size 1)."""
+    optimizer: Optimizer = SGD()
+    schedule: Schedule = Constant()
+    batch_size: int | None = None
+    """None: the whole data (batch mode) or 1 (online mode)."""
+
+    @property
+    def first_rate(self) -> float:
+        """The learning rate of the first update (the schedule's η_0)."""
+        return self.schedule.rate(self.learning_rate, 0)
+
+    def one_update(self, n: int) -> bool:
+        """Whether an epoch over ``n`` instances is a single update from the gradient of all of them."""
+        return len(self.batches(n)) == 1
+
+    def batches(self, n: int) -> list[range]:
+        """The instances (0-based) of each update of an epoch over ``n`` instances, in data order."""
+        size = 1 if self.mode == "online" else (self.batch_size or n)
+        return [range(i, min(i + size, n)) for i in range(0, n, size)]
 
 
 SCOPES = ("forward", "loss", "output-layer", "hidden-layers", "update")
@@ -146,6 +168,8 @@ class Spec:
     """``float`` (53-bit) or ``exact`` (rationals and closed forms such as σ(0) = 1/2, e^{-1})."""
     worksheet: Worksheet | None = None
     """The ``[worksheet]`` table, when the spec has one."""
+    regularization: Regularizer | None = None
+    """``[network] regularization``: a penalty added once to the total loss, after the reduction."""
 
     @property
     def outputs(self) -> int:
@@ -330,20 +354,22 @@ class _Reader:
         arithmetic = self.choice(doc.get("arithmetic", "float"), "arithmetic", ARITHMETIC)
 
         network = self.table(self.require(doc, "network", ""), "network")
-        self.known_keys(network, "network", ("inputs", "loss", "reduction", "layers"))
+        self.known_keys(network, "network", ("inputs", "loss", "reduction", "layers", "regularization"))
         inputs = self.inputs(self.require(network, "inputs", "network"), "network.inputs")
         loss = self.choice(self.require(network, "loss", "network"), "network.loss", LOSSES)
         reduction = self.choice(network.get("reduction", "sum"), "network.reduction", REDUCTIONS)
         layers = self.layers(self.require(network, "layers", "network"), len(inputs))
         data = self.data(doc.get("data"), len(inputs), layers[-1], loss)
-        training = self.training(doc["training"]) if "training" in doc else None
+        training = self.training(doc["training"], len(data)) if "training" in doc else None
+        regularization = (self.regularization(network["regularization"], "network.regularization")
+                          if "regularization" in network else None)
         problem = LOSSES[loss].check_outputs(layers[-1].size)
         if problem:
             raise self.fail("network.loss", problem)
         worksheet = self.worksheet(doc["worksheet"]) if "worksheet" in doc else None
         return Spec(name=name, title=title, description=description, inputs=inputs, loss=loss,
                     reduction=reduction, layers=layers, data=data, training=training, source=self.source,
-                    arithmetic=arithmetic, worksheet=worksheet)
+                    arithmetic=arithmetic, worksheet=worksheet, regularization=regularization)
 
     def inputs(self, value: Any, field: str) -> tuple[str, ...]:
         if isinstance(value, list):
@@ -450,17 +476,70 @@ class _Reader:
             raise self.fail(field, problem)
         return t
 
-    def training(self, value: Any) -> Training:
+    def training(self, value: Any, n_data: int) -> Training:
         field = "training"
         table = self.table(value, field)
-        self.known_keys(table, field, ("learning_rate", "epochs", "mode"))
-        rate = self.number(self.require(table, "learning_rate", field), "training.learning_rate")
+        own = ("learning_rate", "epochs", "mode", "optimizer", "batch_size", "schedule")
+        name = self.choice(table.get("optimizer", "sgd"), "training.optimizer", OPTIMIZERS)
+        cls = OPTIMIZERS[name]
+        options = cls.options()
+        others = {k for c in OPTIMIZERS.values() for k in c.options()} - set(options)
+        for key in table:
+            if key in others:
+                raise self.fail(_join(field, key), f"does not apply to optimizer '{name}' (it takes "
+                                                   f"{', '.join(options) or 'no options'})")
+        self.known_keys(table, field, own + tuple(options))
+        rate = self.number(table.get("learning_rate", cls.default_lr), "training.learning_rate")
         if rate <= 0:
             raise self.fail("training.learning_rate", f"expected a positive number, got {rate:g}")
         epochs = self.integer(table.get("epochs", 1), "training.epochs", 0, MAX_EPOCHS)
         mode = self.choice(table.get("mode", "batch"), "training.mode", MODES)
-        return Training(learning_rate=rate, epochs=epochs, mode=mode)
+        batch_size = None
+        if "batch_size" in table:
+            batch_size = self.integer(table["batch_size"], "training.batch_size", 1, MAX_INSTANCES)
+            if mode == "online" and batch_size != 1:
+                raise self.fail("training.batch_size", f"mode = \"online\" is batch_size = 1, got {batch_size}")
+        optimizer = cls(**self.options(table, field, options, ()))
+        optimizer.check(lambda key, message: self.fail(_join(field, key), message))
+        schedule = Constant()
+        if "schedule" in table:
+            schedule = self.kind_table(table["schedule"], "training.schedule", SCHEDULES)
+        return Training(learning_rate=rate, epochs=epochs, mode=mode, optimizer=optimizer, schedule=schedule,
+                        batch_size=batch_size)
 
+    def options(self, table: dict, field: str, defaults: dict, required: tuple[str, ...]) -> dict:
+        """The options of a registry class, read by the type of their defaults (absent ones take the default)."""
+        out = {}
+        for key, default in defaults.items():
+            f = _join(field, key)
+            if key not in table:
+                if key in required:
+                    raise self.fail(f, "missing (required)")
+                out[key] = default
+            elif isinstance(default, bool):
+                out[key] = self.boolean(table[key], f)
+            elif isinstance(default, int):
+                out[key] = self.integer(table[key], f, 1, MAX_EPOCHS)
+            elif isinstance(default, tuple):
+                out[key] = self.vector(table[key], f, len(default), f"{len(default)} numbers")
+            else:
+                out[key] = self.number(table[key], f)
+        return out
+
+    def kind_table(self, value: Any, field: str, registry: dict):
+        """``{ kind = "...", options }``: an instance of the registry's class of that kind."""
+        table = self.table(value, field)
+        kind = self.choice(self.require(table, "kind", field), _join(field, "kind"), registry)
+        cls = registry[kind]
+        options = cls.options()
+        self.known_keys(table, field, ("kind",) + tuple(options))
+        made = cls.from_options(self.options(table, field, options, cls.required)) if hasattr(cls, "from_options") \
+            else cls(**self.options(table, field, options, cls.required))
+        made.check(lambda key, message: self.fail(_join(field, key), message))
+        return made
+
+    def regularization(self, value: Any, field: str) -> Regularizer:
+        return self.kind_table(value, field, REGULARIZERS)
 
     def range(self, value: Any, field: str) -> Range:
         table = self.table(value, field)
@@ -549,6 +628,8 @@ def dump_spec(spec: Spec, comment: str = "") -> str:
     inputs = str(len(spec.inputs)) if spec.inputs == default_inputs else (
         "[" + ", ".join(_toml_string(n) for n in spec.inputs) + "]")
     lines += ["", "[network]", f"inputs = {inputs}", f'loss = "{spec.loss}"', f'reduction = "{spec.reduction}"']
+    if spec.regularization is not None:
+        lines.append(f"regularization = {_inline(spec.regularization.settings(), num)}")
     for l, layer in enumerate(spec.layers):
         lines += ["", "[[network.layers]]", f'name = "{layer.name}"'] + (
             [f'type = "{layer.type}"'] if layer.type != "dense" else []) + [f"size = {layer.size}",
@@ -569,7 +650,31 @@ def dump_spec(spec: Spec, comment: str = "") -> str:
         t = spec.training
         lines += ["", "[training]", f"learning_rate = {num(t.learning_rate)}", f"epochs = {t.epochs}",
                   f'mode = "{t.mode}"']
+        if t.optimizer != SGD():
+            lines.append(f'optimizer = "{t.optimizer.name}"')
+            lines += [f"{k} = {_value(v, num)}" for k, v in t.optimizer.settings().items()]
+        if t.batch_size is not None:
+            lines.append(f"batch_size = {t.batch_size}")
+        if t.schedule != Constant():
+            lines.append(f"schedule = {_inline(t.schedule.settings(), num)}")
     return "\n".join(lines) + "\n"
+
+
+def _value(v: Any, num) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, str):
+        return _toml_string(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_value(x, num) for x in v) + "]"
+    return num(v)
+
+
+def _inline(settings: dict, num) -> str:
+    """An inline TOML table."""
+    return "{ " + ", ".join(f"{k} = {_value(v, num)}" for k, v in settings.items()) + " }"
 
 
 def _toml_string(text: str) -> str:

@@ -74,7 +74,8 @@ def check_numpy(d: Derivation) -> Check:
                 pairs += [(num.grad[k], p.dW[l][n, i, j]) for j, k in enumerate(row)]
             if graph.layer_bias[l] is not None and spec.layers[l].train_bias:
                 pairs += [(num.grad[k], p.db[l][n, j]) for j, k in enumerate(graph.layer_bias[l])]
-    gW, gb = reference.total_gradient(spec, p)
+    gW, gb = reference.total_gradient(spec, p, reference.Params.from_spec(spec))
+    pairs.append((d.loss, reference.total_loss(spec, reference.Params.from_spec(spec), X, T)))
     pairs += _param_pairs(d, d.grad, gW, gb)
     err, ok = _worst(pairs, rtol=1e-9, atol=1e-12)
     return Check("numpy", "every value and gradient against a vectorized NumPy forward/backward pass",
@@ -170,22 +171,37 @@ def check_sympy_diff(d: Derivation) -> Check:
         env = {graph[k].symbol: sp.Float(v) for k, v in num.value.items() if graph[k].expr is None}
         for key, expr in derivatives.items():
             total[key] += scale * float(expr.xreplace(env).evalf())
+    reg = d.spec.regularization
+    if reg is not None:  # the penalty's own derivative, by sympy.diff of R(θ) = c·θ² (any c: R is quadratic)
+        for p in params:
+            if p.key in d.regularized:
+                theta = sp.Symbol("theta")
+                c = sp.Float(reg.penalty([1.0]))
+                total[p.key] += float(sp.diff(c * theta**2, theta).subs(theta, d.params[p.key]))
     err, ok = _worst([(d.grad[k], total[k]) for k in total], rtol=1e-9, atol=1e-12)
     return Check("sympy_diff", description, err, "abs Δ ≤ 1e-12 + 1e-9·abs(value)", ok)
 
 
 def check_update(d: Derivation) -> Check:
-    """The parameters after the first epoch against one NumPy epoch."""
+    """The parameters and the optimizer's state after the first epoch against one NumPy epoch."""
     spec = d.spec
     if spec.training is None:
         return Check("update", "the first update against a NumPy training epoch", None, "", None,
                      note="skipped: the spec has no [training]")
     X, T = reference.data_arrays(spec)
-    new = reference.epoch(spec, reference.Params.from_spec(spec), X, T, spec.training.learning_rate,
-                          spec.training.mode)
-    err, ok = _worst(_param_pairs(d, d.after_step.params, new.W, new.b), rtol=1e-9, atol=1e-12)
-    return Check("update", "the parameters after the first epoch against one NumPy training epoch",
-                 err, "abs Δ ≤ 1e-12 + 1e-9·abs(value)", ok)
+    new, trainer = reference.epoch(spec, reference.Params.from_spec(spec), X, T)
+    pairs = _param_pairs(d, d.after_step.params, new.W, new.b)
+    for (kind, l), buffers in trainer.state.items():
+        keys = d.graph.layer_weights[l] if kind == "W" else [d.graph.layer_bias[l]]
+        shape = (len(keys), len(keys[0]))
+        for name, array in buffers.items():
+            array = np.broadcast_to(np.asarray(array, dtype=float).reshape(-1), (shape[0] * shape[1],)).reshape(shape)
+            pairs += [(d.after_step.state[k][name], array[i][j]) for i, row in enumerate(keys)
+                      for j, k in enumerate(row)]
+    pairs += list(zip(d.after_step.rates, trainer.rates))
+    err, ok = _worst(pairs, rtol=1e-9, atol=1e-12)
+    return Check("update", "the parameters and the optimizer's state after the first epoch against one NumPy "
+                 "training epoch", err, "abs Δ ≤ 1e-12 + 1e-9·abs(value)", ok)
 
 
 def check_shortcut(d: Derivation) -> Check:

@@ -15,7 +15,6 @@ import numpy as np
 
 from derive.core.layers import layer_type
 from derive.core.losses import LOSSES
-from derive.core.optimizers import optimizer_of
 from derive.spec.parse import Spec
 
 
@@ -74,11 +73,24 @@ def losses(spec: Spec, params: Params, X: np.ndarray, T: np.ndarray) -> np.ndarr
     return LOSSES[spec.loss].forward(A[-1], T)
 
 
+def penalty(spec: Spec, params: Params) -> float:
+    """The regularization term of the total loss (0 without one): over the weights, and the trained biases if asked."""
+    reg = spec.regularization
+    if reg is None:
+        return 0.0
+    values = []
+    for l, layer in enumerate(spec.layers):
+        if reg.covers("weight"):
+            values += params.W[l].ravel().tolist()
+        if params.b[l] is not None and layer.train_bias and reg.covers("bias"):
+            values += params.b[l].ravel().tolist()
+    return float(reg.penalty(values))
+
+
 def total_loss(spec: Spec, params: Params, X: np.ndarray, T: np.ndarray) -> float:
+    """The reduced loss of the instances given, plus the regularization term once."""
     per = losses(spec, params, X, T)
-    return float(per.sum() if spec.reduction == "sum" else per.mean())
-
-
+    return float(per.sum() if spec.reduction == "sum" else per.mean()) + penalty(spec, params)
 def backward(spec: Spec, params: Params, X: np.ndarray, T: np.ndarray) -> Pass:
     Z, A = forward(spec, params, X)
     loss = LOSSES[spec.loss]
@@ -94,53 +106,97 @@ def backward(spec: Spec, params: Params, X: np.ndarray, T: np.ndarray) -> Pass:
     return Pass(Z=Z, A=A, loss=loss.forward(A[-1], T), dZ=dZ, dA=dA, dW=dW, db=db, dX=grad_a)
 
 
-def total_gradient(spec: Spec, p: Pass) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
-    """The gradient of the total loss: the per-instance gradients summed (or averaged)."""
+def total_gradient(spec: Spec, p: Pass, params: Params) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+    """The gradient of the total loss of the pass's instances: their gradients summed (or averaged),
+    plus the regularization term's."""
     scale = 1.0 if spec.reduction == "sum" else 1.0 / p.dZ[0].shape[0]
-    return ([scale * w.sum(axis=0) for w in p.dW], [None if b is None else scale * b.sum(axis=0) for b in p.db])
+    gW = [scale * w.sum(axis=0) for w in p.dW]
+    gb = [None if b is None else scale * b.sum(axis=0) for b in p.db]
+    reg = spec.regularization
+    if reg is not None:
+        for l, layer in enumerate(spec.layers):
+            if reg.covers("weight"):
+                gW[l] = gW[l] + reg.gradient(params.W[l])
+            if gb[l] is not None and layer.train_bias and reg.covers("bias"):
+                gb[l] = gb[l] + reg.gradient(params.b[l])
+    return gW, gb
 
 
-def step(spec: Spec, params: Params, gW, gb, rate: float) -> Params:
-    opt = optimizer_of(spec.training)
-    new = params.copy()
-    for l, layer in enumerate(spec.layers):
-        new.W[l] = opt.step(new.W[l], gW[l], rate)
-        if new.b[l] is not None and layer.train_bias:
-            new.b[l] = opt.step(new.b[l], gb[l], rate)
-    return new
+class Trainer:
+    """Training with the spec's optimizer and schedule, on arrays: one update per mini-batch, in data order.
+
+    The optimizer state of each parameter array is kept by PyTorch's buffer names.
+    """
+
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.optimizer = spec.training.optimizer
+        self.schedule = spec.training.schedule
+        self.updates = 0
+        """Updates done so far (the schedule's k)."""
+        self.rates: list[float] = []
+        self.state: dict[tuple[str, int], dict] = {}
+
+    def trained(self, params: Params):
+        """(kind, layer index, array) of every trained parameter array."""
+        for l, layer in enumerate(self.spec.layers):
+            yield "W", l, params.W[l]
+            if params.b[l] is not None and layer.train_bias:
+                yield "b", l, params.b[l]
+
+    def step(self, params: Params, gW, gb) -> Params:
+        new = params.copy()
+        rate = self.schedule.rate(self.spec.training.learning_rate, self.updates)
+        self.rates.append(rate)
+        for kind, l, theta in self.trained(params):
+            key = (kind, l)
+            if key not in self.state:
+                self.state[key] = self.optimizer.init_state(np.zeros_like(theta))
+            g = gW[l] if kind == "W" else gb[l]
+            out = self.optimizer.advance(theta, g, self.state[key], rate)
+            self.state[key] = out.state
+            (new.W if kind == "W" else new.b)[l] = np.asarray(out.theta, dtype=float)
+        self.updates += 1
+        return new
+
+    def epoch(self, params: Params, X: np.ndarray, T: np.ndarray, first: Pass | None = None) -> Params:
+        """One pass over the data: one update per batch (``first``: the pass of the whole data, if at hand)."""
+        batches = self.spec.training.batches(X.shape[0])
+        for rows in batches:
+            sl = slice(rows.start, rows.stop)
+            p = first if first is not None and len(batches) == 1 else backward(self.spec, params, X[sl], T[sl])
+            params = self.step(params, *total_gradient(self.spec, p, params))
+        return params
 
 
-def epoch(spec: Spec, params: Params, X: np.ndarray, T: np.ndarray, rate: float, mode: str) -> Params:
-    """One epoch: one batch update from the total gradient, or one online update per instance (its own loss)."""
-    if mode == "batch":
-        return step(spec, params, *total_gradient(spec, backward(spec, params, X, T)), rate)
-    for n in range(X.shape[0]):
-        p = backward(spec, params, X[n : n + 1], T[n : n + 1])
-        params = step(spec, params, [w[0] for w in p.dW], [None if b is None else b[0] for b in p.db], rate)
-    return params
+def epoch(spec: Spec, params: Params, X: np.ndarray, T: np.ndarray) -> tuple[Params, Trainer]:
+    """The first epoch from ``params`` with a fresh optimizer state: the new parameters and the trainer (its state)."""
+    trainer = Trainer(spec)
+    return trainer.epoch(params, X, T), trainer
 
 
 @dataclass
 class TrainingRun:
     losses: list[float]
-    """Total loss before each epoch's update, then after the last one."""
+    """Total loss (regularization included) before each epoch's updates, then after the last one."""
     params: Params
     outputs: np.ndarray
+    state: dict
+    """(kind, layer) → the optimizer's buffers after the last update."""
+    rates: list[float]
+    """The learning rate of every update."""
 
 
 def train(spec: Spec) -> TrainingRun:
-    """``spec.training.epochs`` epochs of gradient descent from the spec's parameters."""
+    """``spec.training.epochs`` epochs with the spec's optimizer, schedule and batches, from the spec's parameters."""
     X, T = data_arrays(spec)
     params = Params.from_spec(spec)
-    rate, mode = spec.training.learning_rate, spec.training.mode
+    trainer = Trainer(spec)
     history = []
     for _ in range(spec.training.epochs):
-        if mode == "batch":  # the epoch's own forward pass gives the loss before its update
-            p = backward(spec, params, X, T)
-            history.append(float(p.loss.sum() if spec.reduction == "sum" else p.loss.mean()))
-            params = step(spec, params, *total_gradient(spec, p), rate)
-        else:
-            history.append(total_loss(spec, params, X, T))
-            params = epoch(spec, params, X, T, rate, mode)
+        p = backward(spec, params, X, T)  # the loss before the epoch, and the gradient of a whole-data batch
+        history.append(float(p.loss.sum() if spec.reduction == "sum" else p.loss.mean()) + penalty(spec, params))
+        params = trainer.epoch(params, X, T, first=p)
     history.append(total_loss(spec, params, X, T))
-    return TrainingRun(losses=history, params=params, outputs=forward(spec, params, X)[1][-1])
+    return TrainingRun(losses=history, params=params, outputs=forward(spec, params, X)[1][-1], state=trainer.state,
+                       rates=trainer.rates)

@@ -121,8 +121,8 @@ def draw_spec(base: Spec, settings: Settings, rng: np.random.Generator, name: st
         data.append(Instance(x=x, t=t))
     training = base.training
     if "update" in settings.scope:
-        rate = training.learning_rate if training else DEFAULT_RATE
-        training = Training(learning_rate=rate, epochs=1, mode=training.mode if training else "batch")
+        training = (dataclasses.replace(training, epochs=1) if training
+                    else Training(learning_rate=DEFAULT_RATE, epochs=1, mode="batch"))
     else:
         training = None
     return dataclasses.replace(base, name=name, title=title, description="", layers=tuple(layers),
@@ -212,7 +212,7 @@ def degenerate(spec: Spec, scope: tuple[str, ...], rounding: Rounding) -> str | 
             if trained_bias:
                 asked.append((f"dL/db of layer {spec.layers[l].name}", p.db[l][n]))
     if len(X) > 1 and "update" in scope and layers:
-        gW, gb = reference.total_gradient(spec, p)
+        gW, gb = reference.total_gradient(spec, p, params)
         asked += [(f"the total dL/dW of layer {spec.layers[l].name}", gW[l]) for l in layers]
         asked += [(f"the total dL/db of layer {spec.layers[l].name}", gb[l]) for l in layers
                   if gb[l] is not None and spec.layers[l].train_bias]

@@ -89,8 +89,8 @@ def _reference_values(spec) -> dict[str, float]:
             out[f"{tab}.e{k + 1}"] = p.A[-1][n, k] - T[n, k]
             out[f"{tab}.dL/de{k + 1}"] = p.dA[-1][n, k]  # sse: y = e + t
         out[f"{tab}.L"] = p.loss[n]
-    gW, gb = reference.total_gradient(spec, p)
-    new = reference.epoch(spec, params, X, T, spec.training.learning_rate, spec.training.mode)
+    gW, gb = reference.total_gradient(spec, p, params)
+    new, _ = reference.epoch(spec, params, X, T)
     out["total.L"] = reference.total_loss(spec, params, X, T)
     for l, layer in enumerate(spec.layers):
         for i, row in enumerate(layer.weights):
