@@ -106,14 +106,16 @@ def backward(spec: Spec, params: Params, X: np.ndarray, T: np.ndarray) -> Pass:
     return Pass(Z=Z, A=A, loss=loss.forward(A[-1], T), dZ=dZ, dA=dA, dW=dW, db=db, dX=grad_a)
 
 
-def total_gradient(spec: Spec, p: Pass, params: Params) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+def total_gradient(spec: Spec, p: Pass, params: Params | None = None) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
     """The gradient of the total loss of the pass's instances: their gradients summed (or averaged),
-    plus the regularization term's."""
+    plus the regularization term's at ``params`` (required when the spec has one)."""
     scale = 1.0 if spec.reduction == "sum" else 1.0 / p.dZ[0].shape[0]
     gW = [scale * w.sum(axis=0) for w in p.dW]
     gb = [None if b is None else scale * b.sum(axis=0) for b in p.db]
     reg = spec.regularization
     if reg is not None:
+        if params is None:
+            raise ValueError("total_gradient: the spec has a regularization term; pass the parameters")
         for l, layer in enumerate(spec.layers):
             if reg.covers("weight"):
                 gW[l] = gW[l] + reg.gradient(params.W[l])
