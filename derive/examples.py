@@ -17,6 +17,8 @@ FORMATS = ("md", "tex", "pdf", "html", "ipynb")
 EXAMPLES = tuple((preset, fmt) for fmt in FORMATS for preset in ("two-two-two", "slp-identity"))
 #: (preset, answers file under output/, report file under output/) of every check report.
 CHECKS = (("two-two-two", "seed-001/answers.toml", "seed-001/report.md"),)
+#: (preset, document under the repository, report file under output/) of every audit report.
+AUDITS = (("two-two-two", "tests/fixtures/seed_001.txt", "seed-001/audit.md"),)
 VIEWS = ("scalar", "matrix", "tape")
 #: (preset, variants, seed, formats, folder under output/) of the worksheet sample.
 WORKSHEETS = (("two-two-two", 3, 7, ("md", "pdf", "moodle", "moodle-cloze", "qti", "gift", "prairielearn"),
@@ -45,6 +47,12 @@ def generate(formats: tuple[str, ...] = FORMATS) -> dict[str, str | bytes]:
         result = check_answers(d, given)
         text = render_report(result, fmt="md").replace(str(OUTPUT / answers), answers)
         files[report] = text
+    from derive.audit.documents import read_document
+    from derive.audit.report import audit, render_audit
+
+    for preset, document, report in AUDITS:
+        result = audit(derive(load_spec(preset)), read_document(OUTPUT.parent / document))
+        files[report] = render_audit(result, fmt="md").replace(str(OUTPUT.parent / document), document)
     return files
 
 

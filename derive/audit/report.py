@@ -49,6 +49,8 @@ class Finding:
     diagnosis: str
     origin: list[int] = field(default_factory=list)
     """For a wrong number that follows from earlier wrong ones: the lines where the error started."""
+    name: str = ""
+    """The name the document gives it (``\\frac{\\partial E_{total}}{\\partial w_6}``), when it gives one."""
 
     def to_json(self) -> dict:
         return {"line": self.line, "text": self.text, "given": _finite(self.given), "quantity": self.quantity,
@@ -194,7 +196,7 @@ class _Judge:
     def _finding(self, c: Claim, k: Known | None, verdict: str, diagnosis: str, origin=None) -> Finding:
         return Finding(line=c.line, text=self.doc.line_text(c.line, c.written), given=c.value, written=c.written,
                        quantity=None if k is None else k.name, expected=None if k is None else k.value,
-                       verdict=verdict, diagnosis=diagnosis, origin=list(origin or []))
+                       verdict=verdict, diagnosis=diagnosis, origin=list(origin or []), name=c.name)
 
     def diagnose(self, c: Claim, cands: list[Known]) -> tuple[str | None, Known | None, list[int]]:
         from derive.grade.judge import Tolerance, inputs_of, recompute
