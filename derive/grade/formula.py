@@ -52,6 +52,15 @@ _BINARY = {ast.Add: (lambda a, b: a + b, lambda a, b: a + b), ast.Sub: (lambda a
 _UNARY = {ast.USub: (lambda a: -a, lambda a: -a), ast.UAdd: (lambda a: a, lambda a: a)}
 
 
+#: ``dL/dKEY`` (or with ∂) written inside a formula, KEY a plain name.
+GRADIENT = re.compile(r"(?<![A-Za-z0-9_])(?:d|∂)L\s*/\s*(?:d|∂)([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def gradient_names(keys) -> list[str]:
+    """The variable names of the gradients of these nodes in a formula: ``dL_dh1_out``."""
+    return [f"dL_d{k}" for k in keys]
+
+
 class FormulaError(ValueError):
     """A formula that cannot be judged, with the reason in words."""
 
@@ -95,6 +104,8 @@ def parse_formula(text: str, known: Mapping[str, object] = {}, latex_names: Mapp
     plain = latex_to_plain(text, latex_names) if "\\" in text or "{" in text else text
     plain = plain.replace("σ", "sigma").replace("−", "-").replace("·", "*").replace("×", "*")
     plain = plain.replace("^", "**")  # a^b is a power (Python would read XOR, with the wrong precedence)
+    # a gradient's name, dL/dy1_out or ∂L/∂y1_out, is one variable (dL_dy1_out), not a division
+    plain = GRADIENT.sub(lambda m: f"dL_d{m.group(1)}", plain)
     depth = 0
     for ch in plain:
         depth += ch == "("

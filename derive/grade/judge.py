@@ -24,11 +24,15 @@ import sympy as sp
 
 from derive.grade.answers import Answers, Quantity, backward_order, catalogue
 from derive.core.derivation import Derivation
-from derive.grade.formula import Formula, FormulaError, parse_formula
+from derive.grade.formula import Formula, FormulaError, gradient_names, parse_formula
+from derive.grade.precision import agrees, parse_decimal
 from derive.core.numbers import evaluate, leaf_values
 from derive.grade.mistakes import mistakes, quantity_values  # noqa: F401 (the classroom helpers import them from here)
 
 RANDOM_POINTS = 3
+#: A written number whose last digit is this many times finer than the tolerance is judged by the
+#: digits it shows (0.291027924 for 0.2910277737 is wrong), not by the tolerance (grade/precision.py).
+CLAIM = 100
 
 
 @dataclass(frozen=True)
@@ -153,10 +157,15 @@ def _judge(d: Derivation, q: Quantity, label: str, raw: object, tol: Tolerance,
             v.given_value = float(text)
         except ValueError:
             names = d.graph.nodes if q.kind in ("value", "grad") else {}
+            if q.kind == "grad":  # the gradients the backward pass has before this one
+                names = {**names, **dict.fromkeys(gradient_names(_grads_before(d, q.node)))}
             try:
                 v.formula = parse_formula(text, names, latex_names(d) if names else {})
             except FormulaError as exc:
                 v.note = f"the formula {exc}"
+                if q.kind == "grad" and "unknown name 'dL_d" in str(exc):
+                    v.note += (" (a formula for a gradient may use the gradients backpropagation has before it, "
+                               "not its own nor later ones)")
                 return v
             if v.formula.is_number:
                 try:
@@ -170,7 +179,15 @@ def _judge(d: Derivation, q: Quantity, label: str, raw: object, tol: Tolerance,
     if not math.isfinite(v.given_value):
         v.note = f"{text} is not a finite number"
         return v
-    right = tol.allows(v.given_value, q.value, text)
+    parsed = parse_decimal(text) if text else None
+    if parsed is not None and parsed[1] * CLAIM < tol.bound(q.value):
+        # written with far more digits than the tolerance needs: the number claims them all
+        right = agrees(v.given_value, parsed[1], q.value)
+        if not right and tol.allows(v.given_value, q.value, text):  # the digits alone make it wrong: say so
+            v.note = (f"{text} claims {parsed[2]} significant digits, but {q.value:.12g} does not round to it "
+                      f"at its last digit; ")
+    else:
+        right = tol.allows(v.given_value, q.value, text)
     if not right and rounded is not None and abs(v.given_value - rounded) <= tol.bound(rounded):
         right = True
         v.note = f"right under the sheet's rounding policy ({rounded:.10g}; the exact value is {q.value:.10g})"
@@ -178,11 +195,23 @@ def _judge(d: Derivation, q: Quantity, label: str, raw: object, tol: Tolerance,
     return v
 
 
+def _grads_before(d: Derivation, node: str) -> list[str]:
+    """The nodes whose gradients backpropagation has when it reaches ``node``'s (a formula for
+    ∂L/∂node may use them: ``dL/dy1_out * y1_out * (1 - y1_out)``), never ``node``'s own."""
+    order = backward_order(d)
+    return order[: order.index(node)] if node in order else []
+
+
+def _env(num) -> dict[str, float]:
+    """A formula's variables at one point: every value and every gradient (as ``dL_dKEY``)."""
+    return {**num.value, **dict(zip(gradient_names(num.grad), num.grad.values()))}
+
+
 def _judge_formula(d: Derivation, q: Quantity, v: Verdict) -> Verdict:
     """A formula is right when it gives the quantity at the instance's numbers and at random points."""
     num = d.instances[q.instance]
     try:
-        v.given_value = v.formula.evaluate(num.value)
+        v.given_value = v.formula.evaluate(_env(num))
     except FormulaError as exc:
         v.note = f"the formula {exc}"
         return v
@@ -201,7 +230,7 @@ def _judge_formula(d: Derivation, q: Quantity, v: Verdict) -> Verdict:
         other = evaluate(d.steps, leaves)
         true = other.value[q.node] if q.kind == "value" else other.grad[q.node]
         try:
-            if not close(v.formula.evaluate(other.value), true):
+            if not close(v.formula.evaluate(_env(other)), true):
                 v.status = "wrong"
                 v.note = "the formula gives this instance's number, but not the quantity in general"
                 return v
@@ -266,7 +295,7 @@ def _explain(d: Derivation, known: dict[str, Quantity], verdicts: list[Verdict],
             continue
         matches = [(abs(v.given_value - alt), explanation) for label, explanation, values in alternatives
                    if (alt := values.get(q.name)) is not None and not tol.allows(alt, q.value)
-                   and tol.allows(v.given_value, alt)]
+                   and tol.allows(v.given_value, alt) and not _contradicted(values, known, given, wrong, tol)]
         if not matches:
             v.diagnosis = _slip(v, tol)
             continue
@@ -274,6 +303,24 @@ def _explain(d: Derivation, known: dict[str, Quantity], verdicts: list[Verdict],
         best = min(m[0] for m in matches)
         tied = [text for err, text in matches if err <= best + 1e-9 * abs(v.given_value) + 1e-300]
         v.diagnosis = "; or ".join(dict.fromkeys(tied))
+
+
+def _contradicted(values: dict[str, float], known: dict[str, Quantity], given: dict[str, float], wrong: set,
+                  tol: Tolerance) -> bool:
+    """Whether the student's own right values of the forward pass and the loss (the errors y − t
+    among them) rule the mistake out: it would have changed them, and they are right.
+
+    So "the error written t − y" is named only when the student's errors are flipped too (or not
+    given); a gradient alone with the wrong sign is "the sign is flipped" in that number.
+    """
+    for name, value in given.items():
+        q = known[name]
+        if q.kind != "value" or name in wrong:
+            continue
+        alt = values.get(name)
+        if alt is not None and not tol.allows(value, alt) and not tol.allows(alt, q.value):
+            return True
+    return False
 
 
 def _origins(d, known, names, given, wrong, tol, seen=None) -> list[str]:

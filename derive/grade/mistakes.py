@@ -134,8 +134,12 @@ class Signs(Mistake):
 
     def models(self, d):
         nums = list(d.instances)
+        errors = [node.key for node in d.graph.computed if node.role == "error"]
+        # the student's errors are t − y: their values flip with every gradient
+        flipped = [Numbers(value={**n.value, **{e: -n.value[e] for e in errors}}, local=n.local,
+                           grad={k: -g for k, g in n.grad.items()}) for n in nums]
         yield ("sign-error", "a sign error: the error written t − y instead of y − t, which flips every gradient",
-               [with_grads(n, {k: -g for k, g in n.grad.items()}) for n in nums], {"sign": 1.0})
+               flipped, {"sign": 1.0})
         yield ("ascent", "the update went uphill: θ + η ∂L/∂θ instead of θ − η ∂L/∂θ", nums, {"sign": 1.0})
 
 
