@@ -1,20 +1,22 @@
-"""Pictures: the network with its numbers, and the loss per epoch, drawn with Matplotlib.
+"""Pictures: the network with its numbers, and the loss per epoch.
 
-One drawing for every format: SVG for Markdown and HTML, PDF for LaTeX. Text stays text (SVG
-``<text>`` a reader can search, copy and have read aloud; fonts embedded in PDF), written in
-plain Unicode (``w₁₁ = −0.5``, ``1.781 × 10⁻⁸``) in the page's notation, so the picture and the
-formulas name things alike. Every figure has a title and a description (SVG ``<title>`` and
-``<desc>``, PDF Title and Subject) that say in words what it shows. Labels never sit on top of
-each other: each weight's label is placed along its edge where it overlaps nothing, measured
-from the figure's own text extents. Files are reproducible: no dates, ids numbered in order
-rather than hashed from coordinates.
+One drawing for every format: a picture is first laid out as a :class:`Scene` (boxes, lines,
+texts at computed places, in points), then written as SVG for Markdown and HTML by a few lines
+of our own (fast: no plotting library is imported for a Markdown page) or as PDF for LaTeX by
+Matplotlib. Text stays text (SVG ``<text>`` a reader can search, copy and have read aloud; fonts
+embedded in PDF), written in plain Unicode (``w₁₁ = −0.5``, ``1.781 × 10⁻⁸``) in the page's
+notation, so the picture and the formulas name things alike. Every picture has a title and a
+description (SVG ``<title>`` and ``<desc>``, PDF Title and Subject) that say in words what it
+shows. Labels never sit on top of each other: each weight's label is placed along its edge where
+it overlaps nothing, measured with the font's own advance widths (:mod:`derive.render.font_metrics`).
+Files are reproducible: no dates, no ids, coordinates rounded to 1/100 pt.
 """
 
 from __future__ import annotations
 
 import io
-import re
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
 from derive.core.derivation import Derivation
@@ -23,10 +25,9 @@ from derive.render.printer import format_number, node_names
 #: Short labels of a unit's two values, per notation.
 VALUE_LABELS = {"inout": ("in", "out"), "netout": ("net", "out"), "layer": ("z", "a")}
 INK, GRADIENT, EDGE, FILL = "#1a1a1a", "#b2182b", "#7f7f7f", "#f2f2f2"
-RC = {"svg.hashsalt": "derive", "svg.fonttype": "none", "pdf.fonttype": 42, "font.size": 9,
-      "font.family": "DejaVu Sans", "axes.unicode_minus": True, "axes.formatter.use_mathtext": False}
-METADATA = {"svg": {"Date": None, "Creator": "derive (Matplotlib)"},
-            "pdf": {"CreationDate": None, "ModDate": None, "Creator": "derive (Matplotlib)", "Producer": None}}
+FONT = "DejaVu Sans"
+RC = {"pdf.fonttype": 42, "font.family": FONT}
+PDF_METADATA = {"CreationDate": None, "ModDate": None, "Creator": "derive (Matplotlib)", "Producer": None}
 #: Where along an edge (0: the source box, 1: the target box) its label may sit, in order of preference.
 FRACTIONS = (0.22, 0.34, 0.46, 0.58, 0.7, 0.28, 0.4, 0.52, 0.64, 0.76, 0.16, 0.82)
 
@@ -116,85 +117,270 @@ def _num(x: float, digits: int) -> str:
     return plain(format_number(x, digits))
 
 
-# --------------------------------------------------------------------------- the network
+
+# --------------------------------------------------------------------------- the scene
+
+
+@dataclass
+class Text:
+    """One line of text: ``x`` where ``anchor`` says (start, middle, end), ``y`` its vertical centre, in points."""
+
+    x: float
+    y: float
+    text: str
+    size: float
+    color: str = INK
+    anchor: str = "middle"
+    bold: bool = False
+    italic: bool = False
+    rotate: bool = False
+    """Turned a quarter left (a y-axis label): then ``x`` is its vertical centre and ``y`` its anchor."""
+
+    @property
+    def width(self) -> float:
+        from derive.render.font_metrics import BOLD, REGULAR
+
+        table = BOLD if self.bold else REGULAR
+        return self.size * sum(table.get(c, 0.6) for c in self.text)
+
+    @property
+    def baseline(self) -> float:
+        from derive.render.font_metrics import ASCENT, DESCENT
+
+        return (self.x if self.rotate else self.y) + (ASCENT - DESCENT) / 2 * self.size
+
+    def extent(self, pad: float = 0.0) -> tuple[float, float, float, float]:
+        """(x0, y0, x1, y1): the ink box of the line, from its ascent to its descent, grown by ``pad``."""
+        from derive.render.font_metrics import ASCENT, DESCENT
+
+        w, h = self.width, (ASCENT + DESCENT) * self.size
+        along = self.y if self.rotate else self.x
+        start = along - {"start": 0.0, "middle": w / 2, "end": w}[self.anchor]
+        across = (self.x if self.rotate else self.y) - h / 2
+        if self.rotate:  # turned left: the text runs upwards from its anchor
+            return across - pad, along - (start - along) - w - pad, across + h + pad, along + (along - start) + pad
+        return start - pad, across - pad, start + w + pad, across + h + pad
+
+
+@dataclass
+class Rect:
+    x: float
+    y: float
+    w: float
+    h: float
+    fill: str = "none"
+    stroke: str = "none"
+    width: float = 0.0
+    radius: float = 0.0
+
+    def extent(self, pad: float = 0.0) -> tuple[float, float, float, float]:
+        return self.x - pad, self.y - pad, self.x + self.w + pad, self.y + self.h + pad
+
+
+@dataclass
+class Line:
+    points: list[tuple[float, float]]
+    color: str = EDGE
+    width: float = 0.8
+    arrow: bool = False
+
+
+@dataclass
+class Scene:
+    """A picture as what is drawn where (points, y downwards), written out by :func:`svg` or :func:`pdf`."""
+
+    width: float
+    height: float
+    items: list = field(default_factory=list)
+    description: str = ""
+
+    def add(self, item):
+        self.items.append(item)
+        return item
+
+    def texts(self) -> list[Text]:
+        return [i for i in self.items if isinstance(i, Text)]
+
+
+def _f(x: float) -> str:
+    text = f"{x:.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _arrowhead(line: Line) -> list[tuple[float, float]]:
+    (x0, y0), (x1, y1) = line.points[-2], line.points[-1]
+    length = math.hypot(x1 - x0, y1 - y0) or 1.0
+    ux, uy = (x1 - x0) / length, (y1 - y0) / length
+    back, half = 6.5, 2.4
+    return [(x1, y1), (x1 - back * ux - half * uy, y1 - back * uy + half * ux),
+            (x1 - back * ux + half * uy, y1 - back * uy - half * ux)]
+
+
+def svg(scene: Scene, title: str) -> bytes:
+    """The scene as an SVG file: text as <text>, a <title> and a <desc> (what a screen reader says)."""
+    out = ['<?xml version="1.0" encoding="utf-8"?>',
+           f'<svg xmlns="http://www.w3.org/2000/svg" width="{_f(scene.width)}pt" height="{_f(scene.height)}pt" '
+           f'viewBox="0 0 {_f(scene.width)} {_f(scene.height)}" role="img" aria-labelledby="title desc" '
+           f'font-family="{FONT}, Verdana, sans-serif">',
+           f' <title id="title">{escape(title)}</title>',
+           f' <desc id="desc">{escape(scene.description)}</desc>',
+           f' <rect width="{_f(scene.width)}" height="{_f(scene.height)}" fill="#ffffff"/>']
+    for item in scene.items:
+        if isinstance(item, Rect):
+            rounded = f' rx="{_f(item.radius)}"' if item.radius else ""
+            stroke = f' stroke="{item.stroke}" stroke-width="{_f(item.width)}"' if item.stroke != "none" else ""
+            out.append(f' <rect x="{_f(item.x)}" y="{_f(item.y)}" width="{_f(item.w)}" height="{_f(item.h)}"'
+                       f'{rounded} fill="{item.fill}"{stroke}/>')
+        elif isinstance(item, Line):
+            points = " ".join(f"{_f(x)},{_f(y)}" for x, y in item.points)
+            out.append(f' <polyline points="{points}" fill="none" stroke="{item.color}" '
+                       f'stroke-width="{_f(item.width)}" stroke-linejoin="round"/>')
+            if item.arrow:
+                head = " ".join(f"{_f(x)},{_f(y)}" for x, y in _arrowhead(item))
+                out.append(f' <polygon points="{head}" fill="{item.color}"/>')
+        else:
+            style = (' font-weight="bold"' if item.bold else "") + (' font-style="italic"' if item.italic else "")
+            anchor = "" if item.anchor == "start" else f' text-anchor="{item.anchor}"'
+            if item.rotate:
+                where = f'transform="translate({_f(item.baseline)} {_f(item.y)}) rotate(-90)" x="0" y="0"'
+            else:
+                where = f'x="{_f(item.x)}" y="{_f(item.baseline)}"'
+            out.append(f' <text {where} font-size="{_f(item.size)}" fill="{item.color}"{anchor}{style}>'
+                       f'{escape(item.text)}</text>')
+    out.append("</svg>\n")
+    return "\n".join(out).encode("utf-8")
+
+
+def pdf(scene: Scene, title: str) -> bytes:
+    """The same scene drawn by Matplotlib as a PDF (fonts embedded, text as text), for LaTeX."""
+    import matplotlib
+    from matplotlib.backends.backend_pdf import FigureCanvasPdf
+    from matplotlib.figure import Figure
+    from matplotlib.patches import FancyBboxPatch, Polygon, Rectangle
+
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(scene.width / 72, scene.height / 72))
+        FigureCanvasPdf(fig)
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.set_xlim(0, scene.width)
+        ax.set_ylim(scene.height, 0)
+        ax.set_axis_off()
+        for z, item in enumerate(scene.items):
+            if isinstance(item, Rect):
+                if item.radius:
+                    patch = FancyBboxPatch((item.x, item.y), item.w, item.h, boxstyle=f"round,pad=0,rounding_size={item.radius}",
+                                           fc=item.fill, ec=item.stroke, lw=item.width, zorder=z)
+                else:
+                    patch = Rectangle((item.x, item.y), item.w, item.h, fc=item.fill, ec=item.stroke, lw=item.width,
+                                      zorder=z)
+                ax.add_patch(patch)
+            elif isinstance(item, Line):
+                xs, ys = zip(*item.points)
+                ax.plot(xs, ys, color=item.color, lw=item.width, zorder=z, solid_joinstyle="round")
+                if item.arrow:
+                    ax.add_patch(Polygon(_arrowhead(item), closed=True, fc=item.color, ec="none", zorder=z))
+            else:
+                kw = dict(fontsize=item.size, color=item.color, zorder=z, va="baseline",
+                          fontweight="bold" if item.bold else "normal", fontstyle="italic" if item.italic else "normal")
+                if item.rotate:
+                    ax.text(item.baseline, item.y, item.text, rotation=90, rotation_mode="anchor",
+                            ha={"start": "left", "middle": "center", "end": "right"}[item.anchor], **kw)
+                else:
+                    ax.text(item.x, item.baseline, item.text,
+                            ha={"start": "left", "middle": "center", "end": "right"}[item.anchor], **kw)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="pdf", metadata=PDF_METADATA | {"Title": title, "Subject": scene.description})
+    return buffer.getvalue()
 
 
 def _overlap(a, b, pad: float = 0.0) -> bool:
-    """Whether two display-space boxes (Bbox) overlap by more than ``pad`` pixels each way."""
-    return (min(a.x1, b.x1) - max(a.x0, b.x0) > pad) and (min(a.y1, b.y1) - max(a.y0, b.y0) > pad)
+    """Whether two boxes (x0, y0, x1, y1) overlap by more than ``pad`` each way."""
+    return min(a[2], b[2]) - max(a[0], b[0]) > pad and min(a[3], b[3]) - max(a[1], b[1]) > pad
 
 
-def network_figure(d: Derivation, instance: int, *, notation: str = "inout", digits: int = 4, reveal: bool = True,
-                   edge_gradients: bool = False, spread: float = 1.0):
+def _crosses(box, p, q) -> bool:
+    """Whether the segment p–q passes through the box (x0, y0, x1, y1) (Liang–Barsky clipping)."""
+    (px, py), (qx, qy) = p, q
+    dx, dy = qx - px, qy - py
+    low, high = 0.0, 1.0
+    for step, gap in ((-dx, px - box[0]), (dx, box[2] - px), (-dy, py - box[1]), (dy, box[3] - py)):
+        if step == 0:
+            if gap < 0:
+                return False
+            continue
+        r = gap / step
+        if step < 0:
+            low = max(low, r)
+        else:
+            high = min(high, r)
+        if low > high:
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- the network
+
+PT = 72.0
+"""Points per inch: the layout below is in inches, the scene in points."""
+
+
+def network_scene(d: Derivation, instance: int, *, notation: str = "inout", digits: int = 4, reveal: bool = True,
+                  edge_gradients: bool = False, spread: float = 1.0) -> Scene:
     """The network on instance ``instance`` (0-based): weights, unit values, gradients (red).
 
     ``reveal=False`` draws only what a worksheet gives: weights, biases, inputs and targets.
-    ``edge_gradients`` writes ∂L/∂w under each weight. Returns the figure and the description of
-    what it shows, in words. ``spread`` widens the gaps between layers (used when labels do not fit).
+    ``edge_gradients`` writes ∂L/∂w under each weight. ``spread`` widens the gaps between layers
+    (used when a label finds no free place along its edge).
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-    from matplotlib.transforms import Bbox
-
     graph, spec, num = d.graph, d.spec, d.instances[instance]
     names = node_names(graph, notation)
     name = {k: plain(names[graph[k].symbol]) for k in graph.nodes}
     in_label, out_label = VALUE_LABELS[notation]
     columns = [list(graph.input_keys)] + [[a for _, a in units] for units in graph.layer_units]
     tallest = max(len(c) for c in columns)
-    dx, dy = (2.0 + 0.55 * tallest) * spread, 1.4
-    box_w = 1.5
-    box_h = 1.0 if any(b is not None for b in graph.layer_bias) else 0.8
-    width = dx * (len(columns) - 1) + box_w + 2.8
-    height = dy * tallest + 0.9
-    fig = Figure(figsize=(width, height))
-    FigureCanvasAgg(fig)
-    renderer = fig.canvas.get_renderer()
-    ax = fig.add_axes((0, 0, 1, 1))
-    ax.set_xlim(-box_w / 2 - 0.4, width - box_w / 2 - 0.4)
-    ax.set_ylim(-height + 0.55, 0.35)
-    ax.set_axis_off()
+    dx, dy = (2.0 + 0.55 * tallest) * spread * PT, 1.4 * PT
+    box_w = 1.5 * PT
+    box_h = (1.0 if any(b is not None for b in graph.layer_bias) else 0.8) * PT
+    left, top = 0.4 * PT + box_w / 2, 0.35 * PT + 0.35 * PT
+    width = dx * (len(columns) - 1) + box_w + 2.8 * PT
+    height = dy * tallest + 0.9 * PT
+    scene = Scene(width, height)
     words: list[str] = []
-    """The description, in the order a reader would go: inputs, each layer, the targets and the loss."""
+    """The description, in the order a reader would go: inputs, weights, each layer, the targets and the loss."""
 
     def y_of(c: int, j: int) -> float:
-        return -(j + 0.5 * (tallest - len(columns[c]))) * dy - 0.35
+        return top + (j + 0.5 * (tallest - len(columns[c]))) * dy
 
-    centre = {key: (c * dx, y_of(c, j)) for c, col in enumerate(columns) for j, key in enumerate(col)}
+    centre = {key: (left + c * dx, y_of(c, j)) for c, col in enumerate(columns) for j, key in enumerate(col)}
     grad = num.grad if reveal else {}
     taken: list = []
-    """Display-space boxes already used by boxes and labels: nothing else may be placed on them."""
-
-    def text(x, y, s, **kw):
-        t = ax.text(x, y, s, **kw)
-        taken.append(t.get_window_extent(renderer))
-        return t
+    """Boxes already used by unit boxes and labels: nothing else may be placed on them."""
+    edges_layer = scene.add([])  # a placeholder: the edges are drawn first, under everything
+    scene.items.remove(edges_layer)
+    behind: list = []
 
     def box(key: str, lines: list[str], fill: str = FILL):
         x, y = centre[key]
-        patch = FancyBboxPatch((x - box_w / 2, y - box_h / 2), box_w, box_h, boxstyle="round,pad=0.04",
-                               fc=fill, ec=INK, lw=0.9, zorder=4)
-        ax.add_patch(patch)
-        taken.append(patch.get_window_extent(renderer))
+        rect = Rect(x - box_w / 2, y - box_h / 2, box_w, box_h, fill=fill, stroke=INK, width=0.9, radius=4)
+        scene.add(rect)
+        taken.append(rect.extent(1))
         step = box_h / (len(lines) + 1)
         for n, line in enumerate(lines):
-            ax.text(x, y + box_h / 2 - step * (n + 1), line, ha="center", va="center", zorder=5,
-                    fontsize=11 if n == 0 else 10, color=INK, fontweight="bold" if n == 0 else "normal")
+            scene.add(Text(x, y - box_h / 2 + step * (n + 1), line, 11 if n == 0 else 10, bold=n == 0))
 
     def gradients(key: str, pairs: list[tuple[str, float | None]]) -> list[str]:
         x, y = centre[key]
         shown = [f"∂L/∂{label} = {_num(g, digits)}" for label, g in pairs if g is not None]
-        if shown:
-            text(x, y - box_h / 2 - 0.06, "\n".join(shown), ha="center", va="top", fontsize=9, color=GRADIENT,
-                 zorder=5)
+        for n, line in enumerate(shown):
+            t = scene.add(Text(x, y + box_h / 2 + 9 + n * 11, line, 9, color=GRADIENT))
+            taken.append(t.extent(1))
         return shown
 
     # On a worksheet with several instances the data are in a table: the picture shows no one instance's.
     data = reveal or len(d.instances) == 1
     inputs = []
     for k in graph.input_keys:
-        box(k, [name[k]] + ([f"= {_num(num.value[k], digits)}"] if data else []), fill="white")
+        box(k, [name[k]] + ([f"= {_num(num.value[k], digits)}"] if data else []), fill="#ffffff")
         inputs.append(f"{name[k]} = {_num(num.value[k], digits)}" if data else name[k])
         inputs += [f"({g})" for g in gradients(k, [(name[k], grad.get(k))])]
     words.append("Inputs: " + ", ".join(inputs).replace(", (", " (") + ".")
@@ -217,66 +403,59 @@ def network_figure(d: Derivation, instance: int, *, notation: str = "inout", dig
         words.append(f"Layer {layer.name} ({layer.activation}): " + "; ".join(described) + ".")
 
     # The targets and the loss, right of the outputs.
-    x_out = dx * (len(columns) - 1) + box_w / 2 + 0.25
+    x_out = left + dx * (len(columns) - 1) + box_w / 2 + 0.25 * PT
     targets = []
     for j, key in enumerate(columns[-1]):
         if j < len(graph.target_keys):
             t = graph.target_keys[j]
             label = f"{name[t]} = {_num(num.value[t], digits)}" if data else name[t]
-            text(x_out, centre[key][1], label, ha="left", va="center", fontsize=10, color=INK)
+            taken.append(scene.add(Text(x_out, centre[key][1], label, 10, anchor="start")).extent(1))
             targets.append(label)
     mid = sum(centre[k][1] for k in columns[-1]) / len(columns[-1])
-    loss = f"L = {_num(num.loss, digits)}" if reveal else "L"
-    text(x_out + (0.9 if graph.target_keys else 0.0), mid, loss, ha="left", va="center", fontsize=11,
-         color=INK, fontstyle="italic", bbox=dict(boxstyle="round,pad=0.3", fc="white", ec=INK, lw=0.9))
+    loss = Text(x_out + (0.9 * PT if graph.target_keys else 0.0), mid, f"L = {_num(num.loss, digits)}" if reveal else "L",
+                11, anchor="start", italic=True)
+    x0, y0, x1, y1 = loss.extent(4)
+    scene.add(Rect(x0, y0, x1 - x0, y1 - y0, fill="#ffffff", stroke=INK, width=0.9, radius=3))
+    scene.add(loss)
+    taken.append((x0, y0, x1, y1))
     if targets:
         words.append("Targets: " + ", ".join(targets) + ".")
     if reveal:
-        words.append(f"Loss: {loss}.")
+        words.append(f"Loss: {loss.text}.")
 
     # The edges, and each weight's label where along its edge it overlaps nothing placed so far.
-    to_display = ax.transData.transform
-    lines_px = []
     edges = []
-    target_of = []
-    layer_of = []
     for l, rows in enumerate(graph.layer_weights):
         sources, targets_ = columns[l], columns[l + 1]
         for i, row in enumerate(rows):
             for j, w in enumerate(row):
                 (x0, y0), (x1, y1) = centre[sources[i]], centre[targets_[j]]
-                start, end = (x0 + box_w / 2, y0), (x1 - box_w / 2, y1)
-                ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=9, color=EDGE, lw=0.8,
-                                             shrinkA=0, shrinkB=1))
-                edges.append((w, start, end))
-                target_of.append((j, len(targets_)))
-                layer_of.append(l)
-                lines_px.append((to_display(start), to_display(end)))
+                start, end = (x0 + box_w / 2, y0), (x1 - box_w / 2 - 1, y1)
+                behind.append(Line([start, end], arrow=True))
+                edges.append((w, start, end, l, j, len(targets_)))
     fits = True
     weights = []
-    for n, (w, (x0, y0), (x1, y1)) in enumerate(edges):
+    labels = []
+    for n, (w, (x0, y0), (x1, y1), l, j, n_targets) in enumerate(edges):
         label = f"{name[w]} = {_num(num.value[w], digits)}"
         g = grad.get(w) if edge_gradients else None
-        block = label if g is None else f"{label}\n∂L/∂{name[w]} = {_num(g, digits)}"
-        t = ax.text(x0, y0, block, ha="center", va="center", fontsize=9.5 if g is None else 8.5, color=INK,
-                    zorder=3, linespacing=1.3, bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none",
-                                                          alpha=0.9))
-        size = t.get_window_extent(renderer)
-        best = None
+        size = 9.5 if g is None else 8.5
+        lines = [Text(0, 0, label, size)] + ([Text(0, 0, f"∂L/∂{name[w]} = {_num(g, digits)}", size, color=GRADIENT)]
+                                             if g is not None else [])
+        line_h = size * 1.25
+        block_w = max(t.width for t in lines) + 4
+        block_h = line_h * len(lines) + 2
         # Edges into the same unit prefer the same fraction, edges into different units different ones:
         # the labels of one source fan out with its edges instead of stacking at its side.
-        prefer = 0.22 + 0.5 * target_of[n][0] / max(1, target_of[n][1] - 1)
+        prefer = 0.22 + 0.5 * j / max(1, n_targets - 1)
+        best = None
         for f in sorted(FRACTIONS, key=lambda f: abs(f - prefer)):
             x, y = x0 + f * (x1 - x0), y0 + f * (y1 - y0)
-            cx, cy = to_display((x, y))
-            # The text's extent, its white background (pad 0.15 em) and a pixel to spare.
-            pad = 0.15 * t.get_fontsize() * fig.dpi / 72 + 1
-            there = Bbox.from_bounds(cx - size.width / 2 - pad, cy - size.height / 2 - pad, size.width + 2 * pad,
-                                     size.height + 2 * pad)
+            there = (x - block_w / 2, y - block_h / 2, x + block_w / 2, y + block_h / 2)
             if any(_overlap(there, other) for other in taken):
                 continue
             # Best where no other edge runs under the label: there it would seem to belong to both.
-            crossing = sum(_crosses(there, p, q) for m, (p, q) in enumerate(lines_px) if m != n and layer_of[m] == layer_of[n])
+            crossing = sum(_crosses(there, e[1], e[2]) for m, e in enumerate(edges) if m != n and e[3] == l)
             if best is None or crossing < best[2]:
                 best = (x, y, crossing, there)
             if not crossing:
@@ -284,140 +463,129 @@ def network_figure(d: Derivation, instance: int, *, notation: str = "inout", dig
         if best is None:
             fits = False
             x, y = x0 + 0.5 * (x1 - x0), y0 + 0.5 * (y1 - y0)
-            t.set_position((x, y))
-            taken.append(t.get_window_extent(renderer))
+            there = (x - block_w / 2, y - block_h / 2, x + block_w / 2, y + block_h / 2)
         else:
-            t.set_position(best[:2])
-            taken.append(best[3])
-        if g is not None:
-            # Two texts, the weight above the anchor and its gradient (red) below, where the block was measured.
-            t.remove()
-            anchor = t.get_position()
-            for line, colour, offset, va in ((label, INK, 1.0, "bottom"),
-                                             (f"∂L/∂{name[w]} = {_num(g, digits)}", GRADIENT, -1.0, "top")):
-                ax.annotate(line, anchor, xytext=(0, offset), textcoords="offset points", ha="center", va=va,
-                            fontsize=8.5, color=colour, zorder=3,
-                            bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.9))
-            weights.append(f"{label} (∂L/∂{name[w]} = {_num(g, digits)})")
-        else:
-            weights.append(label)
-    words.insert(1, "Weights: " + ", ".join(weights) + ".")
+            x, y, _, there = best
+        taken.append(there)
+        labels.append(Rect(there[0] + 1, there[1] + 1, block_w - 2, block_h - 2, fill="#ffffff", radius=2))
+        for k, t in enumerate(lines):
+            t.x, t.y = x, y - (len(lines) - 1) * line_h / 2 + k * line_h
+            labels.append(t)
+        weights.append(label if g is None else f"{label} (∂L/∂{name[w]} = {_num(g, digits)})")
     if not fits and spread < 3:
-        return network_figure(d, instance, notation=notation, digits=digits, reveal=reveal,
-                              edge_gradients=edge_gradients, spread=spread * 1.35)
-    return fig, " ".join(words)
-
-
-def _crosses(box, p, q) -> bool:
-    """Whether the segment p–q (display space) passes through the box (Liang–Barsky clipping)."""
-    (px, py), (qx, qy) = p, q
-    dx, dy = qx - px, qy - py
-    low, high = 0.0, 1.0
-    for step, gap in ((-dx, px - box.x0), (dx, box.x1 - px), (-dy, py - box.y0), (dy, box.y1 - py)):
-        if step == 0:
-            if gap < 0:
-                return False
-            continue
-        r = gap / step
-        if step < 0:
-            low = max(low, r)
-        else:
-            high = min(high, r)
-        if low > high:
-            return False
-    return True
+        return network_scene(d, instance, notation=notation, digits=digits, reveal=reveal,
+                             edge_gradients=edge_gradients, spread=spread * 1.35)
+    words.insert(1, "Weights: " + ", ".join(weights) + ".")
+    scene.items = behind + labels + scene.items
+    scene.description = " ".join(words)
+    return scene
 
 
 # --------------------------------------------------------------------------- the loss
 
 
-def _power_of_ten(value: float, _pos=None) -> str:
+def _power_of_ten(exponent: int) -> str:
     """A log axis's tick label as plain text: 10⁻¹⁴, 1, 10, 10²."""
-    import math
-
-    if value <= 0:
-        return ""
-    exponent = round(math.log10(value))
-    if abs(math.log10(value) - exponent) > 1e-9:
-        return ""
     return {0: "1", 1: "10"}.get(exponent, "10" + "".join(_SUP[c] for c in str(exponent)))
 
 
-def loss_figure(d: Derivation):
-    """The loss before each epoch's update, and after the last (log scale when it spans decades)."""
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+def _ticks(low: float, high: float, most: int = 6) -> list[float]:
+    """Round numbers from low to high, at most about ``most`` of them: steps of 1, 2, 2.5 or 5 × 10ᵏ."""
+    span = high - low
+    step = 10.0 ** math.floor(math.log10(span / most))
+    for m in (1, 2, 2.5, 5, 10):
+        if span / (step * m) <= most:
+            step *= m
+            break
+    first = math.ceil(low / step - 1e-9)
+    return [k * step for k in range(first, math.floor(high / step + 1e-9) + 1)]
 
+
+def _tick_label(value: float, step: float) -> str:
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9)) if step < 1 else 0
+    if step == 2.5 * 10.0 ** math.floor(math.log10(step)) and step < 10:
+        decimals += 1
+    text = f"{value:.{decimals}f}"
+    return ("0" if float(text) == 0 else text).replace("-", "−")
+
+
+def loss_scene(d: Derivation) -> Scene:
+    """The total loss before each epoch's update, and after the last (log scale when it spans decades)."""
     losses = d.training.losses
-    fig = Figure(figsize=(6.0, 3.2))
-    ax = fig.add_subplot()
-    ax.plot(range(len(losses)), losses, color="#2166ac", lw=1.4)
+    epochs = len(losses) - 1
+    n = len(d.instances)
+    over = f" ({d.spec.reduction} over {n} instances)" if n > 1 else ""
+    scene = Scene(432.0, 230.0)
+    left, right, top, bottom = 62.0, 414.0, 14.0, 190.0
     positive = min(losses) > 0
     log = positive and max(losses) / min(losses) > 100
     if log:
-        ax.set_yscale("log")
-        ax.yaxis.set_major_locator(LogLocator(base=10, numticks=8))
-        ax.yaxis.set_major_formatter(FuncFormatter(_power_of_ten))
-        ax.yaxis.set_minor_formatter(NullFormatter())
-    n = len(d.instances)
-    ax.set_xlabel("epoch")
-    over = f" ({d.spec.reduction} over {n} instances)" if n > 1 else ""
-    ax.set_ylabel(f"loss L{over}")
-    ax.set_xlim(0, len(losses) - 1)
-    ax.grid(True, color="#dddddd", lw=0.6)
-    ax.spines[["top", "right"]].set_visible(False)
-    last = _num(losses[-1], 4)
-    ax.annotate(last, (len(losses) - 1, losses[-1]), textcoords="offset points", xytext=(-4, 6), ha="right",
-                fontsize=8)
-    fig.tight_layout()
-    epochs = len(losses) - 1
-    words = (f"The total loss L{over} before each of {epochs} epoch{'s' if epochs != 1 else ''} of "
-             f"{d.spec.training.mode} gradient descent and after the last: {_num(losses[0], 4)} at epoch 0, "
-             f"{last} at epoch {epochs}" + (" (logarithmic scale)." if log else "."))
-    return fig, words
+        low_e, high_e = math.floor(math.log10(min(losses))), math.ceil(math.log10(max(losses)))
+        every = max(1, math.ceil((high_e - low_e) / 7))
+        low_e -= (low_e % every) if every > 1 else 0
+        lo, hi = float(low_e), float(high_e)
+        y_ticks = [(float(e), _power_of_ten(e)) for e in range(low_e, high_e + 1, every)]
+        value = lambda v: math.log10(v)  # noqa: E731
+    else:
+        lo, hi = min(losses), max(losses)
+        pad = max((hi - lo) * 0.05, max(abs(hi), abs(lo)) * 1e-3, 1e-12)  # a flat loss still gets a readable axis
+        lo, hi = lo - pad, hi + pad
+        if min(losses) >= 0 > lo:
+            lo = 0.0
+        ticks = _ticks(lo, hi)
+        step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
+        y_ticks = [(t, _tick_label(t, step)) for t in ticks]
+        value = lambda v: v  # noqa: E731
+    last = max(epochs, 1)
+    # Room on the left for the widest tick label and the axis's own label beside it.
+    widest = max((Text(0, 0, label, 9).width for _, label in y_ticks), default=0.0)
+    left = max(left, 30.0 + widest + 8.0)
+    label_x = left - 8.0 - widest - 10.0
+
+    def at(e: float, v: float) -> tuple[float, float]:
+        return left + (right - left) * e / last, bottom - (bottom - top) * (value(v) - lo) / (hi - lo)
+
+    x_ticks = _ticks(0, last, 6)
+    x_step = x_ticks[1] - x_ticks[0] if len(x_ticks) > 1 else 1
+    for t in x_ticks:
+        x = left + (right - left) * t / last
+        scene.add(Line([(x, top), (x, bottom)], color="#dddddd", width=0.6))
+        scene.add(Line([(x, bottom), (x, bottom + 3.5)], color=INK, width=0.8))
+        scene.add(Text(x, bottom + 12, _tick_label(t, max(x_step, 1)), 9))
+    for t, label in y_ticks:
+        y = bottom - (bottom - top) * (t - lo) / (hi - lo)
+        scene.add(Line([(left, y), (right, y)], color="#dddddd", width=0.6))
+        scene.add(Line([(left - 3.5, y), (left, y)], color=INK, width=0.8))
+        scene.add(Text(left - 6, y, label, 9, anchor="end"))
+    scene.add(Line([(left, top), (left, bottom), (right, bottom)], color=INK, width=0.8))
+    stride = max(1, len(losses) // 1500)
+    picks = list(range(0, len(losses), stride)) + ([epochs] if epochs % stride else [])
+    scene.add(Line([at(e, losses[e]) for e in picks], color="#2166ac", width=1.4))
+    final = _num(losses[-1], 4)
+    x, y = at(epochs, losses[-1])
+    scene.add(Text((left + right) / 2, bottom + 30, "epoch", 10))
+    scene.add(Text(label_x, (top + bottom) / 2, f"loss L{over}", 10, rotate=True))
+    scene.add(Text(x - 4, y - 10, final, 8, anchor="end"))  # last: the final loss
+    scene.description = (f"The total loss L{over} before each of {epochs} epoch{'s' if epochs != 1 else ''} of "
+                         f"{d.spec.training.mode} gradient descent and after the last: {_num(losses[0], 4)} at epoch "
+                         f"0, {final} at epoch {epochs}" + (" (logarithmic scale)." if log else "."))
+    return scene
 
 
 # --------------------------------------------------------------------------- files
 
 
+def scene_of(d: Derivation, picture: Picture, *, notation: str = "inout", digits: int = 4,
+             edge_gradients: bool = False) -> Scene:
+    if picture.role == "loss":
+        return loss_scene(d)
+    kind, k = picture.role.split("-")  # network-K, or given-K: only what a worksheet gives
+    return network_scene(d, int(k) - 1, notation=notation, digits=digits, reveal=kind == "network",
+                         edge_gradients=edge_gradients)
+
+
 def draw(d: Derivation, picture: Picture, fmt: str, *, notation: str = "inout", digits: int = 4,
          edge_gradients: bool = False) -> bytes:
     """One picture as the bytes of an ``svg`` or ``pdf`` file, with its title and description."""
-    import matplotlib
-
-    with matplotlib.rc_context(RC):
-        if picture.role == "loss":
-            fig, words = loss_figure(d)
-        else:  # network-K, or given-K: only what a worksheet gives
-            kind, k = picture.role.split("-")
-            fig, words = network_figure(d, int(k) - 1, notation=notation, digits=digits,
-                                        reveal=kind == "network", edge_gradients=edge_gradients)
-        buffer = io.BytesIO()
-        metadata = dict(METADATA[fmt])
-        if fmt == "pdf":
-            metadata |= {"Title": picture.title, "Subject": words}
-        fig.savefig(buffer, format=fmt, metadata=metadata)
-    data = buffer.getvalue()
-    return _accessible_svg(data, picture.title, words) if fmt == "svg" else data
-
-
-def _accessible_svg(data: bytes, title: str, description: str) -> bytes:
-    """The SVG with a <title> and a <desc> (what a screen reader says) and ids numbered in order.
-
-    Matplotlib names clip paths and markers by a hash of their coordinates, so a last-digit
-    difference in a computed number between two machines would rename them: numbered in order of
-    appearance instead, the same drawing gives the same file.
-    """
-    svg = data.decode("utf-8")
-    ids: dict[str, str] = {}
-
-    def rename(m: re.Match) -> str:
-        old = m.group(2)
-        ids.setdefault(old, f"{old[0]}{len(ids) + 1}")
-        return m.group(1) + ids[old]
-
-    svg = re.sub(r'(id="|#)([pm][0-9a-f]{10,})', rename, svg)
-    head = (f'<title id="title">{escape(title)}</title>\n <desc id="desc">{escape(description)}</desc>\n ')
-    svg = re.sub(r"(<svg\b[^>]*?)(\s*>\s*)", lambda m: m.group(1) + ' role="img" aria-labelledby="title desc">\n '
-                 + head, svg, count=1)
-    return svg.encode("utf-8")
+    scene = scene_of(d, picture, notation=notation, digits=digits, edge_gradients=edge_gradients)
+    return svg(scene, picture.title) if fmt == "svg" else pdf(scene, picture.title)
