@@ -51,7 +51,7 @@ def json_paths(value, prefix="") -> set[str]:
     out = set()
     if isinstance(value, dict):
         for key, item in value.items():
-            if prefix.endswith(("layers", "grad", "checks")) and key not in ("inputs",) and isinstance(item, dict):
+            if prefix.endswith(("layers", "grad", "checks", "state")) and key not in ("inputs",) and isinstance(item, dict):
                 key = "NAME" if prefix.endswith("checks") else "LAYER"
             if prefix.endswith("nodes"):
                 key = "NODE"
