@@ -46,7 +46,10 @@ class Piece:
 
     def line_at(self, offset: int) -> int:
         """The original line of the character at ``offset`` of :attr:`text`."""
-        k = self.text.count("\n", 0, max(offset, 0))
+        starts = self.__dict__.get("_starts")
+        if starts is None:
+            starts = self.__dict__["_starts"] = [m.end() for m in re.finditer("\n", self.text)]
+        k = bisect.bisect_right(starts, max(offset, 0))
         if self.lines:
             return self.lines[min(k, len(self.lines) - 1)]
         return self.line + k

@@ -214,6 +214,15 @@ class Vocabulary:
         t = text.strip().strip("`$ ").strip()
         if not t or len(t) > 120:
             return None
+        cache = self.__dict__.setdefault("_resolved", {})
+        if t in cache:
+            return cache[t]
+        ref = self._resolve(t)
+        if len(cache) < 100_000:
+            cache[t] = ref
+        return ref
+
+    def _resolve(self, t: str) -> Ref | None:
         grad = _derivative(t)
         if grad is not None:
             top, bottom = grad

@@ -78,6 +78,8 @@ HOSTILE = [
     ("digits-lines.md", (b"0." + b"3" * 999 + b"\n") * 1500),
     ("html.html", b"<html><body>" + b"<div>" * 20_000 + b"$h_1 = 0.5$" + b"</div>" * 20_000 + b"</body></html>"),
     ("many.md", b"$h_{1}^{\\mathrm{out}} = 0.5$ " * 40_000),
+    ("paragraph.md", b"print(h1_out, h2_out)\n>>> 0.9 0.1\n" * 30_000),  # one paragraph of 60 000 lines
+    ("chains.md", b"$$ y_{1}^{\\mathrm{out}} = \\sigma(1.004) \\approx 0.7319 $$\n\n" * 10_000),
 ]
 
 
