@@ -224,7 +224,11 @@ def audit(spec_or_preset, document, fmt):
               help="Round every intermediate result and carry it rounded (default: no, or the spec's).")
 @click.option("--notation", type=click.Choice(NOTATIONS), default="inout", show_default=True,
               help="Names on the sheets, as for render.")
-def worksheet(spec_or_preset, variants, seed, out_dir, scope, fmt, decimals, carry, notation):
+@click.option("--blanks", type=click.IntRange(1, 10000),
+              help="At most N blanks per sheet, spread over the scope (default: every one; or the spec's).")
+@click.option("--variant", "code", metavar="CODE",
+              help="Make one variant again from the code its sheet prints (7-03: seed 7, variant 3).")
+def worksheet(spec_or_preset, variants, seed, out_dir, scope, fmt, decimals, carry, notation, blanks, code):
     """Write randomized variants of SPEC_OR_PRESET with numbered blanks, their keys and answers files.
 
     \b
@@ -240,13 +244,26 @@ def worksheet(spec_or_preset, variants, seed, out_dir, scope, fmt, decimals, car
         raise click.UsageError(f"-f: unknown format '{unknown[0] if unknown else fmt}'; expected some of "
                                f"{', '.join(FORMATS)}")
     parts = parse_scope(scope) if scope is not None else None
+    only = None
+    if code is not None:
+        from derive.worksheets.lms import parse_variant_code
+
+        try:
+            code_seed, only = parse_variant_code(code)
+        except ValueError as exc:
+            raise click.UsageError(f"--variant: {exc}") from None
+        if code_seed is not None:
+            seed = code_seed
+        variants = max(variants, only)
     base = load_spec(spec_or_preset)
-    show = sys.stderr.isatty() and variants > 1
+    show = sys.stderr.isatty() and variants > 1 and only is None
     with click.progressbar(length=variants, label="variants", file=sys.stderr) if show else _Quiet() as bar:
         files = worksheet_files(base, variants=variants, seed=seed, formats=formats, scope=parts,
-                                notation=notation, decimals=decimals, carry=carry, progress=lambda k: bar.update(1))
+                                notation=notation, decimals=decimals, carry=carry, progress=lambda k: bar.update(1),
+                                blanks=blanks, only=only)
     write_files(out_dir, files, quiet=True)
-    click.echo(f"wrote {variants} variant{'s' if variants != 1 else ''} ({len(files)} files) to {out_dir}", err=True)
+    made = 1 if only is not None else variants
+    click.echo(f"wrote {made} variant{'s' if made != 1 else ''} ({len(files)} files) to {out_dir}", err=True)
 
 
 class _Quiet:

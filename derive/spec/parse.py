@@ -142,6 +142,8 @@ class Worksheet:
     """Values handed out with the sheet: ``sigmoid`` (σ of the sums met), ``exp`` (e^{-z})."""
     degenerate: bool = False
     """True: keep draws with zero gradients, saturated units or ReLU kinks."""
+    blanks: int | None = None
+    """At most this many blanks per sheet, spread over the scope (None: all)."""
     partial: tuple[tuple[str, float], ...] = ()
     """Partial credit (0 to 1) in the LMS exports: ``follows_from_earlier``, ``mistakes`` (every classic
     mistake) or one mistake's name (``sign-error``, ``no-derivative``, …), as the spec gives them."""
@@ -565,7 +567,7 @@ class _Reader:
         field = "worksheet"
         table = self.table(value, field)
         self.known_keys(table, field, ("inputs", "weights", "bias", "targets", "scope", "decimals", "carry",
-                                       "given", "degenerate", "partial"))
+                                       "given", "degenerate", "partial", "blanks"))
         ranges = {k: self.range(table[k], _join(field, k)) for k in ("inputs", "weights", "bias", "targets")
                   if k in table}
         scope = self.scope(table.get("scope", list(SCOPES)), "worksheet.scope")
@@ -578,7 +580,9 @@ class _Reader:
                          decimals=self.integer(table.get("decimals", 4), "worksheet.decimals", 0, 8),
                          carry=self.boolean(table.get("carry", False), "worksheet.carry"),
                          degenerate=self.boolean(table.get("degenerate", False), "worksheet.degenerate"),
-                         partial=self.partial(table.get("partial", {}), "worksheet.partial"))
+                         partial=self.partial(table.get("partial", {}), "worksheet.partial"),
+                         blanks=(self.integer(table["blanks"], "worksheet.blanks", 1, 10000)
+                                 if "blanks" in table else None))
 
     def partial(self, value: Any, field: str) -> tuple[tuple[str, float], ...]:
         """``{ follows_from_earlier = 0.5, sign-error = 0, … }``: names (checked against the mistakes later)

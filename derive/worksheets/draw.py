@@ -57,10 +57,12 @@ class Settings:
     degenerate: bool
     partial: tuple[tuple[str, float], ...] = ()
     """The [worksheet] partial credits of the LMS exports (derive.worksheets.lms)."""
+    blanks: int | None = None
+    """At most this many blanks per sheet (--blanks); None: every one the scope asks for."""
 
     @classmethod
     def of(cls, spec: Spec, *, scope: tuple[str, ...] | None = None, decimals: int | None = None,
-           carry: bool | None = None) -> "Settings":
+           carry: bool | None = None, blanks: int | None = None) -> "Settings":
         w = spec.worksheet or Worksheet()
         loss = LOSSES[spec.loss]
         if w.targets is not None and loss.target_bounds is not None and not loss.class_index:
@@ -74,7 +76,8 @@ class Settings:
                    scope=scope or w.scope,
                    rounding=Rounding(decimals=w.decimals if decimals is None else decimals,
                                      carry=w.carry if carry is None else carry),
-                   given=w.given, degenerate=w.degenerate, partial=w.partial)
+                   given=w.given, degenerate=w.degenerate, partial=w.partial,
+                   blanks=blanks if blanks is not None else w.blanks)
 
     @property
     def tolerance(self) -> dict[str, float]:
@@ -170,6 +173,17 @@ def blanks(d: Derivation, scope: tuple[str, ...]) -> list[Quantity]:
     return [known[n] for n in dict.fromkeys(names) if n in known]
 
 
+def cap(asked: list[Quantity], most: int | None) -> list[Quantity]:
+    """At most ``most`` blanks, spread evenly over the sheet's order (so every part of the scope
+    keeps some, the first and the last blank among them)."""
+    if most is None or len(asked) <= most:
+        return asked
+    if most == 1:
+        return asked[-1:]
+    picks = sorted({round(i * (len(asked) - 1) / (most - 1)) for i in range(most)})
+    return [asked[i] for i in picks]
+
+
 def _parameters(d: Derivation, l: int) -> list[str]:
     keys = [k for row in d.graph.layer_weights[l] for k in row]
     bias = d.graph.layer_bias[l]
@@ -187,6 +201,14 @@ def degenerate(spec: Spec, scope: tuple[str, ...], rounding: Rounding) -> str | 
     X, T = reference.data_arrays(spec)
     if len({tuple(x) for x in X.tolist()}) < len(X):
         return "two instances have the same inputs"
+    if T.size > 1 and np.all(T == T.flat[0]):
+        # every target the same: outputs or instances mixed up would give the same numbers
+        return "every target is the same"
+    for i in range(X.shape[1]):
+        for j in range(i + 1, X.shape[1]):
+            if np.all(X[:, j] == -X[:, i]):
+                # x_j = −x_i everywhere: their weights' gradients are opposite, a sign slip unseen
+                return f"inputs {i + 1} and {j + 1} are opposite in every instance (mirrored)"
     params = reference.Params.from_spec(spec)
     p = reference.backward(spec, params, X, T)
     last = len(spec.layers) - 1
@@ -256,7 +278,7 @@ def make_variant(base: Spec, settings: Settings, seed: int, k: int) -> Variant:
         reason = None if settings.degenerate else degenerate(spec, settings.scope, settings.rounding)
         if reason is None:
             d = derive(spec, symbolic=False)
-            asked = blanks(d, settings.scope)
+            asked = cap(blanks(d, settings.scope), settings.blanks)
             policy = policy_values(d, settings.rounding)
             return Variant(number=k, derivation=d, blanks=asked, key={q.name: policy[q.name] for q in asked},
                            attempts=attempt)

@@ -44,10 +44,10 @@ class Run:
     """One `derive worksheet` run: the settings, and the files as they are made."""
 
     def __init__(self, base: Spec, *, seed: int, scope: tuple[str, ...] | None = None, notation: str = "inout",
-                 decimals: int | None = None, carry: bool | None = None):
+                 decimals: int | None = None, carry: bool | None = None, blanks: int | None = None):
         self.base = base
         self.seed = seed
-        self.settings = Settings.of(base, scope=scope, decimals=decimals, carry=carry)
+        self.settings = Settings.of(base, scope=scope, decimals=decimals, carry=carry, blanks=blanks)
         self.notation = notation
         self.env = environment()
         self.title = f"Worksheet: {base.title}"
@@ -106,6 +106,7 @@ class Run:
         network = worked["The network"].split("\n", 1)[1].strip("\n") + "\n"
         return self.env.get_template("worksheet.md.j2").render(
             v=v, page=page, settings=self.settings, key=key, title=self.title, picture=picture, network=network,
+            code=self.code(v), base_name=self.base.name,
             given=given_values(d, self.settings.given, self.settings.rounding), steps=steps,
             parts=parts_text(self.settings.scope), loss_text=d.graph.loss.sheet_text,
             label=lambda q: self.label(page, q), answer=lambda q: self.answer(v, q))
@@ -206,12 +207,12 @@ def _in_worker(k: int) -> Part:
 PARALLEL_FROM = 8
 
 
-def _parts(run: Run, variants: int, formats: tuple[str, ...], progress) -> list[Part]:
+def _parts(run: Run, numbers: list[int], formats: tuple[str, ...], progress) -> list[Part]:
     """Every variant's part, in order; large runs in worker processes (fork, where the system has it)."""
     workers = min(os.cpu_count() or 1, 4)
-    if variants < PARALLEL_FROM or workers < 2 or "fork" not in mp.get_all_start_methods():
+    if len(numbers) < PARALLEL_FROM or workers < 2 or "fork" not in mp.get_all_start_methods():
         parts = []
-        for k in range(1, variants + 1):
+        for k in numbers:
             parts.append(variant_part(run, k, formats))
             if progress:
                 progress(k)
@@ -221,7 +222,7 @@ def _parts(run: Run, variants: int, formats: tuple[str, ...], progress) -> list[
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
             parts = []
-            for k, part in enumerate(pool.map(_in_worker, range(1, variants + 1), chunksize=4), start=1):
+            for k, part in enumerate(pool.map(_in_worker, numbers, chunksize=4), start=1):
                 parts.append(part)
                 if progress:
                     progress(k)
@@ -232,15 +233,19 @@ def _parts(run: Run, variants: int, formats: tuple[str, ...], progress) -> list[
 
 def worksheet_files(base: Spec, *, variants: int, seed: int, formats: tuple[str, ...] = ("md",),
                     scope: tuple[str, ...] | None = None, notation: str = "inout", decimals: int | None = None,
-                    carry: bool | None = None, progress: Callable[[int], None] | None = None) -> dict[str, str | bytes]:
-    """Every file of a worksheet run, by name; ``progress(k)`` is called after each variant."""
-    run = Run(base, seed=seed, scope=scope, notation=notation, decimals=decimals, carry=carry)
+                    carry: bool | None = None, progress: Callable[[int], None] | None = None,
+                    blanks: int | None = None, only: int | None = None) -> dict[str, str | bytes]:
+    """Every file of a worksheet run, by name; ``progress(k)`` is called after each variant.
+
+    ``only`` = k makes variant k alone (``--variant SEED-K``: a sheet's key made again from its code).
+    """
+    run = Run(base, seed=seed, scope=scope, notation=notation, decimals=decimals, carry=carry, blanks=blanks)
     if any(f in LMS_FORMATS for f in formats) and run.settings.partial:
         from derive.grade.judge import mistakes
         from derive.worksheets.lms import check_partial
 
         check_partial(dict(run.settings.partial), [m[0] for m in mistakes(run.variant(1).derivation)], base.source)
-    parts = _parts(run, variants, formats, progress)
+    parts = _parts(run, [only] if only is not None else list(range(1, variants + 1)), formats, progress)
     files: dict[str, str | bytes] = {}
     for part in parts:
         files.update(part.files)

@@ -61,7 +61,7 @@ def question(run, v) -> ET.Element:
         f"<td>{b.where}</td><td><code>{html.escape(b.name)}</code></td><td>{subquestion(b, decimals)}</td></tr>"
         for b in blanks)
     body = html_math(intro_markdown(run, v)).replace(f'src="{picture}"', f'src="@@PLUGINFILE@@/{picture}"')
-    text = (f"{body}\n<p>Variant code {run.code(v)}.</p>\n<table class=\"generaltable\">\n"
+    text = (f"{body}\n<table class=\"generaltable\">\n"
             "<tr><th>#</th><th>quantity</th><th>instance</th><th>answers file</th><th>your answer</th></tr>\n"
             f"{rows}\n</table>\n")
     q = ET.Element("question", {"type": "cloze"})

@@ -49,7 +49,6 @@ def variant_text(run, v) -> str:
     picture = f"{v.stem}-network.svg"
     uri = "data:image/svg+xml;base64," + base64.b64encode(run.picture(v, "svg")).decode("ascii")
     intro = html_math(intro_markdown(run, v)).replace(f'src="{picture}"', f'src="{uri}"')
-    intro += f"<p>Variant code {run.code(v)}.</p>"
     out = [f"$CATEGORY: $course$/top/derive/{run.base.name}/variant-{v.label}", "",
            f"::{escape(f'Variant {v.label}: the network')}::[html]{escape(intro)}", ""]
     for b in variant_blanks(run, v):

@@ -65,6 +65,8 @@ def spec_toml(run) -> str:
     lines += [f"scope = {json.dumps(list(s.scope))}", f"decimals = {s.rounding.decimals}",
               f"carry = {'true' if s.rounding.carry else 'false'}", f"given = {json.dumps(list(s.given))}",
               f"degenerate = {'true' if s.degenerate else 'false'}"]
+    if s.blanks is not None:
+        lines.append(f"blanks = {s.blanks}")
     if s.partial:
         lines.append("partial = { " + ", ".join(f'"{k}" = {v!r}' for k, v in s.partial) + " }")
     return dump_spec(run.base, comment=f"The base spec of a derive worksheet ({run.base.source}).") + \
@@ -90,7 +92,7 @@ def files(run, variants: int) -> dict[str, str]:
         f'label="{_attr(html_math(f"{b.number}. {b.label} ({b.where})").strip().removeprefix("<p>").removesuffix("</p>"))} ="'
         f' comparison="relabs" rtol="0" atol="{b.tolerance!r}" show-correct-answer="true"></pl-number-input>'
         for b in blanks)
-    question = ("<pl-question-panel>\n<p>Variant code {{params.code}}.</p>\n{{{params.sheet}}}\n"
+    question = ("<pl-question-panel>\n{{{params.sheet}}}\n"
                 "</pl-question-panel>\n\n" + inputs + "\n")
     settings = {"seed": run.seed, "variants": variants, "notation": run.notation}
     base = f"prairielearn/{name}/"

@@ -63,7 +63,7 @@ def assessment(run, v) -> tuple[str, str]:
     meta = ET.SubElement(a, "qtimetadata")
     _field(meta, "cc_maxattempts", "1")
     section = ET.SubElement(a, "section", {"ident": "root_section"})
-    intro = html_math(intro_markdown(run, v)) + f"<p>Variant code {run.code(v)}.</p>"
+    intro = html_math(intro_markdown(run, v))
     if scale:
         intro += (f"<p>Give every answer in units of 10<sup>-{scale}</sup>: write 0.000123 as "
                   f"{number_text(0.000123 * 10**scale, shown)} (the platform keeps 4 decimal places).</p>")
