@@ -293,14 +293,32 @@ class Page:
         """An (instances × keys) matrix of values or of instance-loss gradients."""
         return [[(num.value if source == "value" else num.grad)[k] for k in keys] for num in self.d.instances]
 
-    def replay(self, num) -> list[tuple[str, str, float, float]]:
-        """The backward replay of the tape: (node, parent, ∂L/∂node, ∂node/∂parent) in reverse forward order."""
+    def replay(self, num) -> list[tuple[str, str, float, float, float]]:
+        """The backward replay of the tape: (node, parent, ∂L/∂node, ∂node/∂parent, their product) in reverse
+        forward order."""
         out = []
         for node in reversed(self.graph.computed):
             for parent in node.parents:
                 if (node.key, parent) in num.local:
-                    out.append((node.key, parent, num.grad[node.key], num.local[(node.key, parent)]))
+                    g, loc = num.grad[node.key], num.local[(node.key, parent)]
+                    out.append((node.key, parent, g, loc, g * loc))
         return out
+
+    def difference(self, num, a: str, t: str) -> float:
+        """a − t of an instance: the simplified dL/dz of a loss and output activation that simplify."""
+        return num.value[a] - num.value[t]
+
+    def layer_index(self, layer) -> int:
+        """The 0-based index of a spec layer."""
+        return self.spec.layers.index(layer)
+
+    def previous_keys(self, l: int) -> list[str]:
+        """The keys of what layer l takes in: the inputs, or the previous layer's activations."""
+        return list(self.graph.input_keys) if l == 0 else [a for _, a in self.graph.layer_units[l - 1]]
+
+    def previous_capital(self, l: int) -> str:
+        """The matrix layer l takes in: X, or the previous layer's activations."""
+        return self.capital(None, "in") if l == 0 else self.capital(l - 1, "out")
 
     def total_weights(self, l: int) -> list[list[float]]:
         """The gradient of the total loss for layer l's weights, as a matrix."""
