@@ -274,8 +274,9 @@ def test_tape_replay_adds_up_to_every_gradient(two_two_two):
     page = Page(two_two_two, views=("tape",))
     for num in two_two_two.instances:
         total = defaultdict(float)
-        for node, parent, g, local in page.replay(num):
-            total[parent] += g * local
+        for node, parent, g, local, product in page.replay(num):
+            assert product == g * local
+            total[parent] += product
         for key, g in num.grad.items():
             if key != "L":
                 assert total[key] == pytest.approx(g, rel=1e-12, abs=1e-300), key
