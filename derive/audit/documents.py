@@ -314,6 +314,7 @@ class _HTMLText(HTMLParser):
         self.pre = 0
         self.math_script = False
         self.depth = 0
+        self.math_elements: list[str] = []  # per open span/div: the delimiter it stands for ("" when none)
 
     def handle_starttag(self, tag, attrs):
         line = self.getpos()[0]
@@ -335,6 +336,11 @@ class _HTMLText(HTMLParser):
             self.chunks.append((line, "\n\n"))
         elif tag in self.CELL:
             self.chunks.append((line, " | "))
+        if tag in ("span", "div"):  # derive's pages: <span class="math">, <div class="math display">
+            classes = (attrs.get("class") or "").split()
+            delimiter = ("$$" if "display" in classes else "$") if "math" in classes else ""
+            self.math_elements.append(delimiter)
+            self.math_pending = bool(delimiter)  # opened at its text, unless that brings delimiters of its own
 
     def handle_startendtag(self, tag, attrs):
         if tag in ("br", "hr"):
@@ -351,6 +357,11 @@ class _HTMLText(HTMLParser):
         if tag == "pre":
             self.pre = max(0, self.pre - 1)
             return
+        if tag in ("span", "div") and self.math_elements:
+            delimiter = self.math_elements.pop()
+            if delimiter and not getattr(self, "math_pending", False):
+                self.chunks.append((self.getpos()[0], delimiter + " "))
+            self.math_pending = False
         if tag in self.BLOCK:
             self.chunks.append((self.getpos()[0], "\n\n"))
         elif tag in self.CELL:
@@ -360,6 +371,12 @@ class _HTMLText(HTMLParser):
         if self.skip and not self.math_script:
             return
         line = self.getpos()[0]
+        if getattr(self, "math_pending", False) and data.strip():
+            self.math_pending = False
+            if data.lstrip().startswith(("\\[", "\\(", "$")):
+                self.math_elements[-1] = ""
+            else:
+                self.chunks.append((line, " " + self.math_elements[-1]))
         if self.pre and self.code:
             for i, t in enumerate(data.split("\n")):
                 if not t.strip():

@@ -34,7 +34,7 @@ def cells(row: str) -> tuple[str, ...]:
     body = row.strip()[1:]
     body = body[:-1] if body.endswith("|") else body
     for ch in body:
-        if ch == "$":
+        if ch == "$" and not current.endswith("\\"):
             in_math = not in_math
         if ch == "|" and not in_math and not current.endswith("\\"):
             out.append(current.strip())
@@ -116,13 +116,16 @@ def split_displays(text: str) -> list[tuple[str, str]]:
 
 
 def split_inline(text: str) -> list[tuple[str, str]]:
-    """Text as ("math", …), ("code", …) and ("text", …) runs."""
-    out = []
-    for part in re.split(r"(\$[^$]+\$|`[^`]*`)", text):
+    """Text as ("math", …), ("code", …) and ("text", …) runs. A text run keeps its backslash
+    escapes (``\\$`` is a dollar sign, not math); the writers make them literal."""
+    out: list[tuple[str, str]] = []
+    for part in re.split(r"(\\[!-/:-@\[-`{-~]|\$[^$]+\$|`[^`]*`)", text):
         if part.startswith("$") and part.endswith("$") and len(part) > 1:
             out.append(("math", part[1:-1]))
         elif part.startswith("`") and part.endswith("`") and len(part) > 1:
             out.append(("code", part[1:-1]))
+        elif part and out and out[-1][0] == "text":
+            out[-1] = ("text", out[-1][1] + part)
         elif part:
             out.append(("text", part))
     return out

@@ -18,12 +18,20 @@ import sympy as sp
 
 from derive.core.derivation import Derivation
 from derive.errors import UsageError
+from derive.render.escape import md_prose, md_text
 from derive.render.printer import DEFAULT_DIGITS, NOTATIONS, as_factor, format_number, node_names, result, substituted, tex
 from derive.core.activations import activation_of
 from derive.core.optimizers import optimizer_of
 
 FORMATS = ("md", "tex", "pdf", "html", "ipynb")
 VIEWS = ("scalar", "matrix", "tape")
+
+
+#: Filters for spec text in Markdown templates: ``{{ spec.title | prose_line }}``,
+#: ``{{ spec.description | prose }}``, ``{{ spec.source | text }}`` (see derive.render.escape).
+FILTERS = {"prose": lambda s: md_prose(s, field="description"),
+           "prose_line": lambda s: md_prose(s, field="title", one_line=True),
+           "text": md_text}
 
 
 def template_dirs() -> list[Path]:
@@ -84,9 +92,14 @@ def _environment(user_dir: str | None) -> jinja2.Environment:
     chain = ([jinja2.FileSystemLoader(user_dir)] if user_dir else []) + [builtin]
     loader = jinja2.ChoiceLoader([jinja2.PrefixLoader({BUILTIN_PREFIX: builtin}, delimiter="/"), *chain])
     env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                             keep_trailing_newline=True, autoescape=False, bytecode_cache=_BYTECODE)
-    env.filters.update(name=_name_filter, num=_num_filter)
+                             keep_trailing_newline=True, autoescape=_is_html, bytecode_cache=_BYTECODE)
+    env.filters.update(name=_name_filter, num=_num_filter, **FILTERS)
     return env
+
+
+def _is_html(name: str | None) -> bool:
+    """HTML templates escape what they print ({{ title }}); Markdown and LaTeX get escaped text."""
+    return bool(name) and name.endswith(".html.j2")
 
 
 class Page:
@@ -477,20 +490,20 @@ def render_files(d: Derivation, *, fmt: str = "md", notation: str = "inout", dig
             from derive.render.notebook import code_cells, notebook
 
             return {main: notebook(markdown, code_cells(env, d), drawn, title=d.spec.title)}
+        title = md_prose(d.spec.title, field="title", one_line=True)
         if fmt == "html":
-            from derive.render.html import KATEX_URL, markdown_to_html
+            from derive.render.html import html_page, markdown_to_html
 
             body = markdown_to_html(markdown, drawn)
             if fragment:
                 return {main: body}
-            return {main: env.get_template("document.html.j2").render(
-                title=d.spec.title, body=body, spec=d.spec, katex=(katex or KATEX_URL).rstrip("/"))}
+            return {main: html_page(env, title=title, body=body, spec=d.spec, katex=katex)}
         from derive.render.tex import compile_pdf, inline, markdown_to_latex
 
         body = markdown_to_latex(markdown)
         if fragment and fmt == "tex":
             return {main: body, **drawn}
-        tex = env.get_template("document.tex.j2").render(title=inline(d.spec.title), body=body, spec=d.spec)
+        tex = env.get_template("document.tex.j2").render(title=inline(title), body=body, spec=d.spec)
     except jinja2.TemplateError as exc:
         where = f" ({exc.filename}:{exc.lineno})" if getattr(exc, "lineno", None) else ""
         raise UsageError(f"template error{where}: {exc.message}") from None

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from derive.errors import DeriveError, UsageError
+from derive.render.escape import checked_math, literal
 from derive.render.markdown import split_displays, split_inline, write
 
 #: Characters outside ASCII that appear in derive's text, as pdflatex-safe LaTeX.
@@ -35,23 +36,49 @@ def escape(text: str) -> str:
     return out.replace("$^{-}$$^{6}$", "$^{-6}$")
 
 
+def _emphasis(text: str) -> str:
+    text = re.sub(r"\*\*(.+?)\*\*", r"\\textbf{\1}", text, flags=re.S)
+    return re.sub(r"\*(.+?)\*", r"\\emph{\1}", text, flags=re.S)
+
+
 def inline(text: str) -> str:
-    """A line of Markdown text: math kept, `code` and emphasis converted, the rest escaped."""
+    """A line of Markdown text: math kept (if on the whitelist), `code` and emphasis converted, the rest escaped."""
     out = []
     for kind, part in split_inline(text):
         if kind == "math":
-            out.append(f"${part}$")
+            out.append(f"${checked_math(part)}$")
         elif kind == "code":
             out.append(r"\texttt{" + escape(part) + "}")
         else:
-            part = escape(part)
-            part = re.sub(r"\*\*(.+?)\*\*", r"\\textbf{\1}", part, flags=re.S)
-            out.append(re.sub(r"\*(.+?)\*", r"\\emph{\1}", part, flags=re.S))
+            out.append(literal(part, escape, _emphasis))
     return "".join(out)
 
 
+def _top_level(math: str, separator: str) -> list[str]:
+    """``math`` cut at each ``separator`` outside braces and environments (``\\\\`` or ``&``)."""
+    parts, depth, start = [], 0, 0
+    for m in re.finditer(r"\\begin\{[A-Za-z*]+\}|\\end\{[A-Za-z*]+\}|\\\\|\\.|[{}&]", math, flags=re.S):
+        token = m.group()
+        if token == "{" or token.startswith("\\begin"):
+            depth += 1
+        elif token == "}" or token.startswith("\\end"):
+            depth -= 1
+        elif token == separator and depth == 0:
+            parts.append(math[start:m.start()])
+            start = m.end()
+    parts.append(math[start:])
+    return parts
+
+
 def _display(math: str) -> str:
-    return "\\fitdisplay{" + math + "}"
+    """A display for ``\\fitdisplay``: the formula, and what to set instead when it is wider than
+    the line: each row of an ``aligned`` block (or the formula) as display-style math in a paragraph
+    of its own, which TeX breaks after its relations and operators (=, +, −, ·) — never shrunk."""
+    math = checked_math(math).strip()
+    m = re.fullmatch(r"\\begin\{aligned\}(.*)\\end\{aligned\}", math, flags=re.S)
+    rows = _top_level(m.group(1), "\\\\") if m else [math]
+    broken = "".join("\\fitrow{" + " ".join("".join(_top_level(row, "&")).split()) + "}" for row in rows if row.strip())
+    return "\\fitdisplay{" + math + "}{" + broken + "}"
 
 
 def _mixed(text: str) -> str:
@@ -105,23 +132,36 @@ def _table(rows) -> str:
 # --------------------------------------------------------------------------- PDF
 
 
+#: pdflatex runs at most this many times, until its .aux file settles (longtable widths).
+MAX_PASSES = 4
+
+
 def compile_pdf(tex: str, name: str, files: dict[str, bytes] | None = None) -> bytes:
     """Compile a complete LaTeX document with pdflatex (reproducibly dated); a clear error without it.
 
     ``files`` (name → bytes) are written beside the source first: the pictures it includes.
+    pdflatex runs in a fresh temporary directory, without shell escape, and with kpathsea told to
+    open only files below it (``openin_any=p``, ``openout_any=p``: no absolute paths, no ``..``,
+    no dot files), again while LaTeX asks for a rerun (longtable's column widths), at most MAX_PASSES times.
     """
     pdflatex = shutil.which("pdflatex")
     if pdflatex is None:
         raise UsageError("-f pdf needs pdflatex, which is not installed (Debian: apt-get install "
-                         "texlive-latex-base texlive-latex-recommended cm-super-minimal); -f tex writes the source")
-    with tempfile.TemporaryDirectory() as tmp:
+                         "texlive-latex-base texlive-latex-recommended texlive-fonts-recommended lmodern); "
+                         "-f tex writes the source")
+    with tempfile.TemporaryDirectory(prefix="derive-tex-") as tmp:
         source = Path(tmp) / f"{name}.tex"
         source.write_text(tex, encoding="utf-8")
         for file, data in (files or {}).items():
-            (Path(tmp) / file).write_bytes(data)
-        env = {**os.environ, "SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1"}
-        run = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", source.name], cwd=tmp,
-                             capture_output=True, text=True, errors="replace", env=env, timeout=300)
+            (Path(tmp) / Path(file).name).write_bytes(data)
+        env = {**os.environ, "SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1", "openin_any": "p",
+               "openout_any": "p", "shell_escape": "f", "TEXMFOUTPUT": tmp}
+        for _ in range(MAX_PASSES):
+            run = subprocess.run([pdflatex, "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error",
+                                  source.name], cwd=tmp, capture_output=True, text=True, errors="replace",
+                                 env=env, timeout=300, stdin=subprocess.DEVNULL)
+            if run.returncode != 0 or "Rerun" not in run.stdout:  # LaTeX and longtable say when the .aux moved
+                break
         pdf = Path(tmp) / f"{name}.pdf"
         if run.returncode != 0 or not pdf.is_file():
             error = next((l for l in run.stdout.splitlines() if l.startswith("!")), "see the .tex")

@@ -25,10 +25,11 @@ from derive.core.losses import LOSSES
 from derive.core.optimizers import OPTIMIZERS, SGD, Optimizer
 from derive.core.regularizers import REGULARIZERS, Regularizer
 from derive.core.schedules import SCHEDULES, Constant, Schedule
+from derive.spec.prose import prose_problem
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-LAYER_NAME_RE = re.compile(r"^[a-z][a-z0-9]*$")
-INPUT_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*\Z")  # \Z, not $: "$" also matches before a final newline
+LAYER_NAME_RE = re.compile(r"^[a-z][a-z0-9]*\Z")
+INPUT_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*\Z")
 
 #: Refuse rather than hang: the largest network `derive` will derive (documented in docs/spec.md).
 MAX_UNITS_PER_LAYER = 64
@@ -234,6 +235,8 @@ class _Reader:
         self.source = source
 
     def fail(self, field: str, message: str) -> SpecError:
+        # one line whatever the spec holds: a quoted value's newlines and control characters as \n, \x00
+        message = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)
         return SpecError(self.source, field, message)
 
     # -- scalars
@@ -273,6 +276,14 @@ class _Reader:
     def string(self, value: Any, field: str) -> str:
         if not isinstance(value, str):
             raise self.fail(field, f"expected a string, got {_kind(value)}")
+        return value
+
+    def prose(self, value: Any, field: str, *, one_line: bool) -> str:
+        """A title or description: text, `code`, *emphasis* and whitelisted math (derive.spec.prose)."""
+        value = self.string(value, field)
+        problem = prose_problem(value, one_line=one_line)
+        if problem:
+            raise self.fail(field, problem)
         return value
 
     def boolean(self, value: Any, field: str) -> bool:
@@ -351,8 +362,8 @@ class _Reader:
             raise self.fail("name", "missing (required: lowercase letters, digits and '-')")
         if not NAME_RE.match(name) or len(name) > 64:
             raise self.fail("name", f"expected lowercase letters, digits and '-' (at most 64), got '{name}'")
-        title = self.string(doc.get("title", f"A worked example of backpropagation: {name}"), "title")
-        description = self.string(doc.get("description", ""), "description")
+        title = self.prose(doc.get("title", f"A worked example of backpropagation: {name}"), "title", one_line=True)
+        description = self.prose(doc.get("description", ""), "description", one_line=False)
         arithmetic = self.choice(doc.get("arithmetic", "float"), "arithmetic", ARITHMETIC)
 
         network = self.table(self.require(doc, "network", ""), "network")

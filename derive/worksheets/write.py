@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from derive.grade.answers import Quantity, answers_file
 from derive.render.printer import format_number
+from derive.render.escape import md_prose
 from derive.render.markdown import sections
 from derive.render.page import Page, environment, render
 from derive.spec.parse import SCOPES, Spec, dump_spec
@@ -50,7 +51,7 @@ class Run:
         self.settings = Settings.of(base, scope=scope, decimals=decimals, carry=carry, blanks=blanks)
         self.notation = notation
         self.env = environment()
-        self.title = f"Worksheet: {base.title}"
+        self.title = "Worksheet: " + md_prose(base.title, field="title", one_line=True)  # Markdown
         self._worked: tuple[int, dict[str, str]] = (0, {})
 
     # -- one variant
@@ -294,8 +295,7 @@ def _moodle_math(markdown: str) -> str:
     """Markdown with $…$ math as HTML for Moodle's MathJax filter (\\(…\\) and \\[…\\])."""
     from derive.render.html import markdown_to_html
 
-    body = markdown_to_html(markdown)  # displays are already \[…\]
-    return re.sub(r"(?<![\\$])\$([^$]+)\$", lambda m: r"\(" + m.group(1) + r"\)", body)
+    return markdown_to_html(markdown, math="delimiters")
 
 
 def moodle_questions(run: Run, v: Variant) -> list[ET.Element]:

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import need, spec_from
 from derive.pipeline import derive
-from derive.errors import UsageError
+from derive.errors import DeriveError, UsageError
 from derive.render.printer import NOTATIONS
 from derive.render.page import render
 from derive.spec.parse import load_spec, preset_names
@@ -30,7 +30,7 @@ def test_inline_keeps_math_and_converts_code_and_emphasis():
 def test_blocks():
     md = "# Title\n\n## Forward pass\n\n$$\n\\begin{aligned}\na &= 1\n\\end{aligned}\n$$\n\n| a | b |\n|---|---|\n| $1$ | 2 |\n"
     assert markdown_to_latex(md) == (
-        "\n\\section*{Forward pass}\n\n\\fitdisplay{\\begin{aligned}\na &= 1\n\\end{aligned}}\n\n"
+        "\n\\section*{Forward pass}\n\n\\fitdisplay{\\begin{aligned}\na &= 1\n\\end{aligned}}{\\fitrow{a = 1}}\n\n"
         "\\begin{center}\\small\n\\begin{tabular}{ll}\n\\toprule\n\\textbf{a} & \\textbf{b} \\\\\n\\midrule\n"
         "$1$ & 2 \\\\\n\\bottomrule\n\\end{tabular}\n\\end{center}\n")
 
@@ -79,3 +79,85 @@ def test_pdf_without_pdflatex_is_a_clear_error(monkeypatch, two_two_two):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(UsageError, match="-f pdf needs pdflatex, which is not installed"):
         render(two_two_two, fmt="pdf")
+
+
+def test_escapes_stay_literal_and_math_is_checked():
+    assert inline(r"cost \$5, \*not\* *em* \<b\> $x$") == r"cost \$5, *not* \emph{em} <b> $x$"
+    with pytest.raises(DeriveError, match=r"the command \\input"):
+        inline(r"$\input{/etc/passwd}$")
+    with pytest.raises(DeriveError, match=r"\^\^"):
+        markdown_to_latex("$$^^5cinput{x}$$\n")
+
+
+def test_long_rows_break_instead_of_shrinking():
+    """A display wider than the line is set row by row as breakable display-style math, never scaled."""
+    tex = markdown_to_latex("$$\n\\begin{aligned}\na &= b + c \\\\\nd &= \\begin{bmatrix} 1 & 2 \\\\ 3 & 4 \\end{bmatrix}\n\\end{aligned}\n$$\n")
+    assert tex.endswith(r"{\fitrow{a = b + c}\fitrow{d = \begin{bmatrix} 1 & 2 \\ 3 & 4 \end{bmatrix}}}" + "\n")
+
+
+def pdf_tool(tool: str, pdf: bytes, tmp_path, *args: str) -> str:
+    need(shutil.which(tool) is not None, f"{tool} is not installed (poppler-utils)")
+    (tmp_path / "doc.pdf").write_bytes(pdf)
+    return subprocess.run([tool, *args, str(tmp_path / "doc.pdf"), "-"][: None if tool == "pdftotext" else -1],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def test_pdf_fonts_are_outlines_and_ligatures_read_back(tmp_path, two_two_two):
+    need(shutil.which("pdflatex") is not None, "pdflatex is not installed")
+    pdf = render(two_two_two, fmt="pdf", views=("scalar", "matrix", "tape"))
+    fonts = pdf_tool("pdffonts", pdf, tmp_path)
+    assert "Type 3" not in fonts and "Type 1" in fonts, fonts
+    assert "differences" in pdf_tool("pdftotext", pdf, tmp_path)
+
+
+def wide_spec(units: int = 12):
+    rows = lambda r, c: "[" + ", ".join("[" + ", ".join(f"{((i * 7 + j * 3) % 11 - 5) / 10}" for j in range(c)) + "]"
+                                        for i in range(r)) + "]"
+    return spec_from(f"""
+name = "wide"
+[network]
+inputs = 3
+loss = "sse"
+[[network.layers]]
+name = "h"
+size = {units}
+activation = "tanh"
+weights = {rows(3, units)}
+bias = 0.1
+[[network.layers]]
+name = "y"
+size = 2
+activation = "sigmoid"
+weights = {rows(units, 2)}
+[[data]]
+x = [0.5, -1.5, 2]
+t = [1, 0]
+[[data]]
+x = [1, 0.25, -0.75]
+t = [0, 1]
+[training]
+learning_rate = 0.1
+[worksheet]
+scope = "all"
+degenerate = true
+""", name="wide")
+
+
+def test_a_twelve_unit_layer_compiles_in_every_view(tmp_path):
+    """LaTeX's matrices stop at 10 columns unless told (MaxMatrixCols); displays never shrink."""
+    need(shutil.which("pdflatex") is not None, "pdflatex is not installed")
+    d = derive(wide_spec(12))
+    tex = render(d, fmt="tex", views=("scalar", "matrix", "tape"))
+    assert "\\resizebox" not in tex and "\\scalebox" not in tex
+    pdf = render(d, fmt="pdf", views=("scalar", "matrix", "tape"))
+    assert "h_{12}" in tex and "Type 3" not in pdf_tool("pdffonts", pdf, tmp_path)
+
+
+def test_a_twelve_unit_worksheet_pdf_compiles(tmp_path):
+    need(shutil.which("pdflatex") is not None, "pdflatex is not installed")
+    from derive.worksheets.write import worksheet_files
+
+    files = worksheet_files(wide_spec(12), variants=2, seed=5, formats=("pdf",))
+    for name in ("sheets.pdf", "keys.pdf"):
+        assert "Type 3" not in pdf_tool("pdffonts", files[name], tmp_path)
+        assert "Variant 02" in pdf_tool("pdftotext", files[name], tmp_path)

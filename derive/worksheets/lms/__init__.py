@@ -164,8 +164,7 @@ def html_math(markdown: str) -> str:
     """Markdown with $…$ math as HTML with \\(…\\) and \\[…\\] (MathJax, as Moodle, Canvas and PrairieLearn load it)."""
     from derive.render.html import markdown_to_html
 
-    body = markdown_to_html(markdown)
-    return re.sub(r"(?<![\\$])\$([^$]+)\$", lambda m: r"\(" + m.group(1) + r"\)", body)
+    return markdown_to_html(markdown, math="delimiters")
 
 
 def variant_code(seed: int, k: int) -> str:
