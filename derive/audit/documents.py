@@ -88,6 +88,8 @@ def read_document(path: str | Path, fmt: str | None = None) -> Document:
     p = Path(path)
     name = str(path)
     try:
+        if p.is_dir():
+            raise DocumentError(f"{name}: a directory, not a document")
         if not p.is_file():
             raise DocumentError(f"{name}: no such file")
         size = p.stat().st_size
