@@ -150,7 +150,7 @@ def check_sympy_diff(d: Derivation) -> Check:
     layers = len(d.spec.layers)
     if graph.edges > SYMPY_DIFF_MAX_EDGES or layers > SYMPY_DIFF_MAX_LAYERS:
         return Check("sympy_diff", description, None, "", None,
-                     note=f"skipped: the network has {graph.edges} edges and {layers} layers; differentiating the "
+                     note=f"skipped: the network has {graph.edges} edges and {layers} layer{'s' if layers != 1 else ''}; differentiating the "
                           f"composed loss is only affordable up to {SYMPY_DIFF_MAX_EDGES} edges and "
                           f"{SYMPY_DIFF_MAX_LAYERS} layers (the chain-rule steps cost linear time, this check does not)")
     if at_kink(d, 1e-12):
