@@ -90,6 +90,10 @@ class Loss:
 
     # -- validation and worksheets
 
+    def near_kink(self, y, t, h: float) -> bool:
+        """Whether the loss of one instance (outputs y, targets t) is within h of a kink (none by default)."""
+        return False
+
     def check_outputs(self, size: int) -> str | None:
         """Why an output layer of ``size`` units does not suit this loss (None when it does)."""
         return None
@@ -313,6 +317,138 @@ class Output(Loss):
         return "np.eye(Y.shape[1])[[0] * len(Y)]  # L = y_1"
 
 
+class Hinge(Loss):
+    r"""Multi-class hinge (SVM) loss: $L = \sum_{j \ne c} \max(0, y_j - y_c + 1)$ for the class c of the instance.
+
+    Written on one-hot targets so that one expression serves every instance: with
+    $\hat y = \sum_i t_i y_i$ (the output of the target class), $L = \sum_j (1 - t_j) \operatorname{ReLU}(y_j - \hat y + 1)$.
+    At a margin of exactly 0 the derivative is 0, as PyTorch's ``multi_margin_loss`` takes it.
+    """
+
+    name = "hinge"
+    class_index = True
+    target_bounds = (0.0, 1.0)
+    sheet_text = (r"the multi-class hinge loss, $L = \sum_{j \ne c} \max(0, y_j - y_c + 1)$ for the instance's "
+                  r"class $c$")
+
+    @staticmethod
+    def _target_output(ys, ts):
+        return _sum([t * y for y, t in zip(ys, ts)])
+
+    def expr(self, ys, ts):
+        from derive.core.activations import relu
+
+        yc = self._target_output(ys, ts)
+        return _sum([(1 - t) * relu(y - yc + 1) for y, t in zip(ys, ts)])
+
+    def partial(self, k, ys, ts):
+        from derive.core.activations import step
+
+        yc = self._target_output(ys, ts)
+        active = [(1 - t) * step(y - yc + 1) for y, t in zip(ys, ts)]
+        return sp.Add(active[k], -ts[k] * _sum(active), evaluate=False)
+
+    def sentence(self, error, outputs):
+        return ("The loss of one instance is the multi-class hinge (SVM) loss: every other class $j$ whose output "
+                "comes within a margin of 1 of the output $y_c$ of the instance's class $c$ adds "
+                "$y_j - y_c + 1$. Written with the one-hot targets, $\\hat y = \\sum_i t_i y_i$ is $y_c$ "
+                "and the factor $1 - t_j$ leaves out $j = c$. Where a margin $y_j - y_c + 1$ is exactly 0 "
+                "the loss has a kink; its derivative there is taken to be 0, as PyTorch's "
+                "`multi_margin_loss` does:")
+
+    def check_targets(self, t):
+        if sorted(t) != [0.0] * (len(t) - 1) + [1.0]:
+            return f"hinge targets must be one-hot (or a class index), got {list(t)}"
+        return None
+
+    def check_outputs(self, size):
+        return None if size >= 2 else f"'hinge' needs an output layer of at least 2 units (one per class), got {size}"
+
+    def near_kink(self, y, t, h: float) -> bool:
+        """Whether a margin of one instance (outputs y, one-hot targets t) is within h of 0."""
+        yc = float(np.dot(y, t))
+        return any(abs(yj - yc + 1) < h for yj, tj in zip(y, t) if tj == 0)
+
+    def forward(self, Y, T):
+        M = Y - (T * Y).sum(axis=1, keepdims=True) + 1.0
+        return ((1.0 - T) * np.maximum(M, 0.0)).sum(axis=1)
+
+    def backward(self, Y, T):
+        M = Y - (T * Y).sum(axis=1, keepdims=True) + 1.0
+        S = (1.0 - T) * (M > 0)
+        return S - T * S.sum(axis=1, keepdims=True)
+
+    def code_forward(self):
+        return "((1 - T) * np.maximum(Y - (T * Y).sum(axis=1, keepdims=True) + 1, 0)).sum(axis=1)"
+
+    def code_backward(self):
+        return ("(lambda S: S - T * S.sum(axis=1, keepdims=True))"
+                "((1 - T) * (Y - (T * Y).sum(axis=1, keepdims=True) + 1 > 0))  # margins > 0 count")
+
+
+class nonnegative(sp.Function):
+    r"""$[z \ge 0]$: 1 for z ≥ 0, else 0 (PyTorch's ``clamp(min=0)`` passes the gradient at 0)."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, z):
+        if z.is_number:
+            return sp.S.One if bool(z >= 0) else sp.S.Zero
+        return None
+
+    def _latex(self, printer, exp=None):
+        inner = printer.bare(self.args[0]) if hasattr(printer, "bare") else printer._print(self.args[0])
+        return rf"\left[{inner} \ge 0\right]"
+
+
+class BinaryHinge(Loss):
+    r"""Binary hinge loss, one output and targets ±1: $L = \max(0, 1 - t y)$."""
+
+    name = "binary_hinge"
+    sheet_text = r"the binary hinge loss, $L = \max(0, 1 - t \, y)$ with $t = \pm 1$"
+
+    def expr(self, ys, ts):
+        from derive.core.activations import relu
+
+        return relu(1 - ts[0] * ys[0])
+
+    def partial(self, k, ys, ts):
+        return -ts[0] * nonnegative(1 - ts[0] * ys[0])
+
+    def sentence(self, error, outputs):
+        return ("The loss of one instance is the binary hinge loss of its one output against its target "
+                "$t = \\pm 1$: zero once $t \\, y \\ge 1$, else $1 - t \\, y$. At $t \\, y = 1$ exactly the loss has "
+                "a kink; its derivative there is taken to be $-t$, as PyTorch's `torch.clamp(1 - t * y, min=0)` "
+                "gives it:")
+
+    def check_outputs(self, size):
+        return None if size == 1 else f"'binary_hinge' needs an output layer of 1 unit, got {size}"
+
+    def check_targets(self, t):
+        if any(v not in (-1.0, 1.0) for v in t):
+            return f"binary_hinge targets must be -1 or 1, got {list(t)}"
+        return None
+
+    def worksheet_targets(self, activation):
+        return (-1.0, 1.0, 0, True)
+
+    def near_kink(self, y, t, h: float) -> bool:
+        return abs(1 - t[0] * y[0]) < h
+
+    def forward(self, Y, T):
+        return np.maximum(1.0 - T[:, 0] * Y[:, 0], 0.0)
+
+    def backward(self, Y, T):
+        return -T * (1.0 - T * Y >= 0)
+
+    def code_forward(self):
+        return "np.maximum(1 - T[:, 0] * Y[:, 0], 0)"
+
+    def code_backward(self):
+        return "-T * (1 - T * Y >= 0)  # at 1 - t y = 0, -t (as torch.clamp)"
+
+
 # --------------------------------------------------------------------------- the registry
 
 
@@ -333,5 +469,5 @@ def unregister(name: str) -> None:
     LOSSES.pop(name, None)
 
 
-for _cls in (SSE, HalfSSE, MSE, BCE, CrossEntropy, Output):
+for _cls in (SSE, HalfSSE, MSE, BCE, CrossEntropy, Output, Hinge, BinaryHinge):
     register(_cls)

@@ -97,7 +97,9 @@ def at_kink(d: Derivation, h: float) -> bool:
         act = activation_of(layer)
         if act.kinks and any(act.near_kink(num.value[z], 1e3 * h) for num in d.instances for z, _ in units):
             return True
-    return False
+    outputs = [a for _, a in d.graph.layer_units[-1]]
+    return any(d.graph.loss.near_kink([num.value[a] for a in outputs], [num.value[t] for t in d.graph.target_keys],
+                                      1e3 * h) for num in d.instances)
 
 
 def check_finite_differences(d: Derivation) -> Check:

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from derive.pipeline import derive
+from derive.render.page import render
 from tests.conftest import spec_from
 
 torch = pytest.importorskip("torch")
@@ -56,6 +57,8 @@ def make_spec(seed: int, optimizer: str, schedule, reg, batch, *, loss=None, epo
     rng = np.random.default_rng(seed)
     loss = loss or ["sse", "mse", "cross_entropy", "half_sse", "bce"][seed % 5]
     sizes = [3, 4, 2] if seed % 2 else [2, 3, 3, 3]
+    if loss == "binary_hinge":
+        sizes[-1] = 1
     out = {"cross_entropy": "softmax", "bce": "sigmoid"}.get(loss, ["identity", "sigmoid", "tanh"][seed % 3])
     hidden = ["tanh", "sigmoid", "leaky_relu"][seed % 3]
     lines = ['name = "opt"', "[network]", f"inputs = {sizes[0]}", f'loss = "{loss}"',
@@ -265,6 +268,79 @@ def test_default_options_are_torch_defaults():
         assert spec.training.optimizer.eps == defaults["eps"]
         assert spec.training.optimizer.weight_decay == defaults["weight_decay"]
     compare(spec)
+
+
+@pytest.mark.parametrize("loss", ["hinge", "binary_hinge"])
+def test_hinge_losses_against_torch(loss):
+    """The hinge losses (multi_margin_loss times the number of classes; clamp(1 − t·y, min=0)) trained with
+    L2 on all parameters and a decaying rate, and with Adam in mini-batches."""
+    for seed in range(4):
+        compare(make_spec(seed, "sgd", "exponential", (True, True), None, loss=loss))
+        compare(make_spec(seed + 10, "adam", "step", (False, True), 2, loss=loss))
+
+
+def test_hinge_losses_per_instance_against_torch_functional():
+    """Values and gradients of one instance, on random outputs and at the kinks themselves."""
+    from derive.core.losses import LOSSES
+
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        Y = np.round(rng.normal(0, 1, (4, 3)), 1)  # one decimal: margins of exactly 0 happen
+        c = rng.integers(0, 3, 4)
+        T = np.eye(3)[c]
+        y = torch.tensor(Y, requires_grad=True)
+        ours = LOSSES["hinge"]
+        # multi_margin_loss averages over the C classes; the hinge of the contract sums
+        theirs = torch.nn.functional.multi_margin_loss(y, torch.tensor(c), reduction="none") * 3
+        theirs.sum().backward()
+        np.testing.assert_allclose(ours.forward(Y, T), theirs.detach().numpy(), atol=1e-12)
+        np.testing.assert_allclose(ours.backward(Y, T), y.grad.numpy(), atol=1e-12)
+        t = rng.choice([-1.0, 1.0], (4, 1))
+        Y1 = np.round(rng.normal(0, 1, (4, 1)), 0) * t  # t·y = 1 (the kink) now and then
+        y = torch.tensor(Y1, requires_grad=True)
+        theirs = torch.clamp(1 - torch.tensor(t) * y, min=0)
+        theirs.sum().backward()
+        np.testing.assert_allclose(LOSSES["binary_hinge"].forward(Y1, t), theirs.detach().numpy()[:, 0], atol=1e-12)
+        np.testing.assert_allclose(LOSSES["binary_hinge"].backward(Y1, t), y.grad.numpy(), atol=1e-12)
+
+
+def test_hinge_at_its_kinks_follows_torch():
+    """A network whose outputs sit exactly on the hinges' kinks: the derivation (chain rule, checks passed)
+    gives PyTorch's subgradients."""
+    text = """
+        [network]
+        inputs = 1
+        loss = "binary_hinge"
+        [[network.layers]]
+        size = 1
+        activation = "identity"
+        weights = [[0.5]]
+        [[data]]
+        x = [2]
+        t = [1]
+        [[data]]
+        x = [-2]
+        t = [-1]
+        [training]
+        learning_rate = 0.1
+    """
+    spec = spec_from(text)
+    d = derive(spec)
+    assert d.checks["finite_differences"].passed and d.checks["sympy_diff"].passed is None
+    w = torch.tensor([[0.5]], dtype=torch.float64, requires_grad=True)
+    X = torch.tensor([[2.0], [-2.0]], dtype=torch.float64)
+    t = torch.tensor([[1.0], [-1.0]], dtype=torch.float64)
+    torch.clamp(1 - t * (X @ w), min=0).sum().backward()
+    assert d.grad["w11"] == w.grad.item() == -4.0
+    spec = spec_from(text.replace('"binary_hinge"', '"hinge"').replace("size = 1", "size = 2")
+                     .replace("[[0.5]]", "[[0.5, 1]]").replace("t = [1]", "t = 1").replace("t = [-1]", "t = 2"))
+    d = derive(spec)
+    w = torch.tensor([[0.5, 1.0]], dtype=torch.float64, requires_grad=True)
+    loss = torch.nn.functional.multi_margin_loss(X @ w, torch.tensor([0, 1]), reduction="sum") * 2
+    loss.backward()
+    assert d.loss == loss.item()
+    assert [d.grad["w11"], d.grad["w12"]] == w.grad[0].tolist()
+    assert "as PyTorch's" in render(d)
 
 
 # --------------------------------------------------------------------------- the sweep
