@@ -414,7 +414,7 @@ class BinaryHinge(Loss):
         return relu(1 - ts[0] * ys[0])
 
     def partial(self, k, ys, ts):
-        return -ts[0] * nonnegative(1 - ts[0] * ys[0])
+        return -ts[0] * nonnegative(1 - ts[0] * ys[0]) if k == 0 else sp.S.Zero
 
     def sentence(self, error, outputs):
         return ("The loss of one instance is the binary hinge loss of its one output against its target "
@@ -440,13 +440,15 @@ class BinaryHinge(Loss):
         return np.maximum(1.0 - T[:, 0] * Y[:, 0], 0.0)
 
     def backward(self, Y, T):
-        return -T * (1.0 - T * Y >= 0)
+        g = np.zeros_like(Y)
+        g[:, 0] = -T[:, 0] * (1.0 - T[:, 0] * Y[:, 0] >= 0)
+        return g
 
     def code_forward(self):
         return "np.maximum(1 - T[:, 0] * Y[:, 0], 0)"
 
     def code_backward(self):
-        return "-T * (1 - T * Y >= 0)  # at 1 - t y = 0, -t (as torch.clamp)"
+        return "np.hstack([-T[:, :1] * (1 - T[:, :1] * Y[:, :1] >= 0), np.zeros_like(Y[:, 1:])])  # at 1 - t y = 0: -t"
 
 
 # --------------------------------------------------------------------------- the registry
