@@ -414,9 +414,11 @@ def test_prairielearn_info_json_is_valid(made):
     info = json.loads(made["prairielearn/two-two-two/info.json"])
     jsonschema.validate(info, INFO_SCHEMA)
     assert info["type"] == "v3"
-    path = os.environ.get("DERIVE_PL_SCHEMA")  # PrairieLearn's own schemas/infoQuestion.json, when at hand
-    if path:
-        jsonschema.validate(info, json.loads(open(path).read()))
+    folder = os.environ.get("DERIVE_PL_SCHEMAS")  # a folder with PrairieLearn's own infoQuestion.json, when at hand
+    if folder:
+        from pathlib import Path
+
+        jsonschema.validate(info, json.loads((Path(folder) / "infoQuestion.json").read_text()))
 
 
 def test_prairielearn_question_html_has_one_number_input_per_blank(made):
@@ -430,6 +432,13 @@ def test_prairielearn_question_html_has_one_number_input_per_blank(made):
     Reader().feed(made["prairielearn/two-two-two/question.html"])
     key = made["variant-01.key.toml"]
     assert len(found) == len(re.findall(r"^\S+ = -?\d", key, re.M)) - 3 > 20  # not the [tolerance], [rounding]
+    folder = os.environ.get("DERIVE_PL_SCHEMAS")  # … and pl-number-input.json, the element's attribute schema
+    if folder:
+        import jsonschema
+        from pathlib import Path
+
+        for attrs in found:
+            jsonschema.validate(attrs, json.loads((Path(folder) / "pl-number-input.json").read_text()))
     for i, attrs in enumerate(found, start=1):
         assert set(attrs) <= NUMBER_INPUT, set(attrs) - NUMBER_INPUT
         assert attrs["answers-name"] == f"b{i}" and float(attrs["atol"]) == 1e-4
