@@ -208,15 +208,41 @@ def _cell(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+NUMBER = re.compile(r"\d+(?:\.\d+)?(?:e-?\d+)?")
+
+
+def _grouped(texts: set[str]) -> dict[str, str]:
+    """Diagnoses that differ in their numbers only (learning rate 0.05, 0.099, … instead of 0.5) →
+    one text with "…" where the numbers differ."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for text in sorted(texts):
+        groups[NUMBER.sub("#", text)].append(text)
+    out = {}
+    for members in groups.values():
+        if len(members) == 1:
+            out[members[0]] = members[0]
+            continue
+        words = [NUMBER.split(t) for t in members]
+        numbers = [NUMBER.findall(t) for t in members]
+        shown = words[0][0]
+        for i, number in enumerate(numbers[0]):
+            same = all(n[i] == number for n in numbers)
+            shown += (number if same else "…") + words[0][i + 1]
+        out.update({t: shown for t in members})
+    return out
+
+
 def summary(results: list[Result]) -> tuple[list[tuple[str, int, Counter]], Counter]:
     """Per diagnosis: (diagnosis, students who made it, steps → students), most frequent first; and the
-    steps at which students' numbers followed from their own wrong ones."""
+    steps at which students' numbers followed from their own wrong ones. Diagnoses that differ in
+    their numbers only are counted together."""
+    group = _grouped({d for r in results for d, _ in r.mistakes})
     students: dict[str, set] = defaultdict(set)
     steps: dict[str, Counter] = defaultdict(Counter)
     for r in results:
         for diagnosis, name in r.mistakes:
-            students[diagnosis].add(r.student)
-        for diagnosis, name in set(r.mistakes):
+            students[group[diagnosis]].add(r.student)
+        for diagnosis, name in {(group[d], n) for d, n in r.mistakes}:
             steps[diagnosis][name] += 1
     follows = Counter(name for r in results for name in set(r.follows))
     rows = sorted(((d, len(s), steps[d]) for d, s in students.items()), key=lambda row: (-row[1], row[0]))

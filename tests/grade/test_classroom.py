@@ -84,3 +84,16 @@ def test_the_summary_counts_students_per_mistake(worksheet, tmp_path):
     counted = {d: c for d, c, _ in rows}
     expected = sum(1 for r in results if any(d == "the sign is flipped" for d, _ in r.mistakes))
     assert counted.get("the sign is flipped", 0) == expected > 0
+
+
+def test_diagnoses_that_differ_in_their_numbers_only_are_counted_together():
+    from derive.grade.classroom import Result, summary
+
+    a = Result("a", mistakes=[("the update used learning rate 0.05 instead of 0.5", "update.w11")])
+    b = Result("b", mistakes=[("the update used learning rate 0.099 instead of 0.5", "update.w11"),
+                              ("the sign is flipped", "instance1.e1")])
+    c = Result("c", mistakes=[("the sign is flipped", "instance1.e1")])
+    rows, _ = summary([a, b, c])
+    assert [(d, n, dict(s)) for d, n, s in rows] == [
+        ("the sign is flipped", 2, {"instance1.e1": 2}),
+        ("the update used learning rate … instead of 0.5", 2, {"update.w11": 2})]
