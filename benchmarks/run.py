@@ -1,6 +1,12 @@
-"""Time `derive` against the naive baseline and write the table into docs/benchmarks.md.
+"""Time `derive` against the naive baseline and write the tables into docs/benchmarks.md.
 
-    python benchmarks/run.py [--repeat 5] [--baseline-timeout 300]
+    python benchmarks/run.py [--repeat 5] [--baseline-timeout 300] [--startup-only]
+
+The start-up table (issue 14) times `derive values two-two-two` and `derive render two-two-two
+-o DIR` against the floor `python -c "import sympy, numpy"`: the three commands run in turn,
+`max(repeat, 7)` rounds, and each row keeps its minimum (wall clock, and CPU time of the child:
+user + system), so that other work on a shared machine, which only ever adds time, counts as
+little as it can; the ratios divide minimum by minimum. `--startup-only` writes that table alone.
 
 Each derive case runs as a whole process (`derive values SPEC`, start-up included), `repeat`
 times; the table shows the median. The baseline composes the whole loss of the same network
@@ -12,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -25,6 +33,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- benchmark table: begin -->", "<!-- benchmark table: end -->"
+STARTUP_BEGIN, STARTUP_END = "<!-- startup table: begin -->", "<!-- startup table: end -->"
+
+#: (label, argv after `python -m derive`, target as a multiple of the floor)
+STARTUP = [
+    ("`derive values two-two-two`", ["values", "two-two-two"], 1.25),
+    ("`derive render two-two-two -o DIR` (Markdown and its three SVG pictures)", ["render", "two-two-two", "-o"], 2.0),
+]
 
 #: (label, layer sizes, command, target in seconds)
 CASES = [
@@ -96,11 +111,64 @@ def class_argv(tmp: Path) -> list[str]:
             str(tmp / "report")]
 
 
+def run_once(argv) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (user + system of the child) of one run of argv."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, capture_output=True, cwd=ROOT)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def startup_table(repeat: int) -> str:
+    """The start-up ratios: each command's minimum over interleaved rounds, divided by the floor's."""
+    rounds = max(repeat, 7)
+    with tempfile.TemporaryDirectory() as tmp:
+        commands = [("floor", [sys.executable, "-c", "import sympy, numpy"])]
+        commands += [(label, [sys.executable, "-m", "derive", *argv] + ([tmp] if argv[-1] == "-o" else []))
+                     for label, argv, _ in STARTUP]
+        best = {label: [float("inf"), float("inf")] for label, _ in commands}
+        for _ in range(rounds):
+            for label, argv in commands:
+                wall, cpu = run_once(argv)
+                best[label] = [min(best[label][0], wall), min(best[label][1], cpu)]
+    floor_wall, floor_cpu = best["floor"]
+    rows = [f"| floor: `python -c \"import sympy, numpy\"` | {floor_wall:.3f} s | 1 | {floor_cpu:.3f} s | 1 | | |"]
+    for label, _, target in STARTUP:
+        wall, cpu = best[label]
+        verdict = "met" if wall / floor_wall <= target else "**missed**"
+        rows.append(f"| {label} | {wall:.3f} s | {wall / floor_wall:.2f} | {cpu:.3f} s | {cpu / floor_cpu:.2f} "
+                    f"| ≤ {target:g} | {verdict} |")
+        print(rows[-1], flush=True)
+    load = os.getloadavg()[0]
+    return "\n".join([
+        f"Measured {time.strftime('%Y-%m-%d %H:%M')} on {platform.machine()}, {platform.python_implementation()} "
+        f"{platform.python_version()}, {os.cpu_count()} CPUs, load average {load:.1f} when done: the minimum of "
+        f"{rounds} interleaved runs of each command (process start included).",
+        "",
+        "| command | wall (min) | × floor | CPU (min) | × floor | target (× floor, wall) | |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+    ])
+
+
+def replace_block(begin: str, end: str, table: str) -> None:
+    text = DOC.read_text()
+    start, stop = text.index(begin) + len(begin), text.index(end)
+    DOC.write_text(text[:start] + "\n" + table + "\n" + text[stop:])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--baseline-timeout", type=float, default=300.0)
+    parser.add_argument("--startup-only", action="store_true", help="only the start-up table of issue 14")
     args = parser.parse_args()
+    replace_block(STARTUP_BEGIN, STARTUP_END, startup_table(args.repeat))
+    print(f"wrote {DOC} (start-up table)")
+    if args.startup_only:
+        return
     floor = time_command([sys.executable, "-c", "import sympy, numpy"], args.repeat)
     rows = [f"| start-up floor: `python -c 'import sympy, numpy'` | {floor:.2f} s | | | |"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -131,9 +199,7 @@ def main() -> None:
         "|---|---|---|---|---|",
         *rows,
     ])
-    text = DOC.read_text()
-    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    DOC.write_text(text[:start] + "\n" + table + "\n" + text[end:])
+    replace_block(BEGIN, END, table)
     print(f"wrote {DOC}")
 
 

@@ -8,6 +8,7 @@ LaTeX for names, expressions and numbers.
 from __future__ import annotations
 
 import functools
+import hashlib
 from functools import cached_property
 from pathlib import Path
 
@@ -44,19 +45,45 @@ def template_dirs() -> list[Path]:
 
 class _MemoryBytecodeCache(jinja2.BytecodeCache):
     """Compiled templates kept for the process (keyed by name and source checksum): a worksheet run
-    renders hundreds of pages, and parsing the templates again each time would cost most of it."""
+    renders hundreds of pages, and parsing the templates again each time would cost most of it.
+
+    Behind it, as Python keeps .pyc files, Jinja's own per-user file cache (a directory only this
+    user can write, checked by Jinja; entries keyed by the template's path and checked against its
+    source's checksum): compiling the worked example's templates costs a single `derive render`
+    more than the rest of the page. Without a writable cache directory, memory alone serves.
+    """
 
     def __init__(self):
         self.store: dict[str, bytes] = {}
+        self.disk: jinja2.BytecodeCache | None = None
+        try:
+            # The file names carry Jinja's version and this environment's options: compiled code depends on them.
+            self.disk = jinja2.FileSystemBytecodeCache(pattern=f"derive-{jinja2.__version__}-{_OPTIONS}-%s.cache")
+        except (OSError, RuntimeError):
+            pass
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         if bucket.key in self.store:
             bucket.bytecode_from_string(self.store[bucket.key])
+        elif self.disk is not None:
+            try:
+                self.disk.load_bytecode(bucket)
+            except Exception:  # a damaged or foreign cache file: compile afresh
+                bucket.reset()
 
     def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         self.store[bucket.key] = bucket.bytecode_to_string()
+        if self.disk is not None:
+            try:
+                self.disk.dump_bytecode(bucket)
+            except OSError:
+                pass
 
 
+#: The options every template is compiled with; their digest names the file cache's entries, so that
+#: changing one never runs code compiled under another.
+_ENV_OPTIONS = {"trim_blocks": True, "lstrip_blocks": True, "keep_trailing_newline": True}
+_OPTIONS = hashlib.sha1(repr(sorted(_ENV_OPTIONS.items()) + ["StrictUndefined", "_is_html"]).encode()).hexdigest()[:10]
 _BYTECODE = _MemoryBytecodeCache()
 
 
@@ -91,8 +118,8 @@ def _environment(user_dir: str | None) -> jinja2.Environment:
     builtin = jinja2.FileSystemLoader([str(d) for d in template_dirs()])
     chain = ([jinja2.FileSystemLoader(user_dir)] if user_dir else []) + [builtin]
     loader = jinja2.ChoiceLoader([jinja2.PrefixLoader({BUILTIN_PREFIX: builtin}, delimiter="/"), *chain])
-    env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                             keep_trailing_newline=True, autoescape=_is_html, bytecode_cache=_BYTECODE)
+    env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined, autoescape=_is_html,
+                             bytecode_cache=_BYTECODE, **_ENV_OPTIONS)
     env.filters.update(name=_name_filter, num=_num_filter, **FILTERS)
     return env
 
