@@ -208,3 +208,26 @@ def test_a_formula_answer_may_call_the_new_activation(d):
     verdicts = {v.name: v.status for v in report.verdicts}
     assert verdicts["instance1.h1_out"] == verdicts["instance1.h2_out"] == "correct"
     assert verdicts["instance1.y1_out"] == "wrong"  # σ is not softplus
+
+
+def test_a_mistake_registered_at_run_time_is_diagnosed(registered):
+    from derive.grade import mistakes
+    from derive.grade.mistakes import Mistake, with_grads
+
+    class ThirdOfTheGradient(Mistake):
+        name = "third"
+
+        def models(self, d):
+            nums = [with_grads(n, {k: g / 3 for k, g in n.grad.items()}) for n in d.instances]
+            yield ("third", "every gradient divided by 3", nums, {})
+
+    mistakes.register(ThirdOfTheGradient)
+    try:
+        d = derive(spec_from(SPEC, "softplus-logcosh"))  # a fresh derivation: check caches its mistakes per derivation
+        true = d.instances[0].grad["w11"]
+        report = check_answers(d, parse_answers({"instance1": {"dL/dw11": true / 3}}, d))
+        (verdict,) = report.verdicts
+        assert verdict.status == "wrong" and "every gradient divided by 3" in verdict.diagnosis
+    finally:
+        mistakes.unregister("third")
+    assert "third" not in mistakes.MISTAKES
