@@ -54,7 +54,8 @@ def cli(ctx: click.Context):
 @click.option("-f", "--format", "fmt", type=click.Choice(["md", "tex", "pdf", "html", "ipynb"]), default="md",
               show_default=True,
               help="md: Markdown with $…$ math (KaTeX, MathJax); tex: a LaTeX document for pdflatex; "
-                   "pdf: that document compiled (needs pdflatex); html: a page whose math KaTeX renders; "
+                   "pdf: that document compiled (needs pdflatex); html: one self-contained page whose math KaTeX "
+                   "renders, offline; "
                    "ipynb: a Jupyter notebook whose code cells recompute every number with NumPy.")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Directory to write NAME.FORMAT into (created if needed); default: standard output "
@@ -63,7 +64,10 @@ def cli(ctx: click.Context):
 @click.option("--views", default="scalar", show_default=True,
               help="Comma-separated: scalar (the chain rule node by node), matrix (the same with the instances "
                    "as the rows of matrices), tape (the operations in forward order and their replay backwards).")
-@click.option("--katex", metavar="URL", help="Where an html page loads KaTeX from (a dist/ folder); default: a CDN.")
+@click.option("--katex", metavar="URL",
+              help="html: load KaTeX from URL (its dist/ folder, e.g. https://cdn.jsdelivr.net/npm/katex@0.16.22/dist) "
+                   "instead of carrying it inside the page; by default the page holds KaTeX and its fonts and "
+                   "works offline.")
 @click.option("--notation", type=click.Choice(NOTATIONS), default="inout", show_default=True,
               help="inout: h1_in, h1_out, w11; netout: net_h1, out_h1; layer: z^[1]_1, a^[1]_1, W^[1]_11.")
 @click.option("--digits", type=click.IntRange(2, 15), default=DEFAULT_DIGITS, show_default=True,

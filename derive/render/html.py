@@ -16,7 +16,7 @@ import re
 from functools import lru_cache
 from importlib import resources
 
-from derive.render.escape import checked_math, literal
+from derive.render.escape import checked_math, inline_markup, literal
 from derive.render.markdown import split_displays, split_inline, write
 
 #: A CDN for --katex, of the version shipped in derive/render/katex.
@@ -47,15 +47,8 @@ class _Html:
         self.text = _text if math == "katex" else _mathjax_text
 
     def inline(self, text: str) -> str:
-        out = []
-        for kind, part in split_inline(text):
-            if kind == "math":
-                out.append(self.formula(part, display=False))
-            elif kind == "code":
-                out.append("<code>" + self.text(part) + "</code>")
-            else:
-                out.append(literal(part, self.text, _emphasis))
-        return "".join(out)
+        return inline_markup(split_inline(text), self.text, _emphasis, lambda m: self.formula(m, display=False),
+                             lambda c: "<code>" + self.text(c) + "</code>")
 
     def formula(self, tex: str, *, display: bool) -> str:
         tex = _text(checked_math(tex))

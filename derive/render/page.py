@@ -521,9 +521,9 @@ def render_files(d: Derivation, *, fmt: str = "md", notation: str = "inout", dig
         if fmt == "html":
             from derive.render.html import html_page, markdown_to_html
 
+            if fragment:  # for a page of its own: \(…\) and \[…\], which KaTeX's auto-render and MathJax read
+                return {main: markdown_to_html(markdown, drawn, math="delimiters")}
             body = markdown_to_html(markdown, drawn)
-            if fragment:
-                return {main: body}
             return {main: html_page(env, title=title, body=body, spec=d.spec, katex=katex)}
         from derive.render.tex import compile_pdf, inline, markdown_to_latex
 

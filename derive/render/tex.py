@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from derive.errors import DeriveError, UsageError
-from derive.render.escape import checked_math, literal
+from derive.render.escape import checked_math, inline_markup
 from derive.render.markdown import split_displays, split_inline, write
 
 #: Characters outside ASCII that appear in derive's text, as pdflatex-safe LaTeX.
@@ -43,15 +43,8 @@ def _emphasis(text: str) -> str:
 
 def inline(text: str) -> str:
     """A line of Markdown text: math kept (if on the whitelist), `code` and emphasis converted, the rest escaped."""
-    out = []
-    for kind, part in split_inline(text):
-        if kind == "math":
-            out.append(f"${checked_math(part)}$")
-        elif kind == "code":
-            out.append(r"\texttt{" + escape(part) + "}")
-        else:
-            out.append(literal(part, escape, _emphasis))
-    return "".join(out)
+    return inline_markup(split_inline(text), escape, _emphasis, lambda m: f"${checked_math(m)}$",
+                         lambda c: r"\texttt{" + escape(c) + "}")
 
 
 def _top_level(math: str, separator: str) -> list[str]:

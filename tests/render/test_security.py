@@ -19,7 +19,7 @@ import subprocess
 
 import pytest
 
-from conftest import need, spec_from
+from conftest import ROOT, need, spec_from
 from derive.errors import DeriveError, SpecError
 from derive.pipeline import derive
 from derive.render.page import render
@@ -239,3 +239,47 @@ def test_pdflatex_is_hardened(marker, tmp_path, monkeypatch):
            "\\end{document}")
     text = pdf_text(compile_pdf(tex, "hard"), tmp_path)
     assert "NOTFOUND" in text and SECRET not in text and not (tmp_path / "shell").exists()
+
+
+def _uses(command: str) -> str:
+    """A formula that uses ``command`` as it is meant to be used."""
+    two = {"frac", "dfrac", "tfrac", "binom", "dbinom", "tbinom", "overset", "underset", "stackrel"}
+    if command in two:
+        return f"\\{command}{{a}}{{b}}"
+    if command.lower().startswith("big"):
+        return f"\\{command}( x \\{command})" if command[-1] not in "lr" else f"\\{command}( x"
+    if command in ("limits", "nolimits"):
+        return f"\\sum\\{command}_{{i}} x"
+    if command in ("left", "right", "middle"):
+        return "\\left( a \\middle| b \\right)"
+    if command in ("begin", "end"):
+        return "\\begin{bmatrix} a \\end{bmatrix}"
+    return f"\\{command}{{x}}"
+
+
+def test_every_whitelisted_command_works_in_pdflatex_and_katex(tmp_path):
+    """The whitelist promises what both typesetters accept: each command and environment, once."""
+    import json as _json
+
+    from derive.spec.prose import COMMANDS, ENVIRONMENTS, math_problem
+    from derive.render.tex import compile_pdf
+
+    formulas = [_uses(c) for c in sorted(COMMANDS)]
+    args = {"array": "{cc}", "alignedat": "{2}"}
+    formulas += [f"\\begin{{{e}}}{args.get(e, '')} {'a' if e == 'gathered' else 'a & b'} \\\\ c \\end{{{e}}}"
+                 for e in sorted(ENVIRONMENTS)]
+    formulas += ["a \\, b \\; c \\: d \\! e \\ f \\{ \\} \\| \\$ \\& \\_ \\% \\#"]
+    assert not [f for f in formulas if math_problem(f)]
+    need(shutil.which("pdflatex") is not None, "pdflatex is not installed")
+    template = (ROOT / "templates" / "document.tex.j2").read_text()
+    preamble = template[template.index("\\documentclass"):template.index("{% endraw %}")]
+    pdf = compile_pdf(preamble + "\\begin{document}\n" + "\n\n".join(f"${f}$" for f in formulas) + "\n\\end{document}\n",
+                      "whitelist")
+    assert pdf.startswith(b"%PDF")
+    node = shutil.which("node")
+    need(node is not None and (ROOT / "tests" / "katex" / "node_modules" / "katex").is_dir(),
+         "KaTeX is not installed: npm ci --prefix tests/katex")
+    run = subprocess.run([node, str(ROOT / "tests" / "katex" / "check.js")], capture_output=True, text=True,
+                         input=_json.dumps([{"tex": f, "display": False} for f in formulas]), timeout=120,
+                         cwd=ROOT / "tests" / "katex")
+    assert _json.loads(run.stdout) == []

@@ -161,3 +161,26 @@ def test_a_twelve_unit_worksheet_pdf_compiles(tmp_path):
     for name in ("sheets.pdf", "keys.pdf"):
         assert "Type 3" not in pdf_tool("pdffonts", files[name], tmp_path)
         assert "Variant 02" in pdf_tool("pdftotext", files[name], tmp_path)
+
+
+def test_pdflatex_reruns_until_the_tables_settle(monkeypatch):
+    """A longtable needs a second pass for its column widths; compile_pdf runs until LaTeX stops asking."""
+    need(shutil.which("pdflatex") is not None, "pdflatex is not installed")
+    from derive.render import tex as tex_module
+
+    logs = []
+    real = subprocess.run
+
+    def run(*args, **kwargs):
+        result = real(*args, **kwargs)
+        logs.append(result.stdout)
+        return result
+
+    monkeypatch.setattr(tex_module.subprocess, "run", run)
+    md = "## T\n\n| a | b |\n|---|---|\n" + "".join(f"| {'x' * (k % 7 + 1)} | {k} |\n" for k in range(40))
+    body = markdown_to_latex(md)
+    assert "longtable" in body
+    doc = ("\\documentclass{article}\\usepackage{booktabs,longtable,tabularx}\\begin{document}" + body +
+           "\\end{document}")
+    tex_module.compile_pdf(doc, "long")
+    assert 2 <= len(logs) <= tex_module.MAX_PASSES and "Rerun" in logs[0] and "Rerun" not in logs[-1]
