@@ -24,7 +24,7 @@ import numpy as np
 
 
 #: The page's symbol of each option (PyTorch's option names).
-SYMBOLS = {"weight_decay": r"\lambda", "momentum": r"\mu", "alpha": r"\alpha", "eps": r"\epsilon"}
+SYMBOLS = {"weight_decay": r"\lambda_{\mathrm{wd}}", "momentum": r"\mu", "alpha": r"\alpha", "eps": r"\epsilon"}
 
 
 def _same(x):
@@ -166,7 +166,7 @@ class Optimizer:
         if not self.weight_decay:
             return g, ()
         decayed = keep(g + self.weight_decay * theta)
-        return decayed, (Line("g_{@}", r"g_{@} + \lambda @",
+        return decayed, (Line("g_{@}", r"g_{@} + \lambda_{\mathrm{wd}} @",
                               ("", g, " + ", self.weight_decay, r" \cdot ", theta), decayed),)
 
 
@@ -422,7 +422,7 @@ class AdamW(Adam):
         if not self.weight_decay:
             return theta, ()
         shrunk = keep(theta * (1 - lr * self.weight_decay))
-        return shrunk, (Line("@", r"@ - \eta \lambda \, @",
+        return shrunk, (Line("@", r"@ - \eta \lambda_{\mathrm{wd}} \, @",
                              ("", theta, " - ", lr, r" \cdot ", self.weight_decay, r" \cdot ", theta), shrunk),)
 
     def _code_decay(self):

@@ -420,11 +420,11 @@ class Page:
             formula = line.formula.replace("@", name)
             if plain:
                 formula = formula.replace(f"g_{{{name}}}", self.dL(key))
-            numbers = self.parts(line.parts)
+            numbers = "" if len(line.parts) == 2 and line.parts[0] == "" else f" = {self.parts(line.parts)}"
             last = i == len(lines) - 1
             exact = after.exact_params[key] if last and after.exact_params and after.updates == 1 else None
             arrow = r"&\leftarrow" if line.assign else "&="
-            rows.append(f"{line.target.replace('@', name)} {arrow} {formula} = {numbers} {self.result(line.value, exact)}")
+            rows.append(f"{line.target.replace('@', name)} {arrow} {formula}{numbers} {self.result(line.value, exact)}")
         return rows
 
     def gradient_row(self, key: str) -> str:

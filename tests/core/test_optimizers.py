@@ -13,6 +13,7 @@ import itertools
 import json
 import os
 import random
+import re
 
 import numpy as np
 import pytest
@@ -361,3 +362,61 @@ def test_sweep_against_torch(case):
     optimizer, schedule, reg, batch = case
     seed = sum(map(ord, str(case))) % 97
     compare(make_spec(seed, optimizer, schedule, reg, batch, epochs=3))
+
+
+# --------------------------------------------------------------------------- what the page shows
+
+BUFFERS = {"sgd": {}, "momentum": {"v": "momentum_buffer"}, "nesterov": {"v": "momentum_buffer"},
+           "rmsprop": {"s": "square_avg"}, "adagrad": {"G": "sum"}, "adam": {"m": "exp_avg", "v": "exp_avg_sq"},
+           "adamw": {"m": "exp_avg", "v": "exp_avg_sq"}}
+
+
+def shown_number(tex: str) -> float:
+    """A number as the page writes it: -0.02015, 1.015 \\times 10^{-4}, \\left(-3\\right)."""
+    tex = tex.strip().removeprefix(r"\left(").removesuffix(r"\right)")
+    tex = re.sub(r"\s*\\times 10\^\{(-?\d+)\}", r"e\1", tex)
+    return float(tex)
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_the_first_update_shown_is_the_json(optimizer):
+    """Each line of the page's first update ends in the number `derive values` reports: the gradient (with the
+    L2 term), every buffer of the optimizer's state, and the new parameter (to the 4 digits shown)."""
+    text = f"""
+        [network]
+        inputs = 1
+        loss = "half_sse"
+        regularization = {{ kind = "l2", lambda = 0.1, biases = true }}
+        [[network.layers]]
+        size = 1
+        activation = "sigmoid"
+        weights = [[0.8]]
+        bias = -0.3
+        [[data]]
+        x = [1.5]
+        t = [0.9]
+        [training]
+        optimizer = "{optimizer}"
+        learning_rate = 0.2
+        {"weight_decay = 0.05" if optimizer != "adamw" else ""}
+    """
+    d = derive(spec_from(text))
+    values = d.to_values()
+    page = render(d)
+    block = page[page.index("## Gradient descent update"):page.index("With the new parameters")]
+    rows = [(line.split("&")[0].strip(), re.split(r" = | \\approx ", line.removesuffix(" \\\\"))[-1])
+            for line in block.splitlines() if " &" in line]
+    state = values["after_step"]["state"]["y"]
+    expected = {"g_{w_{11}}": values["grad"]["y"]["weights"][0][0], "g_{b_{y_{1}}}": values["grad"]["y"]["bias"][0],
+                "w_{11}": values["after_step"]["layers"]["y"]["weights"][0][0],
+                "b_{y_{1}}": values["after_step"]["layers"]["y"]["bias"][0]}
+    for symbol, name in BUFFERS[optimizer].items():
+        expected[f"{symbol}_{{w_{{11}}}}"] = state["weights"][name][0][0]
+        expected[f"{symbol}_{{b_{{y_{{1}}}}}}"] = state["bias"][name][0]
+    last = {}
+    for target, number in rows:
+        last.setdefault(target, []).append(number)
+    for target, value in expected.items():
+        # the gradient's first row is the loss's; weight decay then adds λθ in a second g row
+        number = last[target][0] if target.startswith("g_") else last[target][-1]
+        assert shown_number(number) == pytest.approx(value, rel=5e-4, abs=1e-12), (target, number)
