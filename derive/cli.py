@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -125,8 +126,10 @@ def values(spec_or_preset):
 @click.option("--key", is_flag=True, help="Print the same file filled in correctly.")
 @click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True,
               help="The report's format.")
-@click.option("--rtol", type=click.FloatRange(min=0), help="Relative tolerance (default 1e-3, or the file's).")
-@click.option("--atol", type=click.FloatRange(min=0), help="Absolute tolerance (default 1e-12, or the file's).")
+@click.option("--rtol", type=click.FloatRange(min=0), callback=lambda c, p, v: _finite(p, v),
+              help="Relative tolerance (default 1e-3, or the file's).")
+@click.option("--atol", type=click.FloatRange(min=0), callback=lambda c, p, v: _finite(p, v),
+              help="Absolute tolerance (default 1e-12, or the file's).")
 @click.option("--min-digits", type=click.IntRange(1, 17),
               help="Significant digits an answer needs to count as correctly rounded (default 2, or the file's).")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -206,6 +209,13 @@ def audit(spec_or_preset, document, fmt):
     else:
         click.echo(render_audit(report, fmt=fmt), nl=False)
     sys.exit(0 if report.ok else 1)
+
+
+def _finite(param, value: float | None) -> float | None:
+    """A tolerance must be a finite number (inf or 1e400 would accept anything and cannot be written as JSON)."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"expected a finite number, got {value}", param=param)
+    return value
 
 
 @cli.command()
@@ -292,6 +302,11 @@ def presets():
         click.echo(f"{name}\t{load_spec(name).title}")
 
 
+def _one_line(message: str) -> str:
+    """A message as one line: a newline or other control character from a file or a name is escaped."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in message)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI; a DeriveError becomes one line on stderr and its exit status."""
     try:
@@ -302,17 +317,17 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("derive: aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        click.echo(f"derive: error: {exc.format_message()}", err=True)
+        click.echo(f"derive: error: {_one_line(exc.format_message())}", err=True)
         sys.exit(exc.exit_code)
     except DeriveError as exc:
-        click.echo(f"derive: error: {exc}", err=True)
+        click.echo(f"derive: error: {_one_line(str(exc))}", err=True)
         sys.exit(exc.exit_status)
     except BrokenPipeError:
         sys.exit(0)
     except Exception as exc:  # a bug in derive: still one line, unless asked for the traceback
         if os.environ.get("DERIVE_DEBUG"):
             raise
-        click.echo(f"derive: internal error: {type(exc).__name__}: {exc} (a bug in derive; please report it; "
+        click.echo(f"derive: internal error: {type(exc).__name__}: {_one_line(str(exc))[:300]} (a bug in derive; please report it; "
                    "DERIVE_DEBUG=1 shows the traceback)", err=True)
         sys.exit(3)
     sys.exit(0)

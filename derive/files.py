@@ -1,4 +1,4 @@
-"""Writing the files a command makes: text as UTF-8, bytes as they are, folders created."""
+"""Reading the files a command is given (never more than a limit) and writing the files it makes."""
 
 from __future__ import annotations
 
@@ -23,3 +23,11 @@ def save(out_dir: Path, files: dict[str, str | bytes]) -> list[Path]:
     except OSError as exc:
         raise DeriveError(f"{out_dir}: cannot write ({exc.strerror})") from None
     return written
+
+
+def read_bounded(path: Path, limit: int) -> bytes | None:
+    """The bytes of ``path``, or None when it holds more than ``limit`` (at most limit + 1 bytes are read,
+    so a 5 GB file costs no more than a small one). Raises OSError as ``open`` does."""
+    with open(path, "rb") as f:
+        raw = f.read(limit + 1)
+    return None if len(raw) > limit else raw

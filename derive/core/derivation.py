@@ -250,8 +250,8 @@ class Derivation:
             nodes = {k: {"value": num.value[k], "grad": num.grad.get(k)} for k in graph.nodes}
             if num.exact is not None:
                 for k, entry in nodes.items():
-                    entry["exact"] = {"value": sp.sstr(num.exact[k]),
-                                      "grad": sp.sstr(num.exact_grad[k]) if k in num.exact_grad else None}
+                    entry["exact"] = {"value": sp.sstr(num.exact[k], order="none"),
+                                      "grad": sp.sstr(num.exact_grad[k], order="none") if k in num.exact_grad else None}
             instances.append({"x": list(inst.x), "t": list(inst.t), "loss": num.loss,
                               "layers": self.layer_values(num), "grad": grad, "nodes": nodes})
         out = {"name": spec.name, "arithmetic": spec.arithmetic, "loss": self.loss, "reduction": spec.reduction,

@@ -67,19 +67,20 @@ def evaluate(steps: Steps, leaves: dict[str, float], *, exact: bool = False) -> 
     arithmetic substitutes rationals and keeps closed forms, then also reports their floats.
     """
     graph = steps.graph
+    if exact:  # the floats come from the float evaluation (evalf of every nested closed form took minutes)
+        floats = evaluate(steps, leaves)
     number = to_exact if exact else sp.Float
     env = {graph[k].symbol: number(v) for k, v in leaves.items()}
     for node in graph.computed:
         env[node.symbol] = node.expr.xreplace(env)
     local = {edge: expr.xreplace(env) for edge, expr in steps.local.items()}
-    as_float = (lambda e: float(sp.N(e, 30))) if exact else float
-    value = dict(leaves)
-    value.update({n.key: as_float(env[n.symbol]) for n in graph.computed})
-    local_values = {e: as_float(v) for e, v in local.items()}
     if not exact:
+        value = dict(leaves)
+        value.update({n.key: float(env[n.symbol]) for n in graph.computed})
+        local_values = {e: float(v) for e, v in local.items()}
         return Numbers(value=value, local=local_values, grad=backward(steps, local_values, 1.0))
     exact_grad = backward(steps, local, sp.S.One)
-    return Numbers(value=value, local=local_values, grad={k: as_float(v) for k, v in exact_grad.items()},
+    return Numbers(value=floats.value, local=floats.local, grad=floats.grad,
                    exact={n.key: env[n.symbol] for n in graph.nodes.values()}, exact_grad=exact_grad,
                    exact_local=local)
 

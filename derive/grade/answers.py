@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 import json
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,8 @@ import sympy as sp
 
 from derive.core.derivation import Derivation
 from derive.errors import SpecError
+from derive.files import read_bounded
+from derive.spec.parse import read_toml
 
 MAX_ANSWERS_BYTES = 1_000_000
 MAX_LIST = 20
@@ -176,16 +177,17 @@ def read_answers(path: str | Path, d: Derivation) -> Answers:
     p = Path(path)
     if not p.is_file():
         raise SpecError(source, "", "no such answers file")
-    raw = p.read_bytes()
-    if len(raw) > MAX_ANSWERS_BYTES:
-        raise SpecError(source, "", f"the answers file is larger than {MAX_ANSWERS_BYTES} bytes")
     try:
-        doc = tomllib.loads(raw.decode("utf-8"))
+        raw = read_bounded(p, MAX_ANSWERS_BYTES)
+    except OSError as exc:
+        raise SpecError(source, "", f"cannot read the file ({exc.strerror})") from None
+    if raw is None:
+        raise SpecError(source, "", f"the answers file is larger than {MAX_ANSWERS_BYTES} bytes (the limit)")
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise SpecError(source, "", "not a UTF-8 text file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(source, "", f"not valid TOML ({exc})") from None
-    return parse_answers(doc, d, source)
+    return parse_answers(read_toml(text, source), d, source)
 
 
 def parse_answers(doc: dict, d: Derivation, source: str = "<answers>") -> Answers:
@@ -200,9 +202,14 @@ def parse_answers(doc: dict, d: Derivation, source: str = "<answers>") -> Answer
     def fail(field: str, message: str) -> SpecError:
         return SpecError(source, field, message)
 
+    spelled: dict[str, str] = {}  # quantity name → the field that gave it (TOML refuses the same key twice)
+
     def take(table: str, key: str, value: object, field: str) -> None:
         key = "dL/d" + key[4:] if key.startswith("dL_d") else key
         name = f"{table}.{key}"
+        if name in spelled:
+            raise fail(field, f"gives the same quantity as '{spelled[name]}' (two spellings of {name}); keep one")
+        spelled[name] = field
         if name not in known:
             names = [q.key for q in known.values() if q.table == table]
             close = difflib.get_close_matches(key, names, n=3)

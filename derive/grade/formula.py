@@ -119,11 +119,16 @@ def parse_formula(text: str, known: Mapping[str, object] = {}, latex_names: Mapp
                            f"{', '.join(functions())})") from None
     names = set()
     count = 0
+    called = set()  # the Name nodes that are the function of a call
     for node in ast.walk(tree):
         count += 1
         if count > MAX_NODES:
             raise FormulaError(f"has more than {MAX_NODES} parts")
         _validate(node, names, known)
+        if isinstance(node, ast.Call):
+            called.add(id(node.func))
+        elif isinstance(node, ast.Name) and node.id in FUNCTIONS and id(node) not in called:
+            raise FormulaError(f"names the function '{node.id}' without applying it ({node.id}(…))")
     return Formula(text=text, tree=tree, names=frozenset(names))
 
 

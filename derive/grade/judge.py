@@ -68,11 +68,16 @@ def rounding_unit(text: str, min_digits: int) -> float | None:
     m = re.fullmatch(r"\s*[-+]?(\d*)(?:\.(\d*))?(?:[eE]([-+]?\d+))?\s*", text)
     if not m or not (m.group(1) or m.group(2)):
         return None
+    if len(m.group(3) or "") > 6:  # an exponent beyond ±999999: no float has such a last digit
+        return None
     whole, frac, exponent = m.group(1) or "", m.group(2) or "", int(m.group(3) or 0)
     significant = (whole + frac).lstrip("0")
     if len(significant) < min_digits:
         return None
-    return 10.0 ** (exponent - len(frac))
+    try:
+        return 10.0 ** (exponent - len(frac))
+    except OverflowError:
+        return None
 
 
 @dataclass
@@ -97,9 +102,16 @@ class Verdict:
         return self.quantity.value
 
     def to_json(self, tol: Tolerance) -> dict:
-        return {"name": self.name, "status": self.status, "given": self.given, "given_value": self.given_value,
-                "expected": self.expected, "tolerance": tol.bound(self.expected), "note": self.note or None,
+        """JSON never holds NaN or infinity: a value that is not a finite number is null (the verdict and
+        the note say why), and ``given`` keeps what was written as a string."""
+        return {"name": self.name, "status": self.status, "given": self.given,
+                "given_value": _finite(self.given_value), "expected": _finite(self.expected),
+                "tolerance": _finite(tol.bound(self.expected)), "note": self.note or None,
                 "diagnosis": self.diagnosis or None, "first_wrong_step": self.first_wrong or None}
+
+
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
 
 
 @dataclass
@@ -119,7 +131,7 @@ class Report:
     def to_json(self) -> dict:
         t = self.tolerance
         return {"spec": self.derivation.spec.name, "answers": self.source,
-                "tolerance": {"rtol": t.rtol, "atol": t.atol, "min_digits": t.min_digits},
+                "tolerance": {"rtol": _finite(t.rtol), "atol": _finite(t.atol), "min_digits": t.min_digits},
                 "counts": {s: self.count(s) for s in ("correct", "wrong", "cannot judge")},
                 "verdicts": [v.to_json(t) for v in self.verdicts]}
 
@@ -137,21 +149,28 @@ def check_answers(d: Derivation, answers: Answers, tolerance: Tolerance | None =
 
         policy = policy_values(d, Rounding(**answers.rounding))
     verdicts = []
+    tex: dict[str, str] = {}  # the LaTeX name table, built once (at the first formula that needs it)
     for name, values in answers.given.items():
         for k, raw in enumerate(values):
             label = name if len(values) == 1 else f"{name}[{k + 1}]"
-            verdicts.append(_judge(d, known[name], label, raw, tol, policy.get(name)))
+            verdicts.append(_judge(d, known[name], label, raw, tol, policy.get(name), tex))
     _explain(d, known, verdicts, tol)
     return Report(derivation=d, source=answers.source, tolerance=tol, verdicts=verdicts)
 
 
 def _judge(d: Derivation, q: Quantity, label: str, raw: object, tol: Tolerance,
-           rounded: float | None = None) -> Verdict:
-    """The verdict on one given value; ``rounded`` is the quantity under the sheet's rounding policy."""
+           rounded: float | None = None, tex: dict[str, str] | None = None) -> Verdict:
+    """The verdict on one given value; ``rounded`` is the quantity under the sheet's rounding policy;
+    ``tex`` the table of :func:`latex_names`, filled here when empty and kept by the caller for the next."""
     text = raw.strip() if isinstance(raw, str) else repr(raw)
     v = Verdict(name=label, quantity=q, given=text, status="cannot judge")
     if not isinstance(raw, str):
-        v.given_value = float(raw)
+        try:
+            v.given_value = float(raw)
+        except OverflowError:  # a TOML integer beyond 1.8e308
+            v.given = f"{text[:12]}... ({len(text)} digits)"
+            v.note = "the number is too large for a float (beyond 1.8e308)"
+            return v
     else:
         try:
             v.given_value = float(text)
@@ -160,7 +179,9 @@ def _judge(d: Derivation, q: Quantity, label: str, raw: object, tol: Tolerance,
             if q.kind == "grad":  # the gradients the backward pass has before this one
                 names = {**names, **dict.fromkeys(gradient_names(_grads_before(d, q.node)))}
             try:
-                v.formula = parse_formula(text, names, latex_names(d) if names else {})
+                if names and tex is not None and not tex:
+                    tex.update(latex_names(d))
+                v.formula = parse_formula(text, names, (tex if tex is not None else latex_names(d)) if names else {})
             except FormulaError as exc:
                 v.note = f"the formula {exc}"
                 if q.kind == "grad" and "unknown name 'dL_d" in str(exc):
@@ -344,7 +365,7 @@ def _origins(d, known, names, given, wrong, tol, seen=None) -> list[str]:
 def _slip(v: Verdict, tol: Tolerance) -> str:
     g, true = v.given_value, v.expected
     decimals = len(v.given.split(".")[1]) if re.fullmatch(r"-?\d+\.\d+", v.given) else None
-    if decimals is not None and math.trunc(true * 10**decimals) / 10**decimals == g:
+    if decimals is not None and decimals <= 17 and abs(true) < 1e280 and math.trunc(true * 10**decimals) / 10**decimals == g:
         rounded = f"{round(true, decimals):.{decimals}f}"
         return f"digits cut off instead of rounded: {true:.10g} rounds to {rounded}"
     if true != 0 and tol.allows(-g, true):

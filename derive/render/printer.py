@@ -65,6 +65,10 @@ def exact_tex(exact) -> str | None:
     """The LaTeX of an exact value worth showing (a rational, σ(1) = 1/(1 + e^{-1})), else None."""
     if exact is None:
         return None
+    # A tree of more nodes than characters allowed never prints short: skip printing it (printing the
+    # closed forms of a deeper network orders thousands of terms numerically and took minutes).
+    if any(k > EXACT_MAX_CHARS for k, _ in enumerate(sp.preorder_traversal(exact))):
+        return None
     text = sp.latex(exact)
     return text if len(text) <= EXACT_MAX_CHARS else None
 

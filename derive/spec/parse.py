@@ -25,19 +25,37 @@ from derive.core.losses import LOSSES
 from derive.core.optimizers import OPTIMIZERS, SGD, Optimizer
 from derive.core.regularizers import REGULARIZERS, Regularizer
 from derive.core.schedules import SCHEDULES, Constant, Schedule
+from derive.files import read_bounded
 from derive.spec.prose import prose_problem
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*\Z")  # \Z, not $: "$" also matches before a final newline
-LAYER_NAME_RE = re.compile(r"^[a-z][a-z0-9]*\Z")
-INPUT_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*\Z")
+# Always used with fullmatch: "$" alone would also match before a final newline ("abc\n").
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
+LAYER_NAME_RE = re.compile(r"[a-z][a-z0-9]*")
+INPUT_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+#: Words that formulas in answers files read as a constant or a function (derive.grade.formula):
+#: an input of that name would be ambiguous in a formula (`w11*e`) and on the page (e^{-z}), so it is refused.
+FORMULA_WORDS = ("e", "pi", "sigma", "sigmoid", "exp", "log", "ln", "tanh", "sqrt", "abs", "relu")
 
 #: Refuse rather than hang: the largest network `derive` will derive (documented in docs/spec.md).
-MAX_UNITS_PER_LAYER = 64
+#: Each is checked before any work that grows with it, and each error names the field and the limit.
+MAX_UNITS_PER_LAYER = 32
+MAX_INPUTS = 32
 MAX_LAYERS = 16
-MAX_PARAMETERS = 4096
+MAX_PARAMETERS = 1024
+"""Weights and biases together (the edges of the network and its biases)."""
 MAX_INSTANCES = 256
 MAX_EPOCHS = 1_000_000
+MAX_TRAINING_PASSES = 100_000
+"""Epochs × instances: the forward and backward passes that training runs."""
 MAX_SPEC_BYTES = 1_000_000
+MAX_RANGE_VALUES = 1_000_000
+"""Numbers in one worksheet range (counted, never listed)."""
+#: Exact arithmetic keeps closed forms whose size multiplies from layer to layer: its own limits.
+EXACT_MAX_LAYERS = 4
+EXACT_MAX_SIZE = 128
+"""The product of the number of inputs and the sizes of the hidden layers, doubled for each layer past the second."""
+EXACT_MAX_WORK = 256
+"""That size times the number of instances."""
 
 REDUCTIONS = ("sum", "mean")
 MODES = ("batch", "online")
@@ -195,9 +213,11 @@ def load_spec(spec_or_preset: str | Path) -> Spec:
     if path.is_file():
         source = text_arg
         try:
-            raw = path.read_bytes()
+            raw = read_bounded(path, MAX_SPEC_BYTES)
         except OSError as exc:
             raise SpecError(source, "", f"cannot read the file ({exc.strerror})") from None
+        if raw is None:
+            raise SpecError(source, "", f"the file is larger than {MAX_SPEC_BYTES} bytes (the limit of a spec)")
         default_name = path.stem if path.suffix == ".toml" else path.name
     elif text_arg in preset_names():
         source = f"preset {text_arg}"
@@ -218,11 +238,19 @@ def load_spec(spec_or_preset: str | Path) -> Spec:
 
 def parse_spec(text: str, *, source: str = "<spec>", default_name: str | None = None) -> Spec:
     """Parse and validate the TOML text of a spec."""
+    return _Reader(source).spec(read_toml(text, source), default_name)
+
+
+def read_toml(text: str, source: str) -> dict:
+    """The TOML document of an untrusted text; anything tomllib cannot read is one SpecError (never a crash)."""
     try:
-        doc = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(source, "", f"not valid TOML ({exc})") from None
-    return _Reader(source).spec(doc, default_name)
+    except RecursionError:  # arrays or inline tables nested hundreds deep
+        raise SpecError(source, "", "not valid TOML for derive (arrays or tables nested too deep)") from None
+    except ValueError as exc:  # an integer of more digits than Python converts (4300)
+        raise SpecError(source, "", f"not valid TOML for derive ({str(exc).split(';')[0]})") from None
 
 
 # --------------------------------------------------------------------------- validation
@@ -261,7 +289,10 @@ class _Reader:
     def number(self, value: Any, field: str) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(field, f"expected a number, got {_kind(value)}")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer beyond 1.8e308
+            raise self.fail(field, f"expected a finite number, got {_kind(value)}") from None
         if not math.isfinite(value):
             raise self.fail(field, f"expected a finite number, got {value}")
         return value
@@ -270,7 +301,7 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(field, f"expected a whole number, got {_kind(value)}")
         if not low <= value <= high:
-            raise self.fail(field, f"expected a whole number from {low} to {high}, got {value}")
+            raise self.fail(field, f"expected a whole number from {low} to {high}, got {_kind(value)[11:]}")
         return value
 
     def string(self, value: Any, field: str) -> str:
@@ -296,7 +327,7 @@ class _Reader:
         if value not in choices:
             close = difflib.get_close_matches(value, list(choices), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise self.fail(field, f"unknown value '{value}', expected one of {', '.join(choices)}{hint}")
+            raise self.fail(field, f"unknown value '{_printable(value)}', expected one of {', '.join(choices)}{hint}")
         return value
 
     # -- arrays of numbers, listed or drawn
@@ -356,12 +387,12 @@ class _Reader:
                                   "worksheet"))
         if "name" in doc:
             name = self.string(doc["name"], "name")
-        elif default_name is not None and NAME_RE.match(default_name):
+        elif default_name is not None and NAME_RE.fullmatch(default_name):
             name = default_name
         else:
             raise self.fail("name", "missing (required: lowercase letters, digits and '-')")
-        if not NAME_RE.match(name) or len(name) > 64:
-            raise self.fail("name", f"expected lowercase letters, digits and '-' (at most 64), got '{name}'")
+        if not NAME_RE.fullmatch(name) or len(name) > 64:
+            raise self.fail("name", f"expected lowercase letters, digits and '-' (at most 64), got '{_printable(name)}'")
         title = self.prose(doc.get("title", f"A worked example of backpropagation: {name}"), "title", one_line=True)
         description = self.prose(doc.get("description", ""), "description", one_line=False)
         arithmetic = self.choice(doc.get("arithmetic", "float"), "arithmetic", ARITHMETIC)
@@ -380,22 +411,47 @@ class _Reader:
         if problem:
             raise self.fail("network.loss", problem)
         worksheet = self.worksheet(doc["worksheet"]) if "worksheet" in doc else None
+        if training is not None and training.epochs * len(data) > MAX_TRAINING_PASSES:
+            raise self.fail("training.epochs", f"{training.epochs} epochs × {len(data)} instances is more than "
+                                               f"{MAX_TRAINING_PASSES} passes, the limit of training")
+        if arithmetic == "exact":
+            self.exact_limits(len(inputs), layers, len(data))
         return Spec(name=name, title=title, description=description, inputs=inputs, loss=loss,
                     reduction=reduction, layers=layers, data=data, training=training, source=self.source,
                     arithmetic=arithmetic, worksheet=worksheet, regularization=regularization)
 
+    def exact_limits(self, n_inputs: int, layers: tuple[Layer, ...], n_data: int) -> None:
+        """Exact closed forms grow as the product of the widths they pass through: refuse what would take minutes."""
+        why = "; use arithmetic = \"float\""
+        if len(layers) > EXACT_MAX_LAYERS:
+            raise self.fail("arithmetic", f"exact arithmetic takes at most {EXACT_MAX_LAYERS} layers, "
+                                          f"got {len(layers)}{why}")
+        size = math.prod([n_inputs] + [layer.size for layer in layers[:-1]]) * 2 ** max(0, len(layers) - 2)
+        if size > EXACT_MAX_SIZE:
+            raise self.fail("arithmetic", f"exact arithmetic takes networks whose inputs × hidden sizes is at most "
+                                          f"{EXACT_MAX_SIZE} (doubled for each layer past the second), got {size}{why}")
+        if size * n_data > EXACT_MAX_WORK:
+            raise self.fail("arithmetic", f"exact arithmetic: inputs × hidden sizes × instances is at most "
+                                          f"{EXACT_MAX_WORK}, got {size} × {n_data}{why}")
+
     def inputs(self, value: Any, field: str) -> tuple[str, ...]:
         if isinstance(value, list):
+            if len(value) > MAX_INPUTS:
+                raise self.fail(field, f"at most {MAX_INPUTS} inputs are supported, got {len(value)}")
             names = tuple(self.string(v, f"{field}[{i}]") for i, v in enumerate(value))
             for i, n in enumerate(names):
-                if not INPUT_NAME_RE.match(n):
-                    raise self.fail(f"{field}[{i}]", f"expected a name of letters then digits, got '{n}'")
+                if not INPUT_NAME_RE.fullmatch(n) or len(n) > 16:
+                    raise self.fail(f"{field}[{i}]", f"expected a name of letters then digits (at most 16), "
+                                                     f"got {_kind(n)}")
+                if n in FORMULA_WORDS:
+                    raise self.fail(f"{field}[{i}]", f"'{n}' is a constant or function in formulas "
+                                                     f"({', '.join(FORMULA_WORDS)}); choose another name")
             if len(set(names)) != len(names):
                 raise self.fail(field, "input names must be distinct")
             if not names:
                 raise self.fail(field, "expected at least one input")
             return names
-        count = self.integer(value, field, 1, MAX_UNITS_PER_LAYER)
+        count = self.integer(value, field, 1, MAX_INPUTS)
         return tuple(f"x{i + 1}" for i in range(count))
 
     def layers(self, value: Any, n_inputs: int) -> tuple[Layer, ...]:
@@ -415,8 +471,8 @@ class _Reader:
             self.known_keys(table, f, ("name", "size", "activation", "weights", "bias", "train_bias",
                                        "weight_symbol", "slope", "type"))
             name = self.string(table.get("name", default_names[k]), f"{f}.name")
-            if not LAYER_NAME_RE.match(name) or name in ("x", "t", "e", "b", "L"):
-                raise self.fail(f"{f}.name", f"expected a lowercase name (not x, t, e or b), got '{name}'")
+            if not LAYER_NAME_RE.fullmatch(name) or name in ("x", "t", "e", "b", "L"):
+                raise self.fail(f"{f}.name", f"expected a lowercase name (not x, t, e or b), got '{_printable(name)}'")
             if any(layer.name == name for layer in layers):
                 raise self.fail(f"{f}.name", f"layer name '{name}' is used twice")
             size = self.integer(self.require(table, "size", f), f"{f}.size", 1, MAX_UNITS_PER_LAYER)
@@ -437,7 +493,7 @@ class _Reader:
             train_bias = self.boolean(table.get("train_bias", True), f"{f}.train_bias")
             symbol = self.string(table.get("weight_symbol", DEFAULT_WEIGHT_SYMBOLS[k]), f"{f}.weight_symbol")
             if not re.fullmatch(r"[a-zA-Z]", symbol) or symbol in RESERVED_SYMBOLS:
-                raise self.fail(f"{f}.weight_symbol", f"expected one letter other than b, e, t, x, L; got '{symbol}'")
+                raise self.fail(f"{f}.weight_symbol", f"expected one letter other than b, e, t, x, L; got '{_printable(symbol)}'")
             if any(layer.weight_symbol == symbol for layer in layers):
                 raise self.fail(f"{f}.weight_symbol", f"'{symbol}' already names the weights of another layer")
             slope = 0.01
@@ -449,7 +505,8 @@ class _Reader:
                 slope = self.number(table["slope"], f"{f}.slope")
             n_params += previous * size + (size if bias is not None else 0)
             if n_params > MAX_PARAMETERS:
-                raise self.fail(f, f"the network has more than {MAX_PARAMETERS} parameters; derive refuses it")
+                raise self.fail(f, f"the network has more than {MAX_PARAMETERS} parameters (weights and biases), "
+                                   "the limit of a readable worked example")
             layers.append(Layer(name=name, size=size, activation=activation, weights=weights, bias=bias,
                                 train_bias=train_bias, weight_symbol=symbol, slope=slope, type=kind))
             previous = size
@@ -566,12 +623,15 @@ class _Reader:
         decimals = self.integer(table.get("decimals", 0), _join(field, "decimals"), 0, 4)
         nonzero = self.boolean(table.get("nonzero", False), _join(field, "nonzero"))
         step = 10.0 ** -decimals
-        grid = [k for k in range(math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9) + 1) if k or not nonzero]
-        if not grid:
+        first, last = math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9)
+        count = max(0, last - first + 1) - (1 if nonzero and first <= 0 <= last else 0)  # counted, never listed
+        if count > MAX_RANGE_VALUES:
+            raise self.fail(_join(field, "decimals"), f"the range holds {count} numbers with {decimals} decimals, "
+                                                      f"more than the limit of {MAX_RANGE_VALUES}; use fewer decimals "
+                                                      "or a narrower range")
+        if count == 0:
             raise self.fail(field, f"no number with {decimals} decimals lies in [{low:g}, {high:g}]"
                                    + (" apart from 0" if nonzero else ""))
-        if len(grid) > 10**6:
-            raise self.fail(_join(field, "decimals"), "too many numbers in the range; use fewer decimals")
         return Range(low=low, high=high, decimals=decimals, nonzero=nonzero)
 
     def worksheet(self, value: Any) -> Worksheet:
@@ -705,7 +765,9 @@ def _kind(value: Any) -> str:
         return f"the boolean {str(value).lower()}"
     if isinstance(value, str):
         shown = value if len(value) <= 20 else value[:17] + "..."
-        return f"the string '{shown}'"
+        return f"the string '{_printable(shown)}'"
+    if isinstance(value, int) and abs(value) >= 10**20:
+        return f"the number {str(value)[:12]}... ({len(str(abs(value)))} digits)"
     if isinstance(value, (int, float)):
         return f"the number {value}"
     if isinstance(value, list):
@@ -713,3 +775,8 @@ def _kind(value: Any) -> str:
     if isinstance(value, dict):
         return "a table"
     return type(value).__name__
+
+
+def _printable(text: str) -> str:
+    """Text for a one-line message: newlines, tabs and other control characters escaped (\\n)."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
