@@ -242,8 +242,8 @@ def parse_answers(doc: dict, d: Derivation, source: str = "<answers>") -> Answer
             for k, v in value.items():
                 if k not in TOLERANCE_KEYS:
                     raise fail(f"tolerance.{k}", f"unknown setting, expected one of {', '.join(TOLERANCE_KEYS)}")
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                    raise fail(f"tolerance.{k}", "expected a non-negative number")
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1e300 or v != v:
+                    raise fail(f"tolerance.{k}", "expected a non-negative number, at most 1e300")
                 tolerance[k] = float(v)
         elif top == "rounding":
             if not isinstance(value, dict):

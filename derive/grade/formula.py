@@ -24,7 +24,8 @@ MAX_DEPTH = 40
 MAX_NODES = 400
 
 
-#: Function name → (float implementation, SymPy builder): the mathematical functions. The
+#: Function name → (float implementation, SymPy builder): the mathematical functions (the spec refuses
+#: inputs of these names and of the constants: derive.spec.parse.FORMULA_MATH, FORMULA_CONSTANTS). The
 #: activations add theirs (``sigma``, ``tanh``, ``relu``, …) from their classes: see :func:`functions`.
 FUNCTIONS: dict[str, tuple[Callable, Callable]] = {
     "exp": (math.exp, sp.exp),
@@ -120,24 +121,25 @@ def parse_formula(text: str, known: Mapping[str, object] = {}, latex_names: Mapp
     names = set()
     count = 0
     called = set()  # the Name nodes that are the function of a call
-    for node in ast.walk(tree):
+    funcs = functions()
+    for node in ast.walk(tree):  # breadth first: a call comes before its function's name
         count += 1
         if count > MAX_NODES:
             raise FormulaError(f"has more than {MAX_NODES} parts")
-        _validate(node, names, known)
+        _validate(node, names, known, funcs)
         if isinstance(node, ast.Call):
             called.add(id(node.func))
-        elif isinstance(node, ast.Name) and node.id in FUNCTIONS and id(node) not in called:
+        elif isinstance(node, ast.Name) and node.id in funcs and id(node) not in called:
             raise FormulaError(f"names the function '{node.id}' without applying it ({node.id}(…))")
     return Formula(text=text, tree=tree, names=frozenset(names))
 
 
-def _validate(node: ast.AST, names: set, known: Mapping[str, object]) -> None:
+def _validate(node: ast.AST, names: set, known: Mapping[str, object], funcs: Mapping[str, object]) -> None:
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise FormulaError(f"contains {node.value!r}, which is not a number")
     elif isinstance(node, ast.Name):
-        if node.id in functions():
+        if node.id in funcs:
             return
         if node.id not in CONSTANTS and node.id not in known:
             close = difflib.get_close_matches(node.id, list(known) + list(CONSTANTS), n=3)
@@ -146,9 +148,9 @@ def _validate(node: ast.AST, names: set, known: Mapping[str, object]) -> None:
         if node.id not in CONSTANTS:
             names.add(node.id)
     elif isinstance(node, ast.Call):
-        if not isinstance(node.func, ast.Name) or node.func.id not in functions():
+        if not isinstance(node.func, ast.Name) or node.func.id not in funcs:
             called = node.func.id if isinstance(node.func, ast.Name) else "that"
-            raise FormulaError(f"calls the unknown function '{called}' (known: {', '.join(functions())})")
+            raise FormulaError(f"calls the unknown function '{called}' (known: {', '.join(funcs)})")
         if len(node.args) != 1 or node.keywords:
             raise FormulaError(f"calls {node.func.id} with other than one argument")
     elif isinstance(node, ast.BinOp):

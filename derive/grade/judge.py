@@ -149,7 +149,7 @@ def check_answers(d: Derivation, answers: Answers, tolerance: Tolerance | None =
 
         policy = policy_values(d, Rounding(**answers.rounding))
     verdicts = []
-    tex: dict[str, str] = {}  # the LaTeX name table, built once (at the first formula that needs it)
+    tex: dict = {}  # built once per report: the LaTeX name table, the random points of each instance
     for name, values in answers.given.items():
         for k, raw in enumerate(values):
             label = name if len(values) == 1 else f"{name}[{k + 1}]"
@@ -159,9 +159,10 @@ def check_answers(d: Derivation, answers: Answers, tolerance: Tolerance | None =
 
 
 def _judge(d: Derivation, q: Quantity, label: str, raw: object, tol: Tolerance,
-           rounded: float | None = None, tex: dict[str, str] | None = None) -> Verdict:
+           rounded: float | None = None, tex: dict | None = None) -> Verdict:
     """The verdict on one given value; ``rounded`` is the quantity under the sheet's rounding policy;
-    ``tex`` the table of :func:`latex_names`, filled here when empty and kept by the caller for the next."""
+    ``tex`` a cache the caller keeps from one verdict to the next: the table of :func:`latex_names`
+    (filled at the first formula) and the random points of :func:`_points`."""
     text = raw.strip() if isinstance(raw, str) else repr(raw)
     v = Verdict(name=label, quantity=q, given=text, status="cannot judge")
     if not isinstance(raw, str):
@@ -179,9 +180,11 @@ def _judge(d: Derivation, q: Quantity, label: str, raw: object, tol: Tolerance,
             if q.kind == "grad":  # the gradients the backward pass has before this one
                 names = {**names, **dict.fromkeys(gradient_names(_grads_before(d, q.node)))}
             try:
-                if names and tex is not None and not tex:
-                    tex.update(latex_names(d))
-                v.formula = parse_formula(text, names, (tex if tex is not None else latex_names(d)) if names else {})
+                table = {}
+                if names:
+                    cache = tex if tex is not None else {}
+                    table = cache.get("latex") or cache.setdefault("latex", latex_names(d))
+                v.formula = parse_formula(text, names, table)
             except FormulaError as exc:
                 v.note = f"the formula {exc}"
                 if q.kind == "grad" and "unknown name 'dL_d" in str(exc):
@@ -196,7 +199,7 @@ def _judge(d: Derivation, q: Quantity, label: str, raw: object, tol: Tolerance,
                     return v
                 text = None
     if v.formula is not None and not v.formula.is_number:
-        return _judge_formula(d, q, v)
+        return _judge_formula(d, q, v, tex if tex is not None else {})
     if not math.isfinite(v.given_value):
         v.note = f"{text} is not a finite number"
         return v
@@ -228,7 +231,25 @@ def _env(num) -> dict[str, float]:
     return {**num.value, **dict(zip(gradient_names(num.grad), num.grad.values()))}
 
 
-def _judge_formula(d: Derivation, q: Quantity, v: Verdict) -> Verdict:
+def _points(d: Derivation, n: int, cache: dict) -> list[Numbers]:
+    """RANDOM_POINTS perturbations of instance n's parameters and inputs, evaluated; the same for every
+    formula of the instance (kept in ``cache``), so that a file of thousands of formulas costs a few."""
+    key = ("points", n)
+    if key not in cache:
+        rng = random.Random(f"{d.spec.name}:instance{n + 1}")
+        inst = d.spec.data[n]
+        points = []
+        for _ in range(RANDOM_POINTS):
+            params = {k: x * (1 + 0.3 * rng.uniform(-1, 1)) + 0.1 * rng.uniform(-1, 1) for k, x in d.params.items()}
+            leaves = leaf_values(d.graph, params, inst)
+            for k in d.graph.input_keys:
+                leaves[k] += 0.2 * rng.uniform(-1, 1)
+            points.append(evaluate(d.steps, leaves))
+        cache[key] = points
+    return cache[key]
+
+
+def _judge_formula(d: Derivation, q: Quantity, v: Verdict, cache: dict) -> Verdict:
     """A formula is right when it gives the quantity at the instance's numbers and at random points."""
     num = d.instances[q.instance]
     try:
@@ -241,14 +262,7 @@ def _judge_formula(d: Derivation, q: Quantity, v: Verdict) -> Verdict:
         v.status = "wrong"
         v.note = "the formula gives another number at this instance's values"
         return v
-    rng = random.Random(f"{d.spec.name}:{v.name}")
-    inst = d.spec.data[q.instance]
-    for _ in range(RANDOM_POINTS):
-        params = {k: x * (1 + 0.3 * rng.uniform(-1, 1)) + 0.1 * rng.uniform(-1, 1) for k, x in d.params.items()}
-        leaves = leaf_values(d.graph, params, inst)
-        for key in d.graph.input_keys:
-            leaves[key] += 0.2 * rng.uniform(-1, 1)
-        other = evaluate(d.steps, leaves)
+    for other in _points(d, q.instance, cache):
         true = other.value[q.node] if q.kind == "value" else other.grad[q.node]
         try:
             if not close(v.formula.evaluate(_env(other)), true):

@@ -534,6 +534,10 @@ def render_files(d: Derivation, *, fmt: str = "md", notation: str = "inout", dig
     except jinja2.TemplateError as exc:
         where = f" ({exc.filename}:{exc.lineno})" if getattr(exc, "lineno", None) else ""
         raise UsageError(f"template error{where}: {exc.message}") from None
+    except (ArithmeticError, LookupError, TypeError, ValueError, RecursionError) as exc:
+        if templates is None:  # derive's own templates: a bug in derive
+            raise
+        raise UsageError(f"template error in --templates {templates}: {type(exc).__name__}: {exc}") from None
     if fmt == "tex":
         return {main: tex, **drawn}
     return {main: compile_pdf(tex, d.spec.name, drawn)}

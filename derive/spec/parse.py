@@ -32,9 +32,17 @@ from derive.spec.prose import prose_problem
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 LAYER_NAME_RE = re.compile(r"[a-z][a-z0-9]*")
 INPUT_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*")
-#: Words that formulas in answers files read as a constant or a function (derive.grade.formula):
-#: an input of that name would be ambiguous in a formula (`w11*e`) and on the page (e^{-z}), so it is refused.
-FORMULA_WORDS = ("e", "pi", "sigma", "sigmoid", "exp", "log", "ln", "tanh", "sqrt", "abs", "relu")
+#: Words that formulas in answers files read as a constant or a mathematical function
+#: (derive.grade.formula); the activations add their functions (sigma, tanh, relu, ...). An input of
+#: that name would be ambiguous in a formula (`w11*e`) and on the page (e^{-z}), so it is refused.
+FORMULA_CONSTANTS = ("e", "pi")
+FORMULA_MATH = ("exp", "log", "ln", "sqrt", "abs")
+
+
+def formula_words() -> tuple[str, ...]:
+    """The names a formula reads as a constant or a function: no input may take one."""
+    acts = [name for act in ACTIVATIONS.values() for name in act.formula_functions]
+    return tuple(dict.fromkeys(FORMULA_CONSTANTS + FORMULA_MATH + tuple(acts)))
 
 #: Refuse rather than hang: the largest network `derive` will derive (documented in docs/spec.md).
 #: Each is checked before any work that grows with it, and each error names the field and the limit.
@@ -279,7 +287,8 @@ class _Reader:
             if key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else f"; expected one of {', '.join(allowed)}"
-                raise self.fail(_join(field, key), f"unknown key{hint}")
+                shown = _printable(key if len(key) <= 40 else key[:37] + "...")
+                raise self.fail(_join(field, shown), f"unknown key{hint}")
 
     def require(self, table: dict, key: str, field: str) -> Any:
         if key not in table:
@@ -443,9 +452,9 @@ class _Reader:
                 if not INPUT_NAME_RE.fullmatch(n) or len(n) > 16:
                     raise self.fail(f"{field}[{i}]", f"expected a name of letters then digits (at most 16), "
                                                      f"got {_kind(n)}")
-                if n in FORMULA_WORDS:
+                if n in formula_words():
                     raise self.fail(f"{field}[{i}]", f"'{n}' is a constant or function in formulas "
-                                                     f"({', '.join(FORMULA_WORDS)}); choose another name")
+                                                     f"({', '.join(formula_words())}); choose another name")
             if len(set(names)) != len(names):
                 raise self.fail(field, "input names must be distinct")
             if not names:

@@ -337,20 +337,23 @@ ANSWERS = [
     ("tolerance-huge", "[tolerance]\nrtol = 1e308\n[instance1]\nL = 1\n", 0, ""),
     ("rounding-huge", f"[rounding]\ndecimals = {DIGITS_400}\n", 2, "rounding.decimals"),
     ("empty", "", 0, ""),
-    ("binary", "\x00\xff", 2, "UTF-8"),
+    ("control-characters", "\x00\xff", 2, "not valid TOML"),
     ("not-toml", "L = \n", 2, "not valid TOML"),
 ]
 
 LATEX = "w_{11} x_{1} + w_{21} x_{2}"
 
 
-def _many_latex(n: int) -> str:
-    """n LaTeX formulas in one file: one quantity given as a list, over many instances' tables."""
-    return "\n".join(f'[{t}]\nh1_in = [{", ".join([json.dumps(LATEX)] * 20)}]' for t in _instances(n // 20)) + "\n"
+QUANTITIES = ["h1_in", "h2_in", "h1_out", "h2_out", "y1_in", "y1_out", "e1", "L", "dL/de1", "dL/dy1_out",
+              "dL/dy1_in", "dL/dh1_out", "dL/dh2_out", "dL/dh1_in", "dL/dh2_in", "dL/dv11", "dL/dv21", "dL/dw11",
+              "dL/dw12", "dL/dw21", "dL/dw22", "dL/dx1", "dL/dx2"]
 
 
-def _instances(n):
-    return [f"instance{k + 1}" for k in range(n)]
+def _many_latex(instances: int) -> str:
+    """20 LaTeX formulas for every quantity of every instance (right for h1_in, wrong elsewhere)."""
+    formulas = ", ".join([json.dumps(LATEX)] * 20)
+    return "".join(f"[instance{n + 1}]\n" + "".join(f'"{q}" = [{formulas}]\n' for q in QUANTITIES)
+                   for n in range(instances))
 
 
 # --------------------------------------------------------------------------- numeric faults
@@ -417,14 +420,18 @@ def cases() -> list[Case]:
                         expect, json=status != 2))
     two = spec_with({"data": [{"x": [1, 2], "t": [0.5]}] * 2})
     out.append(Case("answers-many-latex", ("check", "{spec}", "{answers}", "--format", "json"),
-                    {"spec.toml": spec_with({"data": [{"x": [1, 2], "t": [0.5]}] * 200}),
-                     "answers.toml": _many_latex(4000)}, 0, json=True))
+                    {"spec.toml": spec_with({"data": [{"x": [1, 2], "t": [0.5]}] * 8}),
+                     "answers.toml": _many_latex(8)}, 1, json=True))
     out.append(Case("answers-two-spellings-total", ("check", "{spec}", "{answers}"),
                     {"spec.toml": two, "answers.toml": '[total]\n"dL/dw11" = 1\ndL_dw11 = 1\n'}, 2, "two spellings"))
     out.append(Case("answers-5gb", ("check", "{spec}", "{answers}"),
                     {"spec.toml": base, "answers.toml": Sparse(5 * 10**9, b"L = 1\n")}, 2, "larger than 1000000 bytes"))
     out.append(Case("spec-5gb", ("values", "{spec}"), {"spec.toml": Sparse(5 * 10**9)}, 2, "larger than 1000000 bytes"))
     out.append(Case("render-5gb", ("render", "{spec}"), {"spec.toml": Sparse(5 * 10**9)}, 2, "larger than"))
+    out.append(Case("answers-not-utf8", ("check", "{spec}", "{answers}"),
+                    {"spec.toml": base, "answers.toml": b"\xff\xfeL = 1\n"}, 2, "not a UTF-8 text file"))
+    out.append(Case("spec-not-utf8", ("values", "{spec}"), {"spec.toml": b"name = \"\xff\"\n"}, 2,
+                    "not a UTF-8 text file"))
     out.append(Case("answers-missing", ("check", "{spec}", "{dir}/nothing.toml"), {"spec.toml": base}, 2,
                     "no such answers file"))
     for id_, text, expect in NUMERIC:
@@ -443,7 +450,7 @@ def cases() -> list[Case]:
         ("digits-1000", ("render", "{spec}", "--digits", "1000"), 2, "--digits", {"spec.toml": base}),
         ("digits-400-digits", ("render", "{spec}", "--digits", DIGITS_400), 2, "--digits", {"spec.toml": base}),
         ("views-bogus", ("render", "{spec}", "--views", "bogus"), 2, "views", {"spec.toml": base}),
-        ("views-empty", ("render", "{spec}", "--views", ","), 2, "views", {"spec.toml": base}),
+        ("views-empty", ("render", "{spec}", "--views", ","), 0, "", {"spec.toml": base}),
         ("format-bogus", ("render", "{spec}", "-f", "docx"), 2, "--format", {"spec.toml": base}),
         ("notation-bogus", ("render", "{spec}", "--notation", "x\n"), 2, "--notation", {"spec.toml": base}),
         ("templates-missing", ("render", "{spec}", "--templates", "{dir}/none"), 2, "--templates",
@@ -485,10 +492,10 @@ def cases() -> list[Case]:
         ("bad-filter", "{{ 1 | nofilter }}", "template error"),
         ("type-error", "{{ 1 + 'a' }}", "template error"),
         ("bad-call", "{{ page.num('x') }}", "template error"),
-        ("binary", "\x00\xff", "template error"),
+        ("binary", "\x00\xff", None),
     ]:
         out.append(Case(f"template-{id_}", ("render", "{spec}", "--templates", "{templates}"),
-                        {"spec.toml": base, "templates/worked_example.md.j2": text}, 2, expect))
+                        {"spec.toml": base, "templates/worked_example.md.j2": text}, 2 if expect else 0, expect or ""))
     return out
 
 
