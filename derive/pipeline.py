@@ -6,11 +6,15 @@ this returns; no stage reaches back into an earlier one.
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from derive.core.chain import derive_steps
 from derive.core.derivation import Derivation
 from derive.core.graph import build_graph
 from derive.core.numbers import evaluate, initial_parameters, leaf_values
-from derive.errors import CheckFailed
+from derive.errors import CheckFailed, SpecError
 from derive.spec.parse import Spec
 from derive.verify.checks import run_checks
 
@@ -27,12 +31,50 @@ def derive(spec: Spec, *, verify: bool = True, symbolic: bool = True) -> Derivat
     exact = spec.arithmetic == "exact"
     instances = tuple(evaluate(steps, leaf_values(graph, params, inst), exact=exact) for inst in spec.data)
     d = Derivation(spec=spec, graph=graph, steps=steps, params=params, instances=instances)
+    finite(d)
     return check(d, symbolic=symbolic) if verify else d
+
+
+def finite(d: Derivation) -> None:
+    """Refuse a derivation with a number beyond a float64 (overflow) or undefined (NaN), naming the first.
+
+    Such a number cannot be checked, shown or written as JSON: weights or a learning rate near 1e154–1e308,
+    or an output unit saturated so far that ∂L/∂y exceeds 1.8e308 (its loss and ∂L/∂z would still be finite).
+    """
+    def refuse(field: str, x: float, why: str) -> None:
+        what = "beyond the range of a float (|x| > 1.8e308: overflow)" if math.isinf(x) else "not a number (NaN)"
+        raise SpecError(d.spec.source, field, f"is {what}; {why}")
+
+    large = "the spec's weights, inputs or targets are too large for a worked example"
+    for n, num in enumerate(d.instances):
+        for key in d.graph.nodes:
+            if not math.isfinite(num.value[key]):
+                refuse(f"instance{n + 1}.{key}", num.value[key], large)
+        for key, g in num.grad.items():
+            if not math.isfinite(g):
+                z = max((abs(num.value[z]) for z, _ in d.graph.layer_units[-1]), default=0.0)
+                why = (f"an output unit is saturated (|z| = {z:.4g}): the loss is finite, but its derivative "
+                       "by the output is not a float; use smaller weights or inputs") if z > 30 else large
+                refuse(f"instance{n + 1}.dL/d{key}", g, why)
+    if d.spec.training is None:
+        return
+    rate = "the learning rate is too large"
+    with np.errstate(all="ignore"):
+        for key, v in d.after_step.params.items():
+            if not math.isfinite(v):
+                refuse(f"update.{key}", v, rate)
+        if not math.isfinite(d.after_step.loss):
+            refuse("update.L", d.after_step.loss, rate)
+        for epoch, loss in enumerate(d.training.losses):
+            if not math.isfinite(loss):
+                refuse("training.learning_rate", loss, f"the total loss after {epoch} epochs is not a finite "
+                                                       "number: the training diverges; use a smaller learning rate")
 
 
 def check(d: Derivation, *, symbolic: bool = True) -> Derivation:
     """Run every independent check on ``d``; a disagreement is an error (exit 3), not a footnote."""
-    d.checks = run_checks(d, symbolic=symbolic)
+    with np.errstate(all="ignore"):  # a NaN in a check fails it below; NumPy need not also warn
+        d.checks = run_checks(d, symbolic=symbolic)
     failed = [c for c in d.checks.values() if c.passed is False]
     if failed:
         c = failed[0]

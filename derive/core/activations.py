@@ -186,6 +186,8 @@ class Activation:
     """False when f'(z) = 1 (identity): no "derivative left out" mistake to look for."""
     target_range: ClassVar[tuple[float, float, int] | None] = (-3, 3, 0)
     """Worksheet targets (low, high, decimals) that suit this activation on the output layer."""
+    output_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)
+    """Bounds of its outputs (sigmoid: 0 and 1): a loss that needs outputs within (0, 1) asks this."""
     formula_functions: ClassVar[dict[str, tuple[Callable, Callable]]] = {}
     """Function names a student may write in an answers file: name → (float function, SymPy builder)."""
     latex_words: ClassVar[dict[str, str]] = {}
@@ -231,6 +233,17 @@ class Activation:
     def forward(self, z: np.ndarray, layer) -> np.ndarray:
         """a = f(z), elementwise over an (instances × units) array."""
         raise NotImplementedError
+
+    def log_forward(self, z: np.ndarray, layer) -> np.ndarray:
+        """log f(z), for losses that take logarithms of outputs in (0, 1). Activations that saturate
+        override it with a stable form (log σ(z) = −log(1 + e^{−z}), log softmax = z − logsumexp z)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(self.forward(z, layer))
+
+    def log1m_forward(self, z: np.ndarray, layer) -> np.ndarray:
+        """log(1 − f(z)), stably where the activation knows how (log(1 − σ(z)) = −log(1 + e^{z}))."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log1p(-self.forward(z, layer))
 
     def backward(self, z: np.ndarray, a: np.ndarray, g: np.ndarray, layer) -> np.ndarray:
         """dL/dz from dL/da = g: g · f'(z) for an elementwise activation."""
@@ -310,6 +323,7 @@ class Sigmoid(Activation):
     name = "sigmoid"
     title = "the logistic sigmoid"
     saturates = True
+    output_range = (0.0, 1.0)
     target_range = (0, 1, 0)
     formula_functions = {"sigma": (_math_sigmoid, lambda z: 1 / (1 + sp.exp(-z))),
                          "sigmoid": (_math_sigmoid, lambda z: 1 / (1 + sp.exp(-z)))}
@@ -328,8 +342,15 @@ class Sigmoid(Activation):
     def forward(self, z, layer):
         return _np_sigmoid(z)
 
+    def log_forward(self, z, layer):
+        return -np.logaddexp(0.0, -z)  # as PyTorch's binary_cross_entropy_with_logits: finite for any z
+
+    def log1m_forward(self, z, layer):
+        return -np.logaddexp(0.0, z)
+
     def slope_at(self, z, a, layer):
-        return a * (1.0 - a)
+        # σ(z)σ(−z), not a(1 − a): where σ(z) rounds to 1 (z > 37), 1 − a loses every digit
+        return _np_sigmoid(z) * _np_sigmoid(-z)
 
     def code_forward(self, Z, layer):
         return f"1 / (1 + np.exp(-{Z}))"
@@ -351,6 +372,7 @@ class Tanh(Activation):
     name = "tanh"
     title = "the hyperbolic tangent"
     saturates = True
+    output_range = (-1.0, 1.0)
     target_range = (-0.9, 0.9, 1)
     formula_functions = {"tanh": (math.tanh, sp.tanh)}
     latex_words = {r"\tanh": "tanh"}
@@ -381,6 +403,7 @@ class ReLU(Activation):
     title = "the rectified linear unit"
     convention = r"We take $\operatorname{ReLU}'(0) = 0$ (the convention of PyTorch and NumPy code)."
     kinks = (0.0,)
+    output_range = (0.0, math.inf)
     target_range = (0, 3, 0)
     formula_functions = {"relu": (lambda z: max(z, 0.0), lambda z: sp.Max(z, 0))}
     latex_words = {r"\operatorname{ReLU}": "relu"}
@@ -451,6 +474,7 @@ class Softmax(Activation):
     name = "softmax"
     title = "the softmax"
     elementwise = False
+    output_range = (0.0, 1.0)
     target_range = None  # a class, drawn one-hot
 
     def parents(self, j, size):
@@ -479,6 +503,10 @@ class Softmax(Activation):
     def forward(self, z, layer):
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
+
+    def log_forward(self, z, layer):
+        m = z.max(axis=1, keepdims=True)
+        return z - (m + np.log(np.exp(z - m).sum(axis=1, keepdims=True)))  # log_softmax, as PyTorch
 
     def backward(self, z, a, g, layer):
         # dL/dz_j = a_j (g_j − Σ_i g_i a_i)

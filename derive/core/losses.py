@@ -28,6 +28,12 @@ def _log(y):
     return np.log(np.maximum(y, _TINY))
 
 
+def _times(t, x):
+    """t · x, and 0 where t = 0 (so that a target of 0 times log 0 = −∞ adds nothing, as in the formula's limit)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(t != 0, t * x, 0.0)
+
+
 class Loss:
     """A per-instance loss over output units y_k and targets t_k.
 
@@ -44,6 +50,9 @@ class Loss:
     """True for the squared-error family: `derive check` then looks for a lost factor 2 (or ½)."""
     target_bounds: ClassVar[tuple[float, float] | None] = None
     """Targets must lie in [low, high] (bce: [0, 1])."""
+    output_bounds: ClassVar[tuple[float, float] | None] = None
+    """The outputs must lie within these bounds (bce, cross-entropy: their logarithms need (0, 1)):
+    an output activation that can leave them is refused (see :meth:`check_activation`)."""
     class_index: ClassVar[bool] = False
     """True: a target may be given as a class index (1-based), stored one-hot; targets sum to 1."""
     sheet_text: ClassVar[str] = ""
@@ -78,6 +87,15 @@ class Loss:
         """dL_n/dY of each instance's own loss."""
         raise NotImplementedError
 
+    def forward_logs(self, Y: np.ndarray, logY: np.ndarray, log1mY: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """The per-instance losses given also log Y and log(1 − Y) from the output activation's stable
+        forms (a saturated sigmoid has Y = 1.0 but log(1 − Y) = −z). Losses without logarithms ignore them."""
+        return self.forward(Y, T)
+
+    def backward_logs(self, Y: np.ndarray, logY: np.ndarray, log1mY: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """dL_n/dY given the same logarithms (1/Y as e^{−log Y}: 1/(1 − σ(40)) is e^{40}, not 1/0)."""
+        return self.backward(Y, T)
+
     # -- Python source for the notebook (Y and T are arrays, one row per instance)
 
     def code_forward(self) -> str:
@@ -98,6 +116,17 @@ class Loss:
         """Why an output layer of ``size`` units does not suit this loss (None when it does)."""
         return None
 
+    def check_activation(self, activation) -> str | None:
+        """Why this loss cannot follow ``activation`` on the output layer (None when it can)."""
+        if self.output_bounds is None:
+            return None
+        (low, high), (a_low, a_high) = self.output_bounds, activation.output_range
+        if a_low < low or a_high > high:
+            return (f"{self.name} takes the logarithm of outputs in ({low:g}, {high:g}), and the output activation "
+                    f"{activation.name} can leave that interval; use one that stays in it "
+                    f"({', '.join(_within(low, high))})")
+        return None
+
     def check_targets(self, t: Sequence[float]) -> str | None:
         """Why the targets of one instance are invalid for this loss (None when they are fine)."""
         if self.target_bounds is not None:
@@ -115,6 +144,12 @@ class Loss:
         if self.target_bounds is not None:
             return (self.target_bounds[0], self.target_bounds[1], 0)
         return activation.target_range
+
+
+def _within(low: float, high: float) -> list[str]:
+    from derive.core.activations import ACTIVATIONS
+
+    return [name for name, act in ACTIVATIONS.items() if low <= act.output_range[0] and act.output_range[1] <= high]
 
 
 class SSE(Loss):
@@ -214,6 +249,7 @@ class BCE(Loss):
     r"""$L = -\sum_k [t_k \log y_k + (1 - t_k)\log(1 - y_k)]$."""
 
     name = "bce"
+    output_bounds = (0.0, 1.0)
     target_bounds = (0.0, 1.0)
     sheet_text = r"the binary cross-entropy, $L = -\sum_k \left[t_k \ln y_k + (1 - t_k) \ln (1 - y_k)\right]$"
 
@@ -238,6 +274,13 @@ class BCE(Loss):
     def backward(self, Y, T):
         return -(T / np.maximum(Y, _TINY)) + (1 - T) / np.maximum(1 - Y, _TINY)
 
+    def forward_logs(self, Y, logY, log1mY, T):  # PyTorch's binary_cross_entropy_with_logits for a sigmoid
+        return -(_times(T, logY) + _times(1 - T, log1mY)).sum(axis=1)
+
+    def backward_logs(self, Y, logY, log1mY, T):
+        with np.errstate(over="ignore"):
+            return -_times(T, np.exp(-logY)) + _times(1 - T, np.exp(-log1mY))
+
     def code_forward(self):
         return "-(T * np.log(Y) + (1 - T) * np.log(1 - Y)).sum(axis=1)"
 
@@ -249,6 +292,7 @@ class CrossEntropy(Loss):
     r"""$L = -\sum_k t_k \log y_k$ (targets summing to 1)."""
 
     name = "cross_entropy"
+    output_bounds = (0.0, 1.0)
     target_bounds = (0.0, 1.0)
     class_index = True
     sheet_text = r"the cross-entropy, $L = -\sum_k t_k \ln y_k$"
@@ -272,6 +316,13 @@ class CrossEntropy(Loss):
 
     def backward(self, Y, T):
         return -T / np.maximum(Y, _TINY)
+
+    def forward_logs(self, Y, logY, log1mY, T):  # log_softmax for a softmax output, as PyTorch's cross_entropy
+        return -_times(T, logY).sum(axis=1)
+
+    def backward_logs(self, Y, logY, log1mY, T):
+        with np.errstate(over="ignore"):
+            return -_times(T, np.exp(-logY))
 
     def code_forward(self):
         return "-(T * np.log(Y)).sum(axis=1)"

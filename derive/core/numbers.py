@@ -7,6 +7,7 @@ Display rounding lives in :mod:`derive.render.printer` and never changes what is
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import sympy as sp
@@ -30,6 +31,8 @@ class Numbers:
     """In exact arithmetic: every node's exact value (rationals, e^{-1}, ...); else None."""
     exact_grad: dict[str, sp.Expr] | None = None
     exact_local: dict[tuple[str, str], sp.Expr] | None = None
+    precision: int = 53
+    """Bits of the working precision: 53, or more where a saturated output unit needs them (see :func:`evaluate`)."""
 
     @property
     def loss(self) -> float:
@@ -69,20 +72,64 @@ def evaluate(steps: Steps, leaves: dict[str, float], *, exact: bool = False) -> 
     graph = steps.graph
     if exact:  # the floats come from the float evaluation (evalf of every nested closed form took minutes)
         floats = evaluate(steps, leaves)
-    number = to_exact if exact else sp.Float
-    env = {graph[k].symbol: number(v) for k, v in leaves.items()}
+    else:
+        floats = _evaluate_float(steps, leaves, 53)
+        bits = _precision_needed(graph, floats)
+        return floats if bits == 53 else _evaluate_float(steps, leaves, bits)
+    env = {graph[k].symbol: to_exact(v) for k, v in leaves.items()}
     for node in graph.computed:
         env[node.symbol] = node.expr.xreplace(env)
     local = {edge: expr.xreplace(env) for edge, expr in steps.local.items()}
-    if not exact:
-        value = dict(leaves)
-        value.update({n.key: float(env[n.symbol]) for n in graph.computed})
-        local_values = {e: float(v) for e, v in local.items()}
-        return Numbers(value=value, local=local_values, grad=backward(steps, local_values, 1.0))
     exact_grad = backward(steps, local, sp.S.One)
     return Numbers(value=floats.value, local=floats.local, grad=floats.grad,
                    exact={n.key: env[n.symbol] for n in graph.nodes.values()}, exact_grad=exact_grad,
                    exact_local=local)
+
+
+#: The most bits a saturated output unit gets (|z| up to about 2700); beyond, a value may stay infinite.
+MAX_PRECISION = 4096
+
+
+def _evaluate_float(steps: Steps, leaves: dict[str, float], bits: int) -> Numbers:
+    """Every value, local derivative and gradient in ``bits``-bit floats, stored as float64 (NaN where
+    undefined, ±inf where beyond a float64: the pipeline refuses those, naming the quantity)."""
+    graph = steps.graph
+    env = {graph[k].symbol: sp.Float(v, precision=bits) if bits != 53 else sp.Float(v) for k, v in leaves.items()}
+    for node in graph.computed:
+        env[node.symbol] = node.expr.xreplace(env)
+    local = {edge: expr.xreplace(env) for edge, expr in steps.local.items()}
+    value = dict(leaves)
+    value.update({n.key: _float(env[n.symbol]) for n in graph.computed})
+    if bits == 53:
+        local_values = {e: _float(v) for e, v in local.items()}
+        return Numbers(value=value, local=local_values, grad=backward(steps, local_values, 1.0))
+    grad = backward(steps, local, sp.Float(1, precision=bits))  # in the working precision, rounded at the end
+    return Numbers(value=value, local={e: _float(v) for e, v in local.items()},
+                   grad={k: _float(g) for k, g in grad.items()}, precision=bits)
+
+
+def _float(x) -> float:
+    """A SymPy number as a float64: ±inf beyond its range, NaN where undefined (log 0, 0/0, complex)."""
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _precision_needed(graph: Graph, floats: Numbers) -> int:
+    """53 bits, or enough for a loss whose logarithms need outputs inside (0, 1) when a unit saturates.
+
+    With σ(40) rounded to 1 in 53 bits, log(1 − y) is log 0, and dL/dy·σ'(z) is ∞·0, though the loss
+    (40) and dL/dz (1 − t) are ordinary numbers (PyTorch gets them from the logits). Carrying
+    |z|·log2(e) + 64 bits keeps 1 − y = σ(−z) exact to 19 digits, so every number of the page is
+    right to the last digit of its float64, as the stable forms of the NumPy reference give them.
+    """
+    bad = any(math.isnan(v) for v in floats.value.values()) or any(math.isnan(v) for v in floats.grad.values())
+    if graph.loss.output_bounds is None and not bad:
+        return 53
+    zs = [abs(floats.value[n.key]) for n in graph.computed if n.role == "in" and math.isfinite(floats.value[n.key])]
+    bits = 64 + 53 + math.ceil(max(zs, default=0.0) * math.log2(math.e))
+    return min(max(bits, 128), MAX_PRECISION)
 
 
 def evaluate_rounded(steps: Steps, leaves: dict[str, float], rounding) -> Numbers:

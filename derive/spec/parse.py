@@ -416,7 +416,8 @@ class _Reader:
         training = self.training(doc["training"], len(data)) if "training" in doc else None
         regularization = (self.regularization(network["regularization"], "network.regularization")
                           if "regularization" in network else None)
-        problem = LOSSES[loss].check_outputs(layers[-1].size)
+        problem = LOSSES[loss].check_outputs(layers[-1].size) or LOSSES[loss].check_activation(
+            ACTIVATIONS[layers[-1].activation])
         if problem:
             raise self.fail("network.loss", problem)
         worksheet = self.worksheet(doc["worksheet"]) if "worksheet" in doc else None

@@ -11,6 +11,7 @@ None of them uses the chain-rule steps being checked.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -169,10 +170,12 @@ def check_sympy_diff(d: Derivation) -> Check:
     derivatives = {p.key: sp.diff(loss, p.symbol) for p in params}
     scale = 1.0 if d.spec.reduction == "sum" else 1.0 / len(d.instances)
     total = {p.key: 0.0 for p in params}
-    for num in d.instances:
-        env = {graph[k].symbol: sp.Float(v) for k, v in num.value.items() if graph[k].expr is None}
+    for num in d.instances:  # in the instance's working precision (more than 53 bits for a saturated output)
+        env = {graph[k].symbol: sp.Float(v, precision=num.precision) for k, v in num.value.items()
+               if graph[k].expr is None}
         for key, expr in derivatives.items():
-            total[key] += scale * float(expr.xreplace(env).evalf())
+            value = expr.xreplace(env).evalf()
+            total[key] += scale * (float(value) if value.is_real else math.nan)
     reg = d.spec.regularization
     if reg is not None:  # the penalty's own derivative, by sympy.diff of R(θ) = c·θ² (any c: R is quadratic)
         for p in params:

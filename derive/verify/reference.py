@@ -69,8 +69,18 @@ def forward(spec: Spec, params: Params, X: np.ndarray):
 
 def losses(spec: Spec, params: Params, X: np.ndarray, T: np.ndarray) -> np.ndarray:
     """Per-instance losses."""
-    _, A = forward(spec, params, X)
-    return LOSSES[spec.loss].forward(A[-1], T)
+    Z, A = forward(spec, params, X)
+    return _loss_forward(spec, Z[-1], A[-1], T)
+
+
+def _logs(spec: Spec, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """log Y and log(1 − Y) of the output layer in the activation's stable forms (from the logits z)."""
+    layer = spec.layers[-1]
+    return _activation(layer).log_forward(z, layer), _activation(layer).log1m_forward(z, layer)
+
+
+def _loss_forward(spec: Spec, z: np.ndarray, Y: np.ndarray, T: np.ndarray) -> np.ndarray:
+    return LOSSES[spec.loss].forward_logs(Y, *_logs(spec, z), T)
 
 
 def penalty(spec: Spec, params: Params) -> float:
@@ -94,7 +104,7 @@ def total_loss(spec: Spec, params: Params, X: np.ndarray, T: np.ndarray) -> floa
 def backward(spec: Spec, params: Params, X: np.ndarray, T: np.ndarray) -> Pass:
     Z, A = forward(spec, params, X)
     loss = LOSSES[spec.loss]
-    dA_last = loss.backward(A[-1], T)
+    dA_last = loss.backward_logs(A[-1], *_logs(spec, Z[-1]), T)
     n_layers = len(spec.layers)
     dZ, dA, dW, db = [None] * n_layers, [None] * n_layers, [None] * n_layers, [None] * n_layers
     grad_a = dA_last
@@ -103,7 +113,7 @@ def backward(spec: Spec, params: Params, X: np.ndarray, T: np.ndarray) -> Pass:
         a_prev = X if l == 0 else A[l - 1]
         dZ[l], dW[l], db[l], grad_a = layer_type(spec.layers[l]).backward(
             spec.layers[l], params.W[l], params.b[l], a_prev, Z[l], A[l], grad_a)
-    return Pass(Z=Z, A=A, loss=loss.forward(A[-1], T), dZ=dZ, dA=dA, dW=dW, db=db, dX=grad_a)
+    return Pass(Z=Z, A=A, loss=_loss_forward(spec, Z[-1], A[-1], T), dZ=dZ, dA=dA, dW=dW, db=db, dX=grad_a)
 
 
 def total_gradient(spec: Spec, p: Pass, params: Params | None = None) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
