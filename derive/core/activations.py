@@ -249,6 +249,11 @@ class Activation:
         """dL/dz from dL/da = g: g · f'(z) for an elementwise activation."""
         return g * self.slope_at(z, a, layer)
 
+    def backward_stable(self, z: np.ndarray, a: np.ndarray, g: np.ndarray, layer) -> np.ndarray:
+        """:meth:`backward` for an output layer under a loss that takes logarithms, where dL/da may be
+        e^{40} and f'(z) e^{−40}: an activation that saturates computes f'(z) from z, not from a rounded a."""
+        return self.backward(z, a, g, layer)
+
     def slope_at(self, z: np.ndarray, a: np.ndarray, layer) -> np.ndarray:
         """f'(z) in NumPy (elementwise activations)."""
         raise NotImplementedError
@@ -349,8 +354,11 @@ class Sigmoid(Activation):
         return -np.logaddexp(0.0, z)
 
     def slope_at(self, z, a, layer):
-        # σ(z)σ(−z), not a(1 − a): where σ(z) rounds to 1 (z > 37), 1 − a loses every digit
-        return _np_sigmoid(z) * _np_sigmoid(-z)
+        return a * (1.0 - a)
+
+    def backward_stable(self, z, a, g, layer):
+        # σ(z)σ(−z), not a(1 − a): where σ(z) rounds to 1 (z > 37), 1 − a has lost every digit
+        return g * (_np_sigmoid(z) * _np_sigmoid(-z))
 
     def code_forward(self, Z, layer):
         return f"1 / (1 + np.exp(-{Z}))"

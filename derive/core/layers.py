@@ -45,8 +45,9 @@ class LayerType:
         raise NotImplementedError
 
     def backward(self, layer, W: np.ndarray, b: np.ndarray | None, a_prev: np.ndarray, Z: np.ndarray,
-                 A: np.ndarray, dA: np.ndarray):
-        """(dZ, per-instance dW, per-instance db or None, dA_prev) from dL/dA."""
+                 A: np.ndarray, dA: np.ndarray, *, stable: bool = False):
+        """(dZ, per-instance dW, per-instance db or None, dA_prev) from dL/dA. ``stable``: the output layer
+        under a loss of logarithms, where dL/dA may be e^{40}: f'(z) from z (Activation.backward_stable)."""
         raise NotImplementedError
 
 
@@ -90,8 +91,9 @@ class Dense(LayerType):
         z = a_prev @ W + (b if b is not None else 0.0)
         return z, ACTIVATIONS[layer.activation].forward(z, layer)  # NumPy only: no SymPy here
 
-    def backward(self, layer, W, b, a_prev, Z, A, dA):
-        dZ = ACTIVATIONS[layer.activation].backward(Z, A, dA, layer)
+    def backward(self, layer, W, b, a_prev, Z, A, dA, *, stable=False):
+        act = ACTIVATIONS[layer.activation]
+        dZ = (act.backward_stable if stable else act.backward)(Z, A, dA, layer)
         dW = np.einsum("ni,nj->nij", a_prev, dZ)
         db = dZ.copy() if b is not None else None
         return dZ, dW, db, dZ @ W.T

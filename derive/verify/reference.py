@@ -111,8 +111,9 @@ def backward(spec: Spec, params: Params, X: np.ndarray, T: np.ndarray) -> Pass:
     for l in reversed(range(n_layers)):
         dA[l] = grad_a
         a_prev = X if l == 0 else A[l - 1]
+        stable = l == n_layers - 1 and loss.output_bounds is not None  # logarithms of the outputs: dL/da ~ e^z
         dZ[l], dW[l], db[l], grad_a = layer_type(spec.layers[l]).backward(
-            spec.layers[l], params.W[l], params.b[l], a_prev, Z[l], A[l], grad_a)
+            spec.layers[l], params.W[l], params.b[l], a_prev, Z[l], A[l], grad_a, stable=stable)
     return Pass(Z=Z, A=A, loss=_loss_forward(spec, Z[-1], A[-1], T), dZ=dZ, dA=dA, dW=dW, db=db, dX=grad_a)
 
 
