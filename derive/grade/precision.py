@@ -41,6 +41,8 @@ def parse_decimal(text: str) -> tuple[float, float, int] | None:
     if not math.isfinite(value):
         return None
     significant = (whole + frac).lstrip("0") or "0"
+    if not -330 < exponent - len(frac) < 308:  # "0e999": a zero whose last digit is no float
+        return None
     return value, 10.0 ** (exponent - len(frac)), len(significant)
 
 

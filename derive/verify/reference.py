@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from derive.core.activations import ACTIVATIONS
 from derive.core.layers import layer_type
 from derive.core.losses import LOSSES
 from derive.spec.parse import Spec
@@ -76,7 +77,8 @@ def losses(spec: Spec, params: Params, X: np.ndarray, T: np.ndarray) -> np.ndarr
 def _logs(spec: Spec, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """log Y and log(1 − Y) of the output layer in the activation's stable forms (from the logits z)."""
     layer = spec.layers[-1]
-    return _activation(layer).log_forward(z, layer), _activation(layer).log1m_forward(z, layer)
+    act = ACTIVATIONS[layer.activation]
+    return act.log_forward(z, layer), act.log1m_forward(z, layer)
 
 
 def _loss_forward(spec: Spec, z: np.ndarray, Y: np.ndarray, T: np.ndarray) -> np.ndarray:
