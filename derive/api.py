@@ -133,21 +133,15 @@ def check(d: Any, answers: Any, *, rtol: float | None = None, atol: float | None
     (what ``derive check --format json`` prints) and ``derive.document(report, "md")``. The
     answers-file format is in docs/check.md.
     """
-    import tomllib
-
-    from derive.errors import SpecError
     from derive.grade.answers import parse_answers, read_answers
+    from derive.spec.parse import read_toml
     from derive.grade.judge import Tolerance, check_answers
 
     d = derive(d)
     if isinstance(answers, Mapping):
         given = parse_answers(_plain(answers, "<dict>"), d, "<dict>")
     elif isinstance(answers, str) and ("\n" in answers or "=" in answers):
-        try:
-            doc = tomllib.loads(answers)
-        except tomllib.TOMLDecodeError as exc:
-            raise SpecError("<text>", "", f"not valid TOML ({exc})") from None
-        given = parse_answers(doc, d, "<text>")
+        given = parse_answers(read_toml(answers, "<text>"), d, "<text>")
     else:
         given = read_answers(answers, d)
     return check_answers(d, given, Tolerance.of(given.tolerance, rtol=rtol, atol=atol, min_digits=min_digits))

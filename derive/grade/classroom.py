@@ -166,20 +166,21 @@ def grade_class(variants: Path, submissions: Path, *, spec=None) -> list[Result]
 
 def _variant_code(path: Path) -> str | None:
     """The ``[worksheet] variant`` of an answers file, read before the variant is known."""
-    import tomllib
-
     from derive.errors import SpecError
+    from derive.files import read_bounded
     from derive.grade.answers import MAX_ANSWERS_BYTES
+    from derive.spec.parse import read_toml
 
-    raw = path.read_bytes()[: MAX_ANSWERS_BYTES + 1]
-    if len(raw) > MAX_ANSWERS_BYTES:
+    try:
+        raw = read_bounded(path, MAX_ANSWERS_BYTES)  # a 5 GB submission is not read whole
+    except OSError as exc:
+        raise SpecError(str(path), "", f"cannot read the file ({exc.strerror})") from None
+    if raw is None:
         raise SpecError(str(path), "", f"the answers file is larger than {MAX_ANSWERS_BYTES} bytes")
     try:
-        doc = tomllib.loads(raw.decode("utf-8"))
+        doc = read_toml(raw.decode("utf-8"), str(path))
     except UnicodeDecodeError:
         raise SpecError(str(path), "", "not a UTF-8 text file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(str(path), "", f"not valid TOML ({exc})") from None
     table = doc.get("worksheet")
     code = table.get("variant") if isinstance(table, dict) else None
     if code is None:

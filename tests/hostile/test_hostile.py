@@ -173,3 +173,36 @@ def test_hostile_input_in_a_process(case: Case, tmp_path):
 
 def test_subprocess_cases_exist():
     assert set(SUBPROCESS) <= {c.id for c in CASES}
+
+
+def test_formula_words_are_the_formulas_names():
+    """The spec refuses as input names exactly the constants and functions a formula reads."""
+    from derive.grade.formula import CONSTANTS, functions
+    from derive.spec.parse import formula_words
+
+    assert set(formula_words()) == set(functions()) | set(CONSTANTS)
+
+
+def test_check_json_writes_null_for_what_is_not_a_finite_number(tmp_path):
+    case = next(c for c in CASES if c.id == "answers-json-1e999999")
+    status, out, err, _ = run_in_process(materialize(case, tmp_path))
+    verdict = _strict(out)["verdicts"][0]
+    assert status == 1 and verdict["status"] == "cannot judge" and verdict["given_value"] is None
+    assert verdict["given"] == "1e999999" and "finite" in verdict["note"]
+
+
+def test_a_class_of_hostile_submissions_is_graded_row_by_row(tmp_path):
+    """derive check VARIANTS SUBMISSIONS -o REPORT: a 5 GB file and one nested 1000 deep are rows that
+    say why, not a crash, and the 5 GB file is not read whole."""
+    assert run_in_process(["worksheet", "two-two-two", "-o", str(tmp_path / "v")])[0] == 0
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "bob.toml").write_text((tmp_path / "v" / "variant-01.answers.toml").read_text())
+    with open(subs / "alice.toml", "wb") as f:
+        f.write(b"[worksheet]\n")
+        f.truncate(5 * 10**9)
+    (subs / "carol.toml").write_text("L = " + "[" * 1000 + "]" * 1000 + "\n")
+    status, out, err, seconds = run_in_process(["check", str(tmp_path / "v"), str(subs), "-o", str(tmp_path / "r")])
+    assert status == 0 and "graded 1 of 3" in err and seconds < TIME_LIMIT
+    grades = (tmp_path / "r" / "grades.csv").read_text()
+    assert "larger than 1000000 bytes" in grades and "nested too deep" in grades
