@@ -101,7 +101,7 @@ def _nearby_rate(label: str, rate: float | None) -> bool:
 def variant_blanks(run, v, *, mistakes: bool = True) -> list[Blank]:
     """The blanks of variant ``v`` of a worksheet run, with the mistakes' values where they differ from
     the key by more than the tolerance (equal ones are merged, their diagnoses joined)."""
-    from derive.grade.judge import mistakes as classic_mistakes
+    from derive.grade.judge import cached_mistakes as classic_mistakes
 
     s = run.settings
     page = Page(v.derivation, notation=run.notation)
