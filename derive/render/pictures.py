@@ -320,6 +320,9 @@ def _crosses(box, p, q) -> bool:
 
 # --------------------------------------------------------------------------- the network
 
+#: A layer with more weights than this draws its edges without labels (its weight matrix is on the page).
+MAX_LABELLED_EDGES = 64
+
 PT = 72.0
 """Points per inch: the layout below is in inches, the scene in points."""
 
@@ -436,8 +439,12 @@ def network_scene(d: Derivation, instance: int, *, notation: str = "inout", digi
     fits = True
     weights = []
     labels = []
+    spans = [(min(e[1][1], e[2][1]), max(e[1][1], e[2][1])) for e in edges]
+    unlabelled = {l for l, rows in enumerate(graph.layer_weights) if sum(map(len, rows)) > MAX_LABELLED_EDGES}
     for n, (w, (x0, y0), (x1, y1), l, j, n_targets) in enumerate(edges):
         label = f"{name[w]} = {_num(num.value[w], digits)}"
+        if l in unlabelled:  # a wide layer: its weight matrix on the page says them better than a thicket of labels
+            continue
         g = grad.get(w) if edge_gradients else None
         size = 9.5 if g is None else 8.5
         lines = [Text(0, 0, label, size)] + ([Text(0, 0, f"∂L/∂{name[w]} = {_num(g, digits)}", size, color=GRADIENT)]
@@ -455,7 +462,8 @@ def network_scene(d: Derivation, instance: int, *, notation: str = "inout", digi
             if any(_overlap(there, other) for other in taken):
                 continue
             # Best where no other edge runs under the label: there it would seem to belong to both.
-            crossing = sum(_crosses(there, e[1], e[2]) for m, e in enumerate(edges) if m != n and e[3] == l)
+            crossing = sum(_crosses(there, e[1], e[2]) for m, e in enumerate(edges)
+                           if m != n and e[3] == l and spans[m][0] <= there[3] and there[1] <= spans[m][1])
             if best is None or crossing < best[2]:
                 best = (x, y, crossing, there)
             if not crossing:
@@ -475,7 +483,11 @@ def network_scene(d: Derivation, instance: int, *, notation: str = "inout", digi
     if not fits and spread < 3:
         return network_scene(d, instance, notation=notation, digits=digits, reveal=reveal,
                              edge_gradients=edge_gradients, spread=spread * 1.35)
-    words.insert(1, "Weights: " + ", ".join(weights) + ".")
+    words.insert(1, "Weights: " + ", ".join(weights) + "." if weights else "")
+    for l in sorted(unlabelled):
+        words.insert(2, f"The {sum(map(len, graph.layer_weights[l]))} weights into layer {spec.layers[l].name} are "
+                        f"not labelled (more than {MAX_LABELLED_EDGES}): the page lists them as a matrix.")
+    words = [w for w in words if w]
     scene.items = behind + labels + scene.items
     scene.description = " ".join(words)
     return scene

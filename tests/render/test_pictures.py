@@ -303,3 +303,19 @@ def test_the_loss_plot_has_no_label_on_another(which):
     scene = scene_of(d, Picture("loss", ""))
     assert overlapping(scene.items) == []
     assert all(0 <= t.extent()[0] and t.extent()[2] <= scene.width for t in scene.texts())
+
+
+def test_a_wide_layer_draws_its_edges_without_labels():
+    """A 9×9 layer (81 weights): the labels would be a thicket and take long to place; the page's
+    matrix lists the weights, and the description says so."""
+    n = 9
+    rows = [[round(0.1 * (i - j), 1) for j in range(n)] for i in range(n)]
+    text = (f'name = "wide"\n[network]\ninputs = {n}\nloss = "sse"\n[[network.layers]]\nsize = {n}\n'
+            f'activation = "tanh"\nweights = {rows}\n[[network.layers]]\nsize = 1\nactivation = "identity"\n'
+            f'weights = {[[1.0]] * n}\n[[data]]\nx = {[0.5] * n}\nt = [1]\n')
+    d = derive(spec_from(text, "wide"))
+    scene = network_scene(d, 0)
+    texts = [t.text for t in scene.texts()]
+    assert not any(t.startswith("w₁₁") for t in texts) and "v₁₁ = 1" in texts   # the small layer keeps its labels
+    assert "The 81 weights into layer h are not labelled" in scene.description
+    assert overlapping(scene.items) == []
