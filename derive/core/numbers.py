@@ -86,6 +86,8 @@ def evaluate(steps: Steps, leaves: dict[str, float], *, exact: bool = False) -> 
                    exact_local=local)
 
 
+#: An output y (of a loss that takes logarithms) within this of 0 or 1 is saturated: more bits are carried.
+SATURATED = 1e-6
 #: The most bits a saturated output unit gets (|z| up to about 2700); beyond, a value may stay infinite.
 MAX_PRECISION = 4096
 
@@ -127,6 +129,9 @@ def _precision_needed(graph: Graph, floats: Numbers) -> int:
     bad = any(math.isnan(v) for v in floats.value.values()) or any(math.isnan(v) for v in floats.grad.values())
     if graph.loss.output_bounds is None and not bad:
         return 53
+    outputs = [floats.value[a] for _, a in graph.layer_units[-1]]
+    if not bad and all(SATURATED < y < 1 - SATURATED for y in outputs):
+        return 53  # 1 − y keeps at least 10 of its digits in 53 bits: enough for checks at 1e-9
     zs = [abs(floats.value[n.key]) for n in graph.computed if n.role == "in" and math.isfinite(floats.value[n.key])]
     bits = 64 + 53 + math.ceil(max(zs, default=0.0) * math.log2(math.e))
     return min(max(bits, 128), MAX_PRECISION)
