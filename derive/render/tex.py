@@ -63,6 +63,31 @@ def _top_level(math: str, separator: str) -> list[str]:
     return parts
 
 
+#: In a display too wide for the line, a matrix of more columns than this is set in blocks of this
+#: many columns, between which the line may break.
+MATRIX_BLOCK = 6
+
+
+def _blocks(math: str) -> str:
+    """Wide matrices as blocks of MATRIX_BLOCK columns, ``[ … \\allowbreak … ]``; a shape ``(2 \\times 12)``
+    kept on one line."""
+    def split(m: re.Match) -> str:
+        rows = [_top_level(r, "&") for r in _top_level(m.group(1), "\\\\") if r.strip()]
+        width = max(len(r) for r in rows)
+        if width <= MATRIX_BLOCK or any(len(r) != width for r in rows):
+            return m.group(0)
+        parts = []
+        for start in range(0, width, MATRIX_BLOCK):
+            body = " \\\\ ".join(" & ".join(c.strip() for c in r[start:start + MATRIX_BLOCK]) for r in rows)
+            left = "\\left[" if start == 0 else "\\left."
+            right = "\\right]" if start + MATRIX_BLOCK >= width else "\\right."
+            parts.append(f"{left}\\begin{{matrix}} {body} \\end{{matrix}}{right}")
+        return "\\allowbreak ".join(parts)
+
+    math = re.sub(r"\\begin\{bmatrix\}(.*?)\\end\{bmatrix\}", split, math, flags=re.S)
+    return re.sub(r"\(\s*\d+\s*\\times\s*\d+\s*\)", lambda m: "{" + m.group(0) + "}", math)
+
+
 def _display(math: str) -> str:
     """A display for ``\\fitdisplay``: the formula, and what to set instead when it is wider than
     the line: each row of an ``aligned`` block (or the formula) as display-style math in a paragraph
@@ -70,7 +95,8 @@ def _display(math: str) -> str:
     math = checked_math(math).strip()
     m = re.fullmatch(r"\\begin\{aligned\}(.*)\\end\{aligned\}", math, flags=re.S)
     rows = _top_level(m.group(1), "\\\\") if m else [math]
-    broken = "".join("\\fitrow{" + " ".join("".join(_top_level(row, "&")).split()) + "}" for row in rows if row.strip())
+    broken = "".join("\\fitrow{" + _blocks(" ".join("".join(_top_level(row, "&")).split())) + "}"
+                     for row in rows if row.strip())
     return "\\fitdisplay{" + math + "}{" + broken + "}"
 
 

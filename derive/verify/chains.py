@@ -429,6 +429,9 @@ def _blank_html(text: str) -> str:
     out = text
     for m in re.finditer(r"(?is)<(script|style)\b.*?</\1\s*>", text):
         out = _blank(out, m.start(), m.end())
+    # derive's own pages: each formula an element that KaTeX typesets
+    out = re.sub(r'<span class="math">(.*?)</span>', r"\\(\1\\)", out, flags=re.S)
+    out = re.sub(r'<div class="math display">(.*?)</div>', r"\\[\1\\]", out, flags=re.S)
     for m in re.finditer(r"(?is)<(code|pre)\b.*?</\1\s*>", out):
         if "annotation" not in m.group(0):
             out = _blank(out, m.start(), m.end())

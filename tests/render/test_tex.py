@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
@@ -151,6 +152,29 @@ def test_a_twelve_unit_layer_compiles_in_every_view(tmp_path):
     assert "\\resizebox" not in tex and "\\scalebox" not in tex
     pdf = render(d, fmt="pdf", views=("scalar", "matrix", "tape"))
     assert "h_{12}" in tex and "Type 3" not in pdf_tool("pdffonts", pdf, tmp_path)
+    assert not off_the_page(pdf, tmp_path)
+
+
+def off_the_page(pdf: bytes, tmp_path) -> list[str]:
+    """The words of a PDF that lie (partly) beyond its pages' right edge (where a reader never sees them)."""
+    need(shutil.which("pdftotext") is not None, "pdftotext is not installed (poppler-utils)")
+    (tmp_path / "doc.pdf").write_bytes(pdf)
+    xml = subprocess.run(["pdftotext", "-bbox", str(tmp_path / "doc.pdf"), "-"], capture_output=True, text=True,
+                         check=True).stdout
+    out = []
+    for page in re.finditer(r'<page width="([\d.]+)"(.*?)</page>', xml, flags=re.S):
+        width = float(page.group(1))
+        out += [w for x, w in re.findall(r'<word xMin="[\d.]+" yMin="[\d.]+" xMax="([\d.]+)"[^>]*>([^<]*)<', page.group(2))
+                if float(x) > width]
+    return out
+
+
+def test_the_margin_check_can_fail(tmp_path):
+    need(shutil.which("pdflatex") is not None, "pdflatex is not installed")
+    from derive.render.tex import compile_pdf
+
+    wide = "\\documentclass{article}\\begin{document}\\noindent\\hbox{" + "wide words " * 40 + "}\\end{document}"
+    assert off_the_page(compile_pdf(wide, "wide"), tmp_path)
 
 
 def test_a_twelve_unit_worksheet_pdf_compiles(tmp_path):
@@ -160,6 +184,7 @@ def test_a_twelve_unit_worksheet_pdf_compiles(tmp_path):
     files = worksheet_files(wide_spec(12), variants=2, seed=5, formats=("pdf",))
     for name in ("sheets.pdf", "keys.pdf"):
         assert "Type 3" not in pdf_tool("pdffonts", files[name], tmp_path)
+        assert not off_the_page(files[name], tmp_path)
         assert "Variant 02" in pdf_tool("pdftotext", files[name], tmp_path)
 
 

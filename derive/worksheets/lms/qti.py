@@ -21,6 +21,7 @@ import io
 import xml.etree.ElementTree as ET
 import zipfile
 
+from derive.render.html import plain
 from derive.worksheets.lms import html_math, intro_markdown, number_text, variant_blanks
 
 NS = "http://www.imsglobal.org/xsd/ims_qtiasiv1p2"
@@ -59,7 +60,7 @@ def assessment(run, v) -> tuple[str, str]:
     shown = decimals - scale
     ident = f"derive-{run.base.name}-{run.code(v)}"
     root = ET.Element("questestinterop", {"xmlns": NS})
-    a = ET.SubElement(root, "assessment", {"ident": ident, "title": f"{run.title}: variant {v.label}"})
+    a = ET.SubElement(root, "assessment", {"ident": ident, "title": f"{plain(run.title)}: variant {v.label}"})
     meta = ET.SubElement(a, "qtimetadata")
     _field(meta, "cc_maxattempts", "1")
     section = ET.SubElement(a, "section", {"ident": "root_section"})
