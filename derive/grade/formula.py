@@ -36,13 +36,21 @@ FUNCTIONS: dict[str, tuple[Callable, Callable]] = {
 }
 
 
+_FUNCTIONS_CACHE: dict[tuple, dict] = {}
+
+
 def functions() -> dict[str, tuple[Callable, Callable]]:
-    """Every function a formula may call: :data:`FUNCTIONS` and those of the registered activations."""
-    out = dict(FUNCTIONS)
-    for act in ACTIVATIONS.values():
-        for name, pair in act.formula_functions.items():
-            out.setdefault(name, pair)
-    return out
+    """Every function a formula may call: :data:`FUNCTIONS` and those of the registered activations
+    (recomputed only when the registry changes)."""
+    key = tuple((name, type(act), tuple(act.formula_functions)) for name, act in ACTIVATIONS.items())
+    if key not in _FUNCTIONS_CACHE:
+        out = dict(FUNCTIONS)
+        for act in ACTIVATIONS.values():
+            for name, pair in act.formula_functions.items():
+                out.setdefault(name, pair)
+        _FUNCTIONS_CACHE.clear()
+        _FUNCTIONS_CACHE[key] = out
+    return _FUNCTIONS_CACHE[key]
 
 
 CONSTANTS = {"e": (math.e, sp.E), "pi": (math.pi, sp.pi)}

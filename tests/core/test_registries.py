@@ -141,3 +141,31 @@ def test_losses_are_stable_at_saturated_outputs(name):
     T = np.array([[1.0, 0.0]]) if name != "cross_entropy" else np.array([[1.0, 0.0]])
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         assert np.all(np.isfinite(loss(Y, T))) and np.all(np.isfinite(dloss(Y, T)))
+
+
+def test_no_consumer_compares_registry_names():
+    """One place per extension: outside the registries, no module or template compares an activation's or a
+    loss's name (a new class would otherwise be missed there, as the notebook's if-chain once missed softplus).
+
+    derive/audit and derive/verify/mathreader.py are left out on purpose: they read documents written by
+    anyone, whose function names (tanh, relu, …) are words of the document, not derive's registry."""
+    import re
+
+    from conftest import ROOT
+    from derive.core.optimizers import OPTIMIZERS
+
+    names = sorted(set(ACTIVATIONS) | set(LOSSES) | set(OPTIMIZERS), key=len, reverse=True)
+    quoted = "|".join(re.escape(n) for n in names)
+    pattern = re.compile(rf"""(==|!=|\bin)\s*[(\[]?\s*["']({quoted})["']|["']({quoted})["']\s*(==|!=)""")
+    registries = {"derive/core/activations.py", "derive/core/losses.py", "derive/core/optimizers.py",
+                  "derive/core/layers.py", "derive/core/schedules.py", "derive/verify/mathreader.py"}
+    offenders = []
+    files = list((ROOT / "derive").rglob("*.py")) + list((ROOT / "templates").glob("*.j2"))
+    for path in files:
+        rel = path.relative_to(ROOT).as_posix()
+        if rel in registries or rel.startswith("derive/audit/"):
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if pattern.search(line):
+                offenders.append(f"{rel}:{number}: {line.strip()}")
+    assert offenders == []
