@@ -231,3 +231,21 @@ def test_a_mistake_registered_at_run_time_is_diagnosed(registered):
     finally:
         mistakes.unregister("third")
     assert "third" not in mistakes.MISTAKES
+
+
+def test_derive_values_through_the_command_line(registered, tmp_path, capsys):
+    """The complaint that started it: a new activation made `derive values` exit 3."""
+    import json
+
+    from derive.cli import main
+
+    path = tmp_path / "softplus-logcosh.toml"
+    path.write_text(SPEC)
+    with pytest.raises(SystemExit) as exc:
+        main(["values", str(path)])
+    out, err = capsys.readouterr()
+    assert exc.value.code == 0, err
+    values = json.loads(out)
+    d = derive(spec_from(SPEC, "softplus-logcosh"))
+    assert values["loss"] == pytest.approx(d.loss, rel=1e-15)
+    assert all(c["passed"] in (True, None) for c in values["checks"].values())
