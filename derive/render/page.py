@@ -179,6 +179,42 @@ class Page:
         exact = None if num.exact is None else {self.graph[k].symbol: v for k, v in num.exact.items()}
         return tex(e, self.names, values, self.digits, exact)
 
+    def forward_chain(self, key: str, num) -> str:
+        """The right-hand side of a forward equation: definition = numbers substituted ≈ value.
+
+        The substituted member is left out where it would only repeat the value (an identity layer's
+        ``a = z ≈ -2.443``, a constant)."""
+        e = self.graph[key].expr
+        return self._chain([self.definition(key)], e, num, self.value(num, key))
+
+    def local_chain(self, child: str, node: str, num) -> str:
+        """∂child/∂node alone on the right of an equation: formula = numbers substituted ≈ value."""
+        e = self.steps.local[(child, node)]
+        return self._chain([self.expr(e)], e, num, self.gradient(num, node))
+
+    def _chain(self, members: list[str], e: sp.Expr, num, result: str) -> str:
+        if e.free_symbols and not e.is_Symbol:
+            members.append(self.at(e, num))
+        if result == f"= {members[-1]}":
+            return " = ".join(members)
+        return " = ".join(members) + " " + result
+
+    def minus(self, a: float, b: float) -> str:
+        """``a - b`` with numbers: ``0.3305 - 0``, ``0.5 - \\left(-0.16\\right)``."""
+        return f"{self.num(a)} - {self.factor(b)}"
+
+    def terms(self, xs) -> str:
+        """Numbers added up: ``0.5 + 0.25 - 0.125`` (a negative one after the first as a subtraction)."""
+        out = ""
+        for i, x in enumerate(xs):
+            if i == 0:
+                out = self.num(x)
+            elif x < 0:
+                out += f" - {self.num(-x)}"
+            else:
+                out += f" + {self.num(x)}"
+        return out
+
     def value(self, num, key: str) -> str:
         """``= 16`` / ``\\approx 0.7319`` / ``= \\frac{1}{2}``: a node's value after its formula."""
         return result(num.value[key], None if num.exact is None else num.exact[key], self.digits)
@@ -459,6 +495,14 @@ class Page:
         return sorted(p for p in picks if 0 <= p <= n)
 
 
+def _verify(text: str, fmt: str, digits: int, templates) -> None:
+    """Refuse to write a page that shows a false equation (every chain checked at the printed precision)."""
+    from derive.verify.chains import verify_page
+
+    blame = f"check your templates in {templates}" if templates else "please report this bug in derive"
+    verify_page(text, fmt, digits, where=f"the {fmt} page:", blame=blame)
+
+
 def render_report(report, *, fmt: str = "text", templates: Path | None = None) -> str:
     """The report of `derive check` as terminal text or Markdown."""
     env = environment(Path(templates) if templates else None)
@@ -511,6 +555,7 @@ def render_files(d: Derivation, *, fmt: str = "md", notation: str = "inout", dig
         page = Page(d, notation=notation, digits=digits, views=views, figures=figures)
         markdown = env.get_template("worked_example.md.j2").render(page=page, d=d, spec=d.spec,
                                                                    fragment=fragment and fmt == "md")
+        _verify(markdown, "md", digits, templates)
         if fmt == "md":
             return {main: markdown, **drawn}
         if fmt == "ipynb":
@@ -522,12 +567,16 @@ def render_files(d: Derivation, *, fmt: str = "md", notation: str = "inout", dig
             from derive.render.html import html_page, markdown_to_html
 
             if fragment:  # for a page of its own: \(…\) and \[…\], which KaTeX's auto-render and MathJax read
-                return {main: markdown_to_html(markdown, drawn, math="delimiters")}
+                body = markdown_to_html(markdown, drawn, math="delimiters")
+                _verify(body, "html", digits, templates)
+                return {main: body}
             body = markdown_to_html(markdown, drawn)
+            _verify(body, "html", digits, templates)
             return {main: html_page(env, title=title, body=body, spec=d.spec, katex=katex)}
         from derive.render.tex import compile_pdf, inline, markdown_to_latex
 
         body = markdown_to_latex(markdown)
+        _verify(body, "tex", digits, templates)
         if fragment and fmt == "tex":
             return {main: body, **drawn}
         tex = env.get_template("document.tex.j2").render(title=inline(title), body=body, spec=d.spec)

@@ -181,6 +181,17 @@ class DeriveLatexPrinter(LatexPrinter):
 
     _bare = False
 
+    def _print(self, expr, **kwargs):
+        # "bare" (no parentheses around a substituted negative number) applies to a symbol printed
+        # directly where it was asked for (a function's argument), never deeper inside an expression.
+        if self._bare and not isinstance(expr, sp.Symbol):
+            self._bare = False
+            try:
+                return super()._print(expr, **kwargs)
+            finally:
+                self._bare = True
+        return super()._print(expr, **kwargs)
+
     def bare(self, expr) -> str:
         """Print without parenthesizing a substituted number (a function's argument)."""
         self._bare, previous = True, self._bare
@@ -198,24 +209,66 @@ class DeriveLatexPrinter(LatexPrinter):
                 self._bare = previous
         return super()._print_Function(expr, exp)
 
-    def _print_Symbol(self, expr, style="plain"):
+    def _print_ExpBase(self, expr, exp=None):
+        if self._settings["values"] is None:
+            return super()._print_ExpBase(expr, exp)
+        tex = rf"e^{{{self.bare(expr.args[0])}}}"
+        return tex if exp is None else rf"\left({tex}\right)^{{{exp}}}"
+
+    def _value_text(self, expr) -> str | None:
+        """The number a substituted symbol shows, or None when ``expr`` is not one."""
         values = self._settings["values"]
-        if values is not None and expr in values:
-            exact = (self._settings["exact"] or {}).get(expr)
-            text = substituted(values[expr], exact, self._settings["digits"])
+        if values is None or not isinstance(expr, sp.Symbol) or expr not in values:
+            return None
+        exact = (self._settings["exact"] or {}).get(expr)
+        return substituted(values[expr], exact, self._settings["digits"])
+
+    def _print_Symbol(self, expr, style="plain"):
+        text = self._value_text(expr)
+        if text is not None:
             return text if self._bare else as_factor(text)
         name = self._settings["names"].get(expr)
         return name if name is not None else super()._print_Symbol(expr, style=style)
 
+    def _print_Pow(self, expr):
+        if self._settings["values"] is None:
+            return super()._print_Pow(expr)
+        base, exp = expr.base, expr.exp
+        if exp.is_Number and exp.is_negative:
+            return self._print_Mul(expr)  # a quotient
+        text = self._value_text(base)
+        if text is not None:
+            # a substituted base: parenthesized unless a plain non-negative decimal (-0.5, 1/2, 10^-8)
+            if not re.fullmatch(r"\d+(?:\.\d+)?", text):
+                text = rf"\left({text}\right)"
+            return rf"{text}^{{{self.bare(exp)}}}"
+        return super()._print_Pow(expr)
+
     def _print_Mul(self, expr):
-        # Keep the factors in the order they were built (w11·x1, not x1·w11) and write
-        # substituted numbers with a visible multiplication sign.
+        # With numbers substituted: keep the factors in the order they were built (w11·x1, not x1·w11),
+        # write a visible multiplication sign, a leading -1 as a minus, and every negative power
+        # (and rational coefficient) as the denominator of one fraction.
         if self._settings["values"] is None:
             return super()._print_Mul(expr)
-        factors = list(expr.args)
-        if factors and factors[0] == -1:
-            return "- " + self._print_factors(factors[1:])
-        return self._print_factors(factors)
+        factors = list(expr.args) if expr.is_Mul else [expr]
+        sign = ""
+        if factors and factors[0].is_Number and factors[0].is_negative:
+            sign = "- "
+            factors = ([] if factors[0] == -1 else [-factors[0]]) + factors[1:]
+        numer, denom = [], []
+        for f in factors:
+            if f.is_Pow and f.exp.is_Number and f.exp.is_negative:
+                denom.append(f.base if f.exp == -1 else sp.Pow(f.base, -f.exp, evaluate=False))
+            elif f.is_Rational and not f.is_Integer:
+                if f.p != 1:
+                    numer.append(sp.Integer(f.p))
+                denom.append(sp.Integer(f.q))
+            else:
+                numer.append(f)
+        if not denom:
+            return sign + (self._print_factors(numer) if numer else "1")
+        top = self._print_factors(numer, alone=True) if numer else "1"
+        return sign + rf"\frac{{{top}}}{{{self._print_factors(denom, alone=True)}}}"
 
     def _print_Indexed(self, expr):
         return f"{self._print(expr.base.label)}_{{{', '.join(self._print(i) for i in expr.indices)}}}"
@@ -225,11 +278,17 @@ class DeriveLatexPrinter(LatexPrinter):
             return rf"\frac{{\partial {self._print(expr.expr)}}}{{\partial {self._print(expr.variables[0])}}}"
         return super()._print_Derivative(expr)
 
-    def _print_factors(self, factors) -> str:
+    def _print_factors(self, factors, alone: bool = False) -> str:
+        """A product, factors joined by a dot; sums and negative factors in parentheses.
+
+        ``alone``: the product stands alone (a numerator or denominator), so a single factor needs none.
+        """
+        if alone and len(factors) == 1:
+            return self.bare(factors[0])
         parts = []
         for f in factors:
             text = self._print(f)
-            if f.is_Add:
+            if f.is_Add or (text.startswith("-") and not text.startswith(r"\left(")):
                 text = rf"\left({text}\right)"
             parts.append(text)
         return r" \cdot ".join(parts)

@@ -28,10 +28,11 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterator, Mapping
 
 from derive.errors import CheckFailed
-from derive.verify.mathreader import MathSyntaxError, Num, Op, Unevaluable, interval, parse_math
+from derive.verify.mathreader import MathSyntaxError, Num, Op, Unevaluable, _balanced, interval, parse_math
 
 #: A formula longer than this (characters) is not split into chains (it is reported as unreadable).
 MAX_FORMULA = 200_000
@@ -93,6 +94,9 @@ class Disagreement:
     relation: str
     left_range: tuple[float, float]
     right_range: tuple[float, float]
+    left_index: int = 0
+    """Where the two members sit in their chain."""
+    right_index: int = 0
 
     def __str__(self) -> str:
         def show(r):
@@ -143,35 +147,33 @@ class PageCheck:
 # --------------------------------------------------------------------------- tokens of a formula
 
 
+#: Commands that matter to the splitting (rows, relations, separators, delimiters); any other
+#: command is plain text to it.
+_STRUCTURAL = ("begin|end|quad|qquad|approx|simeq|sim|equiv|leftarrow|gets|to|rightarrow|Rightarrow|implies|"
+               "mapsto|ne|neq|le|leq|ge|geq|lt|gt|coloneqq|left|right|bigl|bigr|Bigl|Bigr|big|Big|cr|newline|"
+               "text|textrm|textit|textbf|mbox|hbox|intertext")
+_GROUP = r"\{" + _balanced(6) + r"\}"
+_PLAIN_START = (r"[^\\{}()\[\]&=<>,;:.+\-−≈≤≥≠←→\s]|\\(?!(?:" + _STRUCTURAL + r")(?![A-Za-z]))[A-Za-z]+|"
+                + _GROUP)
+_TOKEN = re.compile(r"\\\\(?:\s*\[[^\]]{0,20}\])?"          # a row break, maybe with its spacing: \\[4pt]
+                    r"|\\(?:begin|end)\s*\{[A-Za-z*]*\}"     # an environment's edge
+                    r"|\\(?:text|textrm|textit|textbf|mbox|hbox|intertext)\s*" + _GROUP +  # words
+                    r"|(?:" + _PLAIN_START + r")(?:" + _PLAIN_START + r"|[+\-−\s]|(?<=\d)\.(?=\d)|\\[,;:! ])*"
+                    # ^ a run of plain text, groups, other commands and inner + and -: one piece
+                    r"|\{" + r"|\\[A-Za-z]+|\\.|\s+|.", re.S)   # anything else: one token
+
+
 def _tokens(tex: str) -> Iterator[tuple[int, str]]:
-    """(position, token): a command (``\\frac``, ``\\\\[4pt]``, ``\\{``), or one character."""
-    i, n = 0, len(tex)
-    while i < n:
-        ch = tex[i]
-        if ch == "\\" and i + 1 < n:
-            if tex[i + 1] == "\\":
-                j = i + 2
-                m = re.compile(r"\s*\[[^\]]{0,20}\]").match(tex, j)
-                j = m.end() if m else j
-                yield i, "\\\\"
-                i = j
-                continue
-            if tex[i + 1].isalpha():
-                j = i + 1
-                while j < n and tex[j].isalpha():
-                    j += 1
-                if tex[i + 1:j] in ("begin", "end"):
-                    m = re.compile(r"\s*\{[A-Za-z*]*\}").match(tex, j)
-                    if m:
-                        j = m.end()
-                yield i, tex[i:j]
-                i = j
-                continue
-            yield i, tex[i:i + 2]
-            i += 2
-            continue
-        yield i, ch
-        i += 1
+    """(position, token): a command (``\\frac``, ``\\\\[4pt]`` as ``\\\\``, ``\\{``), a run of space, or a character."""
+    for m in _TOKEN.finditer(tex):
+        tok = m.group(0)
+        if tok.startswith("\\\\"):
+            tok = "\\\\"
+        elif tok.startswith(("\\begin", "\\end")):
+            tok = re.sub(r"\s+", "", tok)
+        elif tok.isspace():
+            tok = " "
+        yield m.start(), tok
 
 
 def _env(token: str) -> str:
@@ -235,9 +237,16 @@ def split_chain(tex: str, line: int = 1) -> list[Chain]:
     ``split_chain(r"a &= b \\ &= c \approx 0.5, \qquad x = 1")`` → two chains, ``a = b = c ≈ 0.5``
     and ``x = 1``. ``line`` is the line number of the formula's first line.
     """
+    return [Chain([Member(text, line + offset) for text, offset in members], list(relations))
+            for members, relations in _split(tex)]
+
+
+@lru_cache(maxsize=4096)
+def _split(tex: str) -> tuple:
+    """split_chain's work, with lines counted from 0 (cached: md, html and tex show the same formulas)."""
     if len(tex) > MAX_FORMULA:
-        return []
-    b = _Builder(tex, line)
+        return ()
+    b = _Builder(tex, 0)
     toks = list(_tokens(tex))
     depth = 0
     env_depth: list[str] = []
@@ -312,12 +321,9 @@ def split_chain(tex: str, line: int = 1) -> list[Chain]:
             b.close_member(RELATIONS[name])
             i += width
             continue
-        if tok in (",", ";") or tok in _TEXT_COMMANDS or (tok == "." and not _digit_near(toks, i)
-                                                           and not _after_delimiter_command(toks, i)):
+        if tok in (",", ";") or tok.startswith(_TEXT_COMMANDS) or (
+                tok == "." and not _digit_near(toks, i) and not _after_delimiter_command(toks, i)):
             b.close_chain()
-            if tok in _TEXT_COMMANDS:
-                i = _skip_group(toks, i + 1)
-                continue
             i += 1
             continue
         depth += tok in ("{", "(", "[", r"\{") or 0
@@ -326,7 +332,7 @@ def split_chain(tex: str, line: int = 1) -> list[Chain]:
         b.add(pos, tok)
         i += 1
     b.close_chain()
-    return b.chains
+    return tuple((tuple((m.text, m.line) for m in c.members), tuple(c.relations)) for c in b.chains)
 
 
 def _relation_at(toks, i) -> tuple[str, int] | None:
@@ -339,25 +345,11 @@ def _relation_at(toks, i) -> tuple[str, int] | None:
 
 
 def _digit_near(toks, i) -> bool:
-    return (i > 0 and toks[i - 1][1].isdigit()) and (i + 1 < len(toks) and toks[i + 1][1].isdigit())
+    return (i > 0 and toks[i - 1][1][-1:].isdigit()) and (i + 1 < len(toks) and toks[i + 1][1][:1].isdigit())
 
 
 def _after_delimiter_command(toks, i) -> bool:
     return i > 0 and toks[i - 1][1] in (r"\left", r"\right", r"\bigl", r"\bigr", r"\Bigl", r"\Bigr", r"\big", r"\Big")
-
-
-def _skip_group(toks, i) -> int:
-    while i < len(toks) and toks[i][1].isspace():
-        i += 1
-    if i < len(toks) and toks[i][1] == "{":
-        depth = 0
-        while i < len(toks):
-            depth += toks[i][1] == "{"
-            depth -= toks[i][1] == "}"
-            i += 1
-            if depth == 0:
-                break
-    return i
 
 
 # --------------------------------------------------------------------------- math in a page
@@ -384,9 +376,12 @@ def math_blocks(text: str, fmt: str = "md") -> Iterator[tuple[int, str]]:
     else:
         raise ValueError(f"unknown format {fmt!r}")
     decode = _html.unescape if fmt == "html" else (lambda s: s)
+    line, counted = 1, 0
     for start, end, body in _delimited(text, latex=fmt == "tex"):
-        line = text.count("\n", 0, start) + 1
-        yield line, decode(body)
+        line += text.count("\n", counted, start)
+        counted = start
+        stripped = body.lstrip()
+        yield line + body.count("\n", 0, len(body) - len(stripped)), decode(stripped.rstrip())
 
 
 def _notebook_blocks(text: str) -> Iterator[tuple[int, str]]:
@@ -407,39 +402,29 @@ def _notebook_blocks(text: str) -> Iterator[tuple[int, str]]:
         offset += source.count("\n") + 1
 
 
+def _blank_all(text: str, pattern: str) -> str:
+    """Text with every match of ``pattern`` replaced by spaces (newlines kept)."""
+    return re.sub(pattern, lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
+
+
 def _blank_code_md(text: str) -> str:
-    out = text
-    for m in re.finditer(r"(?ms)^[ \t]*(```|~~~).*?(^[ \t]*\1[^\n]*$|\Z)", text):
-        out = _blank(out, m.start(), m.end())
-    for m in re.finditer(r"(`+)[^`\n]+?\1", out):
-        out = _blank(out, m.start(), m.end())
-    return out
+    text = _blank_all(text, r"(?ms)^[ \t]*(```|~~~).*?(^[ \t]*\1[^\n]*$|\Z)")
+    return _blank_all(text, r"(`+)[^`\n]+?\1")
 
 
 def _blank_comments_tex(text: str) -> str:
-    out = text
-    for m in re.finditer(r"(?<!\\)%[^\n]*", text):
-        out = _blank(out, m.start(), m.end())
-    for m in re.finditer(r"(?s)\\begin\{(verbatim|lstlisting|minted)\}.*?\\end\{\1\}", out):
-        out = _blank(out, m.start(), m.end())
-    return out
+    text = _blank_all(text, r"(?<!\\)%[^\n]*")
+    return _blank_all(text, r"(?s)\\begin\{(verbatim|lstlisting|minted)\}.*?\\end\{\1\}")
 
 
 def _blank_html(text: str) -> str:
-    out = text
-    for m in re.finditer(r"(?is)<(script|style)\b.*?</\1\s*>", text):
-        out = _blank(out, m.start(), m.end())
-    # derive's own pages: each formula an element that KaTeX typesets
-    out = re.sub(r'<span class="math">(.*?)</span>', r"\\(\1\\)", out, flags=re.S)
-    out = re.sub(r'<div class="math display">(.*?)</div>', r"\\[\1\\]", out, flags=re.S)
-    for m in re.finditer(r"(?is)<(code|pre)\b.*?</\1\s*>", out):
-        if "annotation" not in m.group(0):
-            out = _blank(out, m.start(), m.end())
-    return out
+    text = _blank_all(text, r"(?is)<(script|style)\b.*?</\1\s*>")
+    return _blank_all(text, r"(?is)<(code|pre)\b(?:(?!annotation).)*?</\1\s*>")
 
 
 _ENV_NAMES = "equation|equation\\*|align|align\\*|gather|gather\\*|multline|multline\\*|eqnarray|eqnarray\\*|displaymath|flalign|flalign\\*|alignat|alignat\\*"
-_OPEN = re.compile(r"\$\$|\\\[|\\\(|\$|\\fitdisplay\{|\\begin\{(?:" + _ENV_NAMES + r")\}|<annotation encoding=\"application/x-tex\">")
+_OPEN = re.compile(r"\$\$|\\\[|\\\(|\$|\\fitdisplay\{|\\begin\{(?:" + _ENV_NAMES + r")\}|<annotation encoding=\"application/x-tex\">"
+                   r"|<(span|div) class=\"math(?: display)?\">")
 
 
 def _delimited(text: str, latex: bool) -> Iterator[tuple[int, int, str]]:
@@ -472,6 +457,10 @@ def _delimited(text: str, latex: bool) -> Iterator[tuple[int, int, str]]:
         elif opener.startswith("<annotation"):
             end = text.find("</annotation>", body_start)
             close = len("</annotation>")
+        elif opener.startswith("<"):  # derive's own pages: <span class="math">…</span>, KaTeX renders it
+            closer = f"</{m.group(1)}>"
+            end = text.find(closer, body_start)
+            close = len(closer)
         else:
             env = opener[len(r"\begin{"):-1]
             end = text.find(r"\end{" + env + "}", body_start)
@@ -488,34 +477,27 @@ def _delimited(text: str, latex: bool) -> Iterator[tuple[int, int, str]]:
 
 
 def _inline_end(text: str, start: int) -> int:
-    """The closing ``$`` of inline math opened just before ``start`` (pandoc's rules), or -1."""
+    """The closing ``$`` of inline math opened just before ``start`` (pandoc's rules), or -1.
+    Inline math does not run over a blank line."""
     if start >= len(text) or text[start].isspace() or text[start] == "$":
         return -1
-    limit = text.find("\n\n", start)
-    limit = len(text) if limit < 0 else limit
     j = start
     while True:
-        j = text.find("$", j, limit)
-        if j < 0:
+        j = text.find("$", j)
+        if j < 0 or text.find("\n\n", start, j) >= 0:
             return -1
         if text[j - 1] != "\\" and not text[j - 1].isspace() and not (j + 1 < len(text) and text[j + 1].isdigit()):
             return j
         j += 1
 
 
+_GROUP_RE = re.compile(_GROUP)
+
+
 def _brace_end(text: str, start: int) -> int:
-    depth = 1
-    for j in range(start, min(len(text), start + MAX_FORMULA)):
-        ch = text[j]
-        if ch == "\\":
-            continue
-        if ch == "{" and text[j - 1] != "\\":
-            depth += 1
-        elif ch == "}" and text[j - 1] != "\\":
-            depth -= 1
-            if depth == 0:
-                return j
-    return -1
+    """The ``}`` that closes the group opened just before ``start``, or -1."""
+    m = _GROUP_RE.match(text, start - 1)
+    return m.end() - 1 if m else -1
 
 
 def find_chains(text: str, fmt: str = "md") -> Iterator[tuple[int, Chain]]:
@@ -540,9 +522,34 @@ def check_chain(chain: Chain, values: Mapping[str, float] | None = None, digits:
     :func:`derive.verify.mathreader.canonical_name`); without them members with names are skipped.
     ``digits``: the page prints numbers to that many significant digits (derive's own pages).
     """
+    if values is None:
+        evaluated, checked, comparisons, unreadable, failures = _judge(
+            tuple(m.text for m in chain.members), tuple(chain.relations), digits)
+        return ChainCheck(chain, evaluated, checked, comparisons, unreadable, [
+            Disagreement(chain.members[j].line, chain.members[i].text, chain.members[j].text, rel, a, b, i, j)
+            for i, j, rel, a, b in failures])
+    return _check(chain, values, digits)
+
+
+@lru_cache(maxsize=8192)
+def _judge(texts: tuple[str, ...], relations: tuple[str, ...], digits: int | None):
+    """check_chain without values, cached by the chain's text (the md, html and tex of a page share them)."""
+    r = _check(Chain([Member(t, 0) for t in texts], list(relations)), None, digits)
+    failures = tuple((f.left_index, f.right_index, f.relation, f.left_range, f.right_range) for f in r.failures)
+    return r.evaluated, r.checked, r.comparisons, r.unreadable, failures
+
+
+def _check(chain: Chain, values, digits) -> ChainCheck:
     result = ChainCheck(chain)
     ranges: list[tuple[int, tuple[float, float]] | None] = []
+    # Without values a member that names a quantity has no number: skip reading it (most of a page's cost)
+    skip = [values is None and _names_a_quantity(m.text) for m in chain.members]
+    if skip.count(False) < 2:
+        return result
     for k, member in enumerate(chain.members):
+        if skip[k]:
+            ranges.append(None)
+            continue
         try:
             node = parse_math(member.text)
         except MathSyntaxError:
@@ -571,9 +578,22 @@ def check_chain(chain: Chain, values: Mapping[str, float] | None = None, digits:
         tol = _tolerance(a, b)
         if a[0] > b[1] + tol or b[0] > a[1] + tol:
             result.failures.append(Disagreement(chain.members[j].line, chain.members[i].text,
-                                                chain.members[j].text, relation, a, b))
+                                                chain.members[j].text, relation, a, b, i, j))
     result.checked = len(involved)
     return result
+
+
+_COMMAND_OR_STYLED = re.compile(r"\\(?:mathrm|operatorname|text|textrm|mathit|mathbf|mathsf|boldsymbol)\s*\{[^{}]*\}"
+                                r"|\\[A-Za-z]+")
+_LETTER = re.compile(r"[A-Za-df-z]|e(?!\s*\^)")
+
+
+def _names_a_quantity(text: str) -> bool:
+    """Whether a member surely mentions a name (a letter outside every command, other than the e of e^…).
+
+    Such a member has no number without values, so a check without values need not read it; a member
+    this misses (a Greek name) is read and skipped as before, so the answer is only ever a shortcut."""
+    return bool(_LETTER.search(_COMMAND_OR_STYLED.sub(" ", text)))
 
 
 def check_page(text: str, fmt: str = "md", values: Mapping[str, float] | None = None,
@@ -582,15 +602,17 @@ def check_page(text: str, fmt: str = "md", values: Mapping[str, float] | None = 
     return PageCheck([check_chain(chain, values, digits) for _, chain in find_chains(text, fmt)])
 
 
-def verify_page(text: str, fmt: str = "md", digits: int | None = None, where: str = "") -> PageCheck:
-    """Check a page derive is about to write; raise :class:`FalseEquation` at the first false chain."""
+def verify_page(text: str, fmt: str = "md", digits: int | None = None, where: str = "",
+                blame: str = "please report this bug in derive") -> PageCheck:
+    """Check a page derive is about to write; raise :class:`FalseEquation` naming the line and the chain
+    of the first false equation (``where`` names the page, ``blame`` says whose mistake it is)."""
     report = check_page(text, fmt, None, digits)
     if report.failures:
         first = report.failures[0]
         more = len(report.failures) - 1
         raise FalseEquation(f"{where + ' ' if where else ''}{first}"
                             + (f" (and {more} more false equation{'s' if more > 1 else ''})" if more else "")
-                            + "; derive refused to write the page: please report this bug")
+                            + f"; derive refused to write the page ({blame})")
     return report
 
 

@@ -195,7 +195,16 @@ SPACE: /\s+|\\[,;:! ]|\\q?quad(?![A-Za-z])|~|\\displaystyle(?![A-Za-z])|\\left\s
 """.replace("GREEK)", _GREEK + ")").replace("FUNCS", _FUNCS).replace("NAMED", _NAMED_FUNCS).replace(
     "SCRIPTARG", _SCRIPT_ARG)
 
-_PARSER = lark.Lark(GRAMMAR, parser="lalr", lexer="contextual", maybe_placeholders=False)
+_PARSERS: list[lark.Lark] = []
+
+
+def _parser() -> lark.Lark:
+    """The LALR parser of :data:`GRAMMAR`, built on first use (about 40 ms)."""
+    if not _PARSERS:
+        # the tree is built while parsing (no parse tree, no second pass)
+        _PARSERS.append(lark.Lark(GRAMMAR, parser="lalr", lexer="basic", maybe_placeholders=False,
+                                  transformer=_Build()))
+    return _PARSERS[0]
 
 
 # --------------------------------------------------------------------------- names
@@ -250,9 +259,6 @@ def _half_unit(digits: str) -> float:
 class _Build(lark.Transformer):
     """Parse tree → :class:`Node`. Scripts are read here: on a name they extend it, on a value they are powers."""
 
-    def __init__(self, depth: int):
-        super().__init__()
-        self.depth = depth
 
     # numbers and names
     def number(self, items):
@@ -315,7 +321,7 @@ class _Build(lark.Transformer):
         arg = script[1:].strip()
         if arg.startswith("{") and arg.endswith("}"):
             arg = arg[1:-1]
-        return _parse(arg, self.depth + 1)
+        return _parse(arg, _DEPTH[0] + 1)
 
     # arithmetic
     def add(self, items):
@@ -400,11 +406,16 @@ def _depth(text: str) -> int:
     return deepest
 
 
+_DEPTH = [0]
+"""How deep the reading of scripts inside scripts is (each e^{…} reads its exponent with the parser)."""
+
+
 def _parse(tex: str, depth: int = 0) -> Node:
     if depth > MAX_DEPTH:
         raise MathSyntaxError(f"nested more than {MAX_DEPTH} deep")
+    outer, _DEPTH[0] = _DEPTH[0], depth
     try:
-        tree = _PARSER.parse(tex)
+        return _parser().parse(tex)
     except lark.exceptions.UnexpectedCharacters as exc:
         raise MathSyntaxError(f"cannot read {tex[exc.pos_in_stream:exc.pos_in_stream + 20]!r} "
                               f"(column {exc.column})") from None
@@ -412,12 +423,12 @@ def _parse(tex: str, depth: int = 0) -> Node:
         raise MathSyntaxError(f"incomplete formula: {_short(tex)!r}") from None
     except lark.exceptions.UnexpectedToken as exc:
         raise MathSyntaxError(f"unexpected {str(exc.token)!r} (column {exc.column}) in {_short(tex)!r}") from None
-    try:
-        return _Build(depth).transform(tree)
     except lark.exceptions.VisitError as exc:
         if isinstance(exc.orig_exc, MathSyntaxError):
             raise exc.orig_exc from None
         raise MathSyntaxError(f"cannot read {_short(tex)!r}: {exc.orig_exc}") from None
+    finally:
+        _DEPTH[0] = outer
 
 
 def _short(tex: str) -> str:
@@ -436,7 +447,7 @@ def parse_math(tex: str) -> Node:
         raise MathSyntaxError("not text")
     if len(tex) > MAX_LENGTH:
         raise MathSyntaxError(f"formula longer than {MAX_LENGTH} characters")
-    if _depth(tex) > MAX_DEPTH:
+    if sum(map(tex.count, "{([")) > MAX_DEPTH and _depth(tex) > MAX_DEPTH:
         raise MathSyntaxError(f"formula nested more than {MAX_DEPTH} deep")
     if not tex.strip():
         raise MathSyntaxError("empty formula")

@@ -113,3 +113,118 @@ def test_find_chains_in_latex_and_html():
         (2, "1 + 1 = 2"), (4, r"x = 2 \cdot 2 = 5"), (7, "3 = 3")]
     page = '<p>$1 &lt; 2$</p>\n<div class="display">\\[a = 0.5 &gt; 0\\]</div><script>var x = "$1 = 2$";</script>'
     assert [(line, c.relations) for line, c in find_chains(page, "html")] == [(1, ["<"]), (2, ["=", ">"])]
+    page = '<p><span class="math">a = 1 &lt; 2</span></p>\n<div class="math display">b &amp;= 2 \\\\ &amp;= 3</div>'
+    assert [(line, c.text) for line, c in find_chains(page, "html")] == [(1, "a = 1 < 2"), (2, "b = 2 = 3")]
+
+
+# ---------------------------------------------------------------- derive render checks its own pages
+
+import os
+import random
+import re
+
+from conftest import ALL, EXACT, OUTPUTS, random_spec, spec_from
+from derive.cli import main
+from derive.pipeline import derive
+from derive.render.page import render
+from derive.spec.parse import load_spec
+
+NOTATIONS = ("inout", "netout", "layer")
+VIEWS = ("scalar", "matrix", "tape")
+COMBINATIONS = [(loss, out, hidden, notation, view)
+                for loss, outs in OUTPUTS.items() for out in outs for hidden in ALL if hidden != "softmax"
+                for notation in NOTATIONS for view in VIEWS]
+
+
+def _sample():
+    """Every combination with DERIVE_SWEEP=all; else a fixed sample that still meets every loss, output
+    activation, hidden activation, notation and view at least once."""
+    if os.environ.get("DERIVE_SWEEP") == "all":
+        return COMBINATIONS
+    rng = random.Random(10)
+    picked, seen = [], set()
+    for combo in rng.sample(COMBINATIONS, len(COMBINATIONS)):
+        features = {("loss", combo[0]), ("out", combo[1]), ("hidden", combo[2]), ("notation", combo[3]),
+                    ("view", combo[4]), ("pair", combo[0], combo[1])}
+        if not features <= seen:
+            picked.append(combo)
+            seen |= features
+    return sorted(picked)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss, out, hidden, notation, view", _sample())
+def test_every_combination_renders_only_true_chains(loss, out, hidden, notation, view):
+    seed = COMBINATIONS.index((loss, out, hidden, notation, view))
+    sizes = (2, 3, 2) if seed % 2 else (3, 2, 3)
+    d = derive(random_spec(loss, out, hidden, seed=seed, sizes=sizes, n_data=2))
+    digits = (4, 3, 6)[seed % 3]
+    md = render(d, notation=notation, views=("scalar", view) if view != "scalar" else ("scalar",), digits=digits)
+    report = check_page(md, "md", digits=digits)
+    assert report.ok, [str(f) for f in report.failures]
+    # not vacuous: every forward and backward line of two instances has numbers on both sides
+    assert report.checked >= 60 and report.comparisons >= 30, (report.checked, report.comparisons)
+    html = render(d, fmt="html", notation=notation, digits=digits, fragment=True)
+    assert check_page(html, "html", digits=digits).ok
+    tex_ = render(d, fmt="tex", notation=notation, digits=digits, fragment=True)
+    assert check_page(tex_, "tex", digits=digits).ok
+
+
+@pytest.mark.parametrize("notation", NOTATIONS)
+def test_exact_arithmetic_pages_are_true(notation):
+    d = derive(spec_from(EXACT))
+    md = render(d, notation=notation, views=VIEWS)
+    report = check_page(md, "md", digits=4)
+    assert report.ok and report.checked >= 30
+
+
+def test_softmax_cross_entropy_page_has_its_quotients_checked():
+    """The page issue 10 found false: every softmax line and every -t/y is now read and true."""
+    d = derive(random_spec("cross_entropy", "softmax", "tanh", sizes=(3, 3, 3), n_data=1))
+    md = render(d)
+    substituted = re.compile(r"\\frac\{e\^\{-?\d|- \\frac\{\d")  # softmax and -t/y with numbers in them
+    quotients = [c for _, c in find_chains(md, "md") if any(substituted.search(m.text) for m in c.members)]
+    assert len(quotients) >= 6
+    for chain in quotients:
+        result = check_chain(chain, digits=4)
+        assert result.ok and result.comparisons >= 1, chain.text
+
+
+FALSE_BASE = r"""{% block front %}{% endblock %}
+# {{ spec.title }}
+
+$$
+\begin{aligned}
+y &= 0.5 \cdot 2 \\
+&= 3
+\end{aligned}
+$$
+{% block body %}{% endblock %}
+"""
+
+
+def test_render_refuses_a_false_page_from_a_user_template(tmp_path, capsys):
+    (tmp_path / "base.md.j2").write_text(FALSE_BASE)
+    for fmt in ("md", "html", "tex", "pdf", "ipynb"):
+        with pytest.raises(SystemExit) as exc:
+            main(["render", "two-two-two", "--templates", str(tmp_path), "-f", fmt, "-o", str(tmp_path / "out")])
+        err = capsys.readouterr().err
+        assert exc.value.code == 3, err
+        assert "line 6" in err and "0.5 \\cdot 2" in err and "is false" in err and len(err.splitlines()) == 1
+        assert not (tmp_path / "out" / f"two-two-two.{fmt}").exists()
+
+
+def test_render_refuses_a_corrupted_number(monkeypatch):
+    from derive.render import page as page_module
+    from derive.verify.chains import FalseEquation
+
+    real = page_module.Page.value
+
+    def off_by_a_little(self, num, key):
+        text = real(self, num, key)
+        return text.replace("0.7319", "0.7325") if key == "y1_out" else text
+
+    monkeypatch.setattr(page_module.Page, "value", off_by_a_little)
+    d = derive(load_spec("two-two-two"))
+    with pytest.raises(FalseEquation, match=r"line \d+: .*0\.7325"):
+        render(d)
