@@ -40,6 +40,7 @@ STARTUP = [
     ("`derive values two-two-two`", ["values", "two-two-two"], 1.25),
     ("`derive render two-two-two -o DIR` (Markdown and its three SVG pictures)", ["render", "two-two-two", "-o"], 2.0),
 ]
+VERIFY_BEGIN, VERIFY_END = "<!-- self-verification table: begin -->", "<!-- self-verification table: end -->"
 
 #: (label, layer sizes, command, target in seconds)
 CASES = [
@@ -80,6 +81,77 @@ def spec_text(sizes) -> str:
     lines += ["[[data]]", f"x = {json.dumps(np.round(rng.normal(0, 1, sizes[0]), 2).tolist())}",
               f"t = {json.dumps(np.round(rng.uniform(0, 1, sizes[-1]), 2).tolist())}"]
     return "\n".join(lines) + "\n"
+
+
+#: The share of `derive render` that checking every chain of the page takes: (label, spec, views).
+VERIFY_CASES = [
+    ("two-two-two", "two-two-two", "scalar"),
+    ("4-8-8-4 sigmoid", (4, 8, 8, 4), "scalar"),
+    ("3-4-3-2 tanh/softmax/cross-entropy, 3 instances, all views", "softmax", "scalar,matrix,tape"),
+]
+
+#: One `derive render` in a fresh process, timed from before derive is imported, with the time spent
+#: in the check of the page's chains (verify_page) taken apart.
+VERIFY_RUN = r"""
+import json, sys, time
+start = time.perf_counter()
+from derive.cli import main
+from derive.verify import chains
+spent = [0.0]
+real = chains.verify_page
+def timed(*args, **kwargs):
+    t = time.perf_counter()
+    try:
+        return real(*args, **kwargs)
+    finally:
+        spent[0] += time.perf_counter() - t
+chains.verify_page = timed
+try:
+    main(["render", sys.argv[1], "-f", sys.argv[2], "--views", sys.argv[3], "--no-pictures", "-o", sys.argv[4]])
+except SystemExit as exc:
+    assert exc.code == 0, exc.code
+print(json.dumps({"total": time.perf_counter() - start, "checks": spent[0]}), file=sys.stderr)
+"""
+
+
+def softmax_spec() -> str:
+    rng = np.random.default_rng(3)
+    sizes = (3, 4, 3, 2)
+    lines = ['name = "softmax"', "[network]", f"inputs = {sizes[0]}", 'loss = "cross_entropy"']
+    for k, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        act = "softmax" if k == len(sizes) - 2 else "tanh"
+        lines += ["[[network.layers]]", f"size = {n_out}", f'activation = "{act}"',
+                  f"weights = {json.dumps(np.round(rng.normal(0, 1, (n_in, n_out)), 3).tolist())}",
+                  f"bias = {json.dumps(np.round(rng.normal(0, 0.5, n_out), 3).tolist())}"]
+    for n in range(3):
+        lines += ["[[data]]", f"x = {json.dumps(np.round(rng.normal(0, 1, sizes[0]), 2).tolist())}", f"t = {n % 2 + 1}"]
+    return "\n".join(lines) + "\n"
+
+
+def verify_rows(repeat: int, tmp: Path) -> list[str]:
+    """Rows of the self-verification table: render time, check time and their ratio, per case and format."""
+    rows = []
+    for label, spec, views in VERIFY_CASES:
+        if isinstance(spec, tuple):
+            path = tmp / "verify-bench.toml"
+            path.write_text(spec_text(spec))
+            spec = str(path)
+        elif spec == "softmax":
+            path = tmp / "verify-softmax.toml"
+            path.write_text(softmax_spec())
+            spec = str(path)
+        for fmt in ("md", "html", "tex"):
+            totals, checks = [], []
+            for _ in range(repeat):
+                run = subprocess.run([sys.executable, "-c", VERIFY_RUN, spec, fmt, views, str(tmp / "rendered")],
+                                     capture_output=True, text=True, check=True)
+                timing = json.loads(run.stderr.strip().splitlines()[-1])
+                totals.append(timing["total"])
+                checks.append(timing["checks"])
+            total, check = statistics.median(totals), statistics.median(checks)
+            rows.append(f"| {label} | {fmt} | {total:.2f} s | {check:.3f} s | {100 * check / total:.0f} % |")
+            print(rows[-1], flush=True)
+    return rows
 
 
 def time_command(argv, repeat: int) -> float:
@@ -164,10 +236,26 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--baseline-timeout", type=float, default=300.0)
     parser.add_argument("--startup-only", action="store_true", help="only the start-up table of issue 14")
+    parser.add_argument("--only-verify", action="store_true", help="measure only the self-verification table")
     args = parser.parse_args()
-    replace_block(STARTUP_BEGIN, STARTUP_END, startup_table(args.repeat))
-    print(f"wrote {DOC} (start-up table)")
-    if args.startup_only:
+    if not args.only_verify:
+        replace_block(STARTUP_BEGIN, STARTUP_END, startup_table(args.repeat))
+        print(f"wrote {DOC} (start-up table)")
+    if not args.startup_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = verify_rows(args.repeat, Path(tmp))
+        replace_block(VERIFY_BEGIN, VERIFY_END, "\n".join([
+            f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, {platform.python_implementation()} "
+            f"{platform.python_version()}, median of {args.repeat} runs: `derive render SPEC -f FMT --no-pictures` in a "
+            "fresh process, timed from before derive is imported; *checks* is the time spent verifying the page's "
+            "chains (the Markdown, then the html or tex written from it).",
+            "",
+            "| case | format | render | checks | share |",
+            "|---|---|---|---|---|",
+            *rows,
+        ]))
+        print(f"wrote {DOC} (self-verification table)")
+    if args.startup_only or args.only_verify:
         return
     floor = time_command([sys.executable, "-c", "import sympy, numpy"], args.repeat)
     rows = [f"| start-up floor: `python -c 'import sympy, numpy'` | {floor:.2f} s | | | |"]

@@ -183,21 +183,38 @@ class Page:
         """The right-hand side of a forward equation: definition = numbers substituted ≈ value.
 
         The substituted member is left out where it would only repeat the value (an identity layer's
-        ``a = z ≈ -2.443``, a constant)."""
+        ``a = z ≈ -2.443``, a constant). Where the formulas of a layer are long, the numbers go on a
+        row of their own (``\\\\ &= …``), for every unit of the layer alike."""
         e = self.graph[key].expr
-        return self._chain([self.definition(key)], e, num, self.value(num, key))
+        return self._chain([self.definition(key)], e, num, self.value(num, key), self._long_rows(key))
 
     def local_chain(self, child: str, node: str, num) -> str:
         """∂child/∂node alone on the right of an equation: formula = numbers substituted ≈ value."""
         e = self.steps.local[(child, node)]
-        return self._chain([self.expr(e)], e, num, self.gradient(num, node))
+        return self._chain([self.expr(e)], e, num, self.gradient(num, node), len(self.expr(e)) > self.LONG_ROW / 2)
 
-    def _chain(self, members: list[str], e: sp.Expr, num, result: str) -> str:
+    #: A formula longer than half this (characters of LaTeX) puts its numbers on a row of their own.
+    LONG_ROW = 240
+
+    def _long_rows(self, key: str) -> bool:
+        node = self.graph[key]
+        return self._longest_definition[(node.role, node.layer)] > self.LONG_ROW / 2
+
+    @cached_property
+    def _longest_definition(self) -> dict:
+        out: dict = {}
+        for node in self.graph.computed:
+            group = (node.role, node.layer)
+            out[group] = max(out.get(group, 0), len(self.definition(node.key)))
+        return out
+
+    def _chain(self, members: list[str], e: sp.Expr, num, result: str, long: bool) -> str:
         if e.free_symbols and not e.is_Symbol:
             members.append(self.at(e, num))
+        joint = " \\\\\n&= " if long and len(members) > 1 else " = "
         if result == f"= {members[-1]}":
-            return " = ".join(members)
-        return " = ".join(members) + " " + result
+            return joint.join(members)
+        return joint.join(members) + " " + result
 
     def minus(self, a: float, b: float) -> str:
         """``a - b`` with numbers: ``0.3305 - 0``, ``0.5 - \\left(-0.16\\right)``."""

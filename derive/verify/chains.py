@@ -156,6 +156,7 @@ _GROUP = r"\{" + _balanced(6) + r"\}"
 _PLAIN_START = (r"[^\\{}()\[\]&=<>,;:.+\-−≈≤≥≠←→\s]|\\(?!(?:" + _STRUCTURAL + r")(?![A-Za-z]))[A-Za-z]+|"
                 + _GROUP)
 _TOKEN = re.compile(r"\\\\(?:\s*\[[^\]]{0,20}\])?"          # a row break, maybe with its spacing: \\[4pt]
+                    r"|\\begin\{([pbBvV]?matrix|smallmatrix|cases|array)\}.*?\\end\{\1\}"  # a matrix: one piece
                     r"|\\(?:begin|end)\s*\{[A-Za-z*]*\}"     # an environment's edge
                     r"|\\(?:text|textrm|textit|textbf|mbox|hbox|intertext)\s*" + _GROUP +  # words
                     r"|(?:" + _PLAIN_START + r")(?:" + _PLAIN_START + r"|[+\-−\s]|(?<=\d)\.(?=\d)|\\[,;:! ])*"
@@ -169,7 +170,7 @@ def _tokens(tex: str) -> Iterator[tuple[int, str]]:
         tok = m.group(0)
         if tok.startswith("\\\\"):
             tok = "\\\\"
-        elif tok.startswith(("\\begin", "\\end")):
+        elif tok.startswith(("\\begin", "\\end")) and tok.endswith("}") and len(tok) < 40:
             tok = re.sub(r"\s+", "", tok)
         elif tok.isspace():
             tok = " "
@@ -254,7 +255,7 @@ def _split(tex: str) -> tuple:
     i = 0
     while i < len(toks):
         pos, tok = toks[i]
-        if tok.startswith(r"\begin"):
+        if tok.startswith(r"\begin") and r"\end{" not in tok:
             env = _env(tok)
             if depth == 0 and not env_depth and env in ALIGNING:
                 i += 1
