@@ -420,3 +420,11 @@ def test_the_first_update_shown_is_the_json(optimizer):
         # the gradient's first row is the loss's; weight decay then adds λθ in a second g row
         number = last[target][0] if target.startswith("g_") else last[target][-1]
         assert shown_number(number) == pytest.approx(value, rel=5e-4, abs=1e-12), (target, number)
+
+
+def test_the_svm_preset_against_torch():
+    """The svm-hinge preset (hinge, L2 on every parameter, momentum, an exponential decay, mini-batches of 2)."""
+    from derive.spec.parse import load_spec
+
+    values = compare(load_spec("svm-hinge"), tol=1e-12)
+    assert values["training"]["updates_per_epoch"] == 2 and len(values["training"]["loss"]) == 21
