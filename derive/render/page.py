@@ -477,7 +477,11 @@ class Page:
             last = i == len(lines) - 1
             exact = after.exact_params[key] if last and after.exact_params and after.updates == 1 else None
             arrow = r"&\leftarrow" if line.assign else "&="
-            rows.append(f"{line.target.replace('@', name)} {arrow} {formula}{numbers} {self.result(line.value, exact)}")
+            target = line.target.replace("@", name)
+            if line.target == "@" and after.updates > 1 and last:
+                # not the parameter after the epoch (`update.` in answers files): after the first of its updates
+                target, arrow = f"{name}^{{(1)}}", "&="
+            rows.append(f"{target} {arrow} {formula}{numbers} {self.result(line.value, exact)}")
         return rows
 
     def gradient_row(self, key: str) -> str:
