@@ -428,3 +428,24 @@ def test_the_svm_preset_against_torch():
 
     values = compare(load_spec("svm-hinge"), tol=1e-12)
     assert values["training"]["updates_per_epoch"] == 1 and len(values["training"]["loss"]) == 21
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_the_notebook_recomputes_every_optimizer(optimizer):
+    """The notebook's own NumPy code (the optimizer's, the schedule's and the L2 term's) reproduces the first
+    epoch's parameters and state and the training run, with mini-batches of 2 over 5 instances."""
+    import contextlib
+    import io
+
+    import nbformat
+
+    spec = make_spec(7, optimizer, "step", (True, True), 2, epochs=3)
+    code = "\n\n".join(c.source for c in nbformat.reads(render(derive(spec), fmt="ipynb"), as_version=4).cells
+                       if c.cell_type == "code")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "<notebook>", "exec"), {"__name__": "__notebook__"})
+    printed = out.getvalue()
+    assert "agree with the derivation" in printed
+    for name in derive(spec).spec.training.optimizer.state_names:
+        assert f"{name} of W_" in printed
