@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from cases import CASES, Case, Sparse
+from hostile.cases import CASES, Case, Sparse
 from conftest import ROOT
 from derive.cli import main
 

@@ -32,7 +32,7 @@ from conftest import ROOT, spec_from
 from derive.errors import SpecError
 from derive.spec.parse import load_spec
 from derive.worksheets.write import worksheet_files
-from test_worksheet import _reference_values
+from worksheets.test_worksheet import _reference_values
 
 ALL = ("moodle-cloze", "qti", "gift", "prairielearn")
 
