@@ -52,6 +52,8 @@ MAX_LAYERS = 16
 MAX_PARAMETERS = 1024
 """Weights and biases together (the edges of the network and its biases)."""
 MAX_INSTANCES = 256
+MAX_PARAMETER_INSTANCES = 4096
+"""Parameters × instances: the gradients a worked example writes out, one derivation per instance."""
 MAX_EPOCHS = 1_000_000
 MAX_TRAINING_PASSES = 100_000
 """Epochs × instances: the forward and backward passes that training runs."""
@@ -421,6 +423,12 @@ class _Reader:
         if problem:
             raise self.fail("network.loss", problem)
         worksheet = self.worksheet(doc["worksheet"]) if "worksheet" in doc else None
+        n_params = sum(len(layer.weights) * layer.size + (layer.size if layer.bias is not None else 0)
+                       for layer in layers)
+        if n_params * len(data) > MAX_PARAMETER_INSTANCES:
+            raise self.fail("data", f"{len(data)} instances × {n_params} parameters is more than "
+                                    f"{MAX_PARAMETER_INSTANCES}, the limit of a readable worked example "
+                                    "(each instance derives every gradient)")
         if training is not None and training.epochs * len(data) > MAX_TRAINING_PASSES:
             raise self.fail("training.epochs", f"{training.epochs} epochs × {len(data)} instances is more than "
                                                f"{MAX_TRAINING_PASSES} passes, the limit of training")

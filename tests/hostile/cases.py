@@ -269,6 +269,8 @@ SPEC_TEXTS = [
     ("render-32-wide", network([2, 32, 2]), None),
     ("render-16-deep", network([2] * 17), None),
     ("render-256-instances", network([2, 2, 1], n=256), None),
+    ("render-1024-parameters-256-instances", network([32, 31, 1], n=256), "data: 256 instances × 1023 parameters"),
+    ("render-1024-parameters-4-instances", network([32, 31, 1], n=4), None),
     ("empty-file", "", "network"),
     ("only-comment", "# nothing\n", "network"),
     ("not-toml", "name = \n", "not valid TOML"),
