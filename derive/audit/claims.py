@@ -455,8 +455,11 @@ def _output(record: list[Piece], pending: list[list[str]], last: list[str], voca
             names = named
             del pending[:k + 1]
             break
-    if names is None and last and (len(last) == len(found) or (len(last) == 1 and _matrix(vocab, last[0], len(found)))):
-        names = last
+    else:
+        if pending:  # printed by a print whose arguments are no names of the spec (a call, an expression)
+            del pending[:1]
+        elif last and (len(last) == len(found) or (len(last) == 1 and _matrix(vocab, last[0], len(found)))):
+            names = last  # the value of the last assignment (a notebook cell's last line, or the blog style)
     for k, (line, written) in enumerate(found):
         c = _claim(line, written)
         if c is None:
@@ -487,16 +490,26 @@ def _matrix(vocab: Vocabulary, name: str, count: int) -> bool:
 
 
 _LIST = re.compile(r"[(\[]\s*(-?\s*\d+(?:\.\d+)?(?:\s*,\s*-?\s*\d+(?:\.\d+)?){2,})\s*[)\]]")
+#: An input vector: ``x = (1, 1)``, ``inputs (0.5, 2)``, ``X = np.array([[1., 1.]])``, ``torch.tensor([1., 2.])``.
+_INPUT = re.compile(r"(?:\b[xX](?:_?new|_test|\d)?\b|\binputs?\b)\s*(?:=|:|of|is)?\s*\$?\s*(?:\\left)?\s*"
+                    r"(?:np\.array\(|torch\.tensor\(|array\()?\s*[(\[]+\s*(-?\s*\d+(?:\.\d*)?(?:\s*,\s*-?\s*\d+(?:\.\d*)?)+)"
+                    r"\s*,?\s*(?:\\right)?\s*[)\]]")
 
 
 def _other_network(doc: Document, vocab: Vocabulary) -> list[tuple[int, int]]:
-    """Stretches (first line, next heading) that work with other parameters than the spec's."""
+    """Stretches (first line, next heading) that work with other parameters or other inputs than the spec's."""
     params = sorted(vocab.d.params.values())
     n = len(params)
+    inputs = [tuple(float(v) for v in inst.x) for inst in vocab.d.spec.data]
+    n_in = len(inputs[0]) if inputs else 0
     headings = sorted(p.line for p in doc.pieces() if p.kind == "heading")
     regions = []
+
+    def region(start: int) -> None:
+        regions.append((start, next((h for h in headings if h > start), 10**9)))
+
     for p in doc.pieces():
-        if p.kind not in ("prose", "math"):
+        if p.kind not in ("prose", "math", "code"):
             continue
         text = re.sub(r"\\math(?:bf|rm|it)\s*\{([^{}]*)\}|\\bm\s*\{([^{}]*)\}|\*\*([^*]*)\*\*",
                       lambda m: m.group(1) or m.group(2) or m.group(3) or "", p.text)
@@ -509,7 +522,14 @@ def _other_network(doc: Document, vocab: Vocabulary) -> list[tuple[int, int]]:
                 continue
             same = sum(min(values.count(v), params.count(v)) for v in set(values))
             if same >= n / 2:
-                start = p.line_at(m.start())
-                end = next((h for h in headings if h > start), 10**9)
-                regions.append((start, end))
+                region(p.line_at(m.start()))
+        if n_in < 2:
+            continue
+        for m in _INPUT.finditer(text):
+            try:
+                values = tuple(float(v.replace(" ", "")) for v in m.group(1).split(","))
+            except ValueError:
+                continue
+            if len(values) == n_in and values not in inputs:
+                region(p.line_at(m.start()))
     return regions

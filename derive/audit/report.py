@@ -150,7 +150,7 @@ class _Judge:
             diagnosis, k, origin = self.diagnose(c, c.cands)
             if c.other_network:
                 return self._finding(c, None, "unmatched", f"named {c.name}, but written where the document works "
-                                     f"with other parameters than the spec's (from line {self._region(c)})")
+                                     f"with other parameters or inputs than the spec's (from line {self._region(c)})")
             if diagnosis is None and not c.tight:
                 return None  # a number near a name in prose that is none of its values: not a claim about it
             if k is None:

@@ -155,3 +155,16 @@ def test_a_clean_document_exits_0(tmp_path, capsys):
         main(["audit", "two-two-two", str(page)])
     assert exit.value.code == 0
     assert "0 wrong, 0 inconsistent" in capsys.readouterr().out
+
+
+def test_numbers_about_other_inputs_are_not_held_to_the_spec(tmp_path):
+    """A prediction for a new input is unmatched, not wrong; after the next heading the spec holds again."""
+    page = tmp_path / "predictions.md"
+    page.write_text("# Predictions\n\n"
+                    "The network gives $y_{1}^{\\mathrm{out}} \\approx 0.7319$ for the first instance.\n\n"
+                    "For a new input $x = (1, 1)$ it gives $y_{1}^{\\mathrm{out}} = 0.6012$.\n\n"
+                    "```python\nX = np.array([[2., 0.5]])\nprint(net.forward(X))\n>>> [[0.6512 0.2]]\n```\n\n"
+                    "## Back to the training data\n\n"
+                    "Here $y_{1}^{\\mathrm{out}} = 0.6012$ is simply wrong.\n")
+    report = audit(derive(load_spec("two-two-two")), read_document(page))
+    assert [(f.line, f.verdict) for f in report.findings] == [(5, "unmatched"), (15, "wrong")]
