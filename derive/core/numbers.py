@@ -81,7 +81,15 @@ def evaluate(steps: Steps, leaves: dict[str, float], *, exact: bool = False) -> 
         env[node.symbol] = node.expr.xreplace(env)
     local = {edge: expr.xreplace(env) for edge, expr in steps.local.items()}
     exact_grad = backward(steps, local, sp.S.One)
-    return Numbers(value=floats.value, local=floats.local, grad=floats.grad,
+
+    def rounded(exact_values: dict, float_values: dict) -> dict:
+        """A rational's float is its exact value rounded (0 is 0, not 1e-18 of float noise); a closed form's
+        comes from the float pass (evaluating σ(σ(…)) to 30 digits took minutes)."""
+        return {k: float(exact_values[k]) if k in exact_values and exact_values[k].is_Rational else v
+                for k, v in float_values.items()}
+
+    value = rounded({n.key: env[n.symbol] for n in graph.nodes.values()}, floats.value)
+    return Numbers(value=value, local=rounded(local, floats.local), grad=rounded(exact_grad, floats.grad),
                    exact={n.key: env[n.symbol] for n in graph.nodes.values()}, exact_grad=exact_grad,
                    exact_local=local)
 
