@@ -212,7 +212,7 @@ class _Dom(html.parser.HTMLParser):
 
 def test_markup_in_a_title_stays_text_in_the_browser(tmp_path):
     """In Chromium's DOM: the title is the literal text, and the page has only its own two scripts."""
-    from test_html import browse
+    from render.test_html import browse
 
     attack = "</title></h1><script>alert(1)</script><img src=x onerror=alert(2)>"
     spec = spec_from(FIELDS["title"](attack))
