@@ -43,6 +43,8 @@ class Loss:
 
     name: ClassVar[str]
     """The spec's name (``loss = "sse"``)."""
+    title: ClassVar[str] = "the loss"
+    """The loss in words, for prose ("binary cross-entropy"), with its article where it takes one."""
     uses_errors: ClassVar[bool] = False
     """True: the graph has error nodes e_k = y_k − t_k and :meth:`expr` is written on them."""
     needs_targets: ClassVar[bool] = True
@@ -156,6 +158,7 @@ class SSE(Loss):
     r"""$L = \sum_k e_k^2$."""
 
     name = "sse"
+    title = "the sum of squared errors"
     uses_errors = True
     squared = True
     sheet_text = r"the sum of its squared errors, $L = \sum_k (y_k - t_k)^2$"
@@ -187,6 +190,7 @@ class HalfSSE(Loss):
     r"""$L = \sum_k \tfrac12 e_k^2$."""
 
     name = "half_sse"
+    title = "half the sum of squared errors"
     uses_errors = True
     squared = True
     sheet_text = r"half the sum of its squared errors, $L = \frac{1}{2} \sum_k (y_k - t_k)^2$"
@@ -218,6 +222,7 @@ class MSE(Loss):
     r"""$L = \frac1K \sum_k e_k^2$."""
 
     name = "mse"
+    title = "the mean squared error"
     uses_errors = True
     squared = True
     sheet_text = r"the mean of its squared errors over the $K$ outputs, $L = \frac{1}{K} \sum_k (y_k - t_k)^2$"
@@ -249,6 +254,7 @@ class BCE(Loss):
     r"""$L = -\sum_k [t_k \log y_k + (1 - t_k)\log(1 - y_k)]$."""
 
     name = "bce"
+    title = "binary cross-entropy"
     output_bounds = (0.0, 1.0)
     target_bounds = (0.0, 1.0)
     sheet_text = r"the binary cross-entropy, $L = -\sum_k \left[t_k \ln y_k + (1 - t_k) \ln (1 - y_k)\right]$"
@@ -292,6 +298,7 @@ class CrossEntropy(Loss):
     r"""$L = -\sum_k t_k \log y_k$ (targets summing to 1)."""
 
     name = "cross_entropy"
+    title = "cross-entropy"
     output_bounds = (0.0, 1.0)
     target_bounds = (0.0, 1.0)
     class_index = True
@@ -335,6 +342,7 @@ class Output(Loss):
     r"""$L = y_1$: the network is a circuit and its single output is differentiated."""
 
     name = "output"
+    title = "the output"
     needs_targets = False
     sheet_text = r"the network's output itself, $L = y_1$"
 
@@ -377,6 +385,7 @@ class Hinge(Loss):
     """
 
     name = "hinge"
+    title = "the multi-class hinge loss"
     class_index = True
     target_bounds = (0.0, 1.0)
     sheet_text = (r"the multi-class hinge loss, $L = \sum_{j \ne c} \max(0, y_j - y_c + 1)$ for the instance's "
@@ -457,6 +466,7 @@ class BinaryHinge(Loss):
     r"""Binary hinge loss, one output and targets ±1: $L = \max(0, 1 - t y)$."""
 
     name = "binary_hinge"
+    title = "the binary hinge loss"
     sheet_text = r"the binary hinge loss, $L = \max(0, 1 - t \, y)$ with $t = \pm 1$"
 
     def expr(self, ys, ts):

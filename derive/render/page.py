@@ -270,6 +270,11 @@ class Page:
         return (act.convention or None) if act.on_kink(num.value[key]) else None
 
     @cached_property
+    def output_activation(self):
+        """The output layer's activation (its ``title`` names it in prose)."""
+        return activation_of(self.spec.layers[-1])
+
+    @cached_property
     def simplified(self) -> bool:
         """Whether the output activation and the loss simplify to dL/dz = a − t (softmax + cross-entropy)."""
         return self.graph.loss.simplifies(activation_of(self.spec.layers[-1]))

@@ -44,7 +44,12 @@ def _emphasis(text: str) -> str:
 def inline(text: str) -> str:
     """A line of Markdown text: math kept (if on the whitelist), `code` and emphasis converted, the rest escaped."""
     return inline_markup(split_inline(text), escape, _emphasis, lambda m: f"${checked_math(m)}$",
-                         lambda c: r"\texttt{" + escape(c) + "}")
+                         code)
+
+
+def code(text: str) -> str:
+    """`code` as typewriter text, its hyphens kept apart (``--blank`` must not become an en dash)."""
+    return r"\texttt{" + escape(text).replace("-", "-{}") + "}"
 
 
 def _top_level(math: str, separator: str) -> list[str]:

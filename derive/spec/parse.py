@@ -206,6 +206,11 @@ class Spec:
     def outputs(self) -> int:
         return self.layers[-1].size
 
+    @property
+    def shown_source(self) -> str:
+        """Where the spec came from, as a page shared with others may say it: the file's name, not its path."""
+        return self.source if self.source.startswith("preset ") else Path(self.source).name
+
 
 # --------------------------------------------------------------------------- reading
 

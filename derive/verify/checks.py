@@ -92,15 +92,18 @@ def _param_pairs(d: Derivation, ours: dict[str, float], W: list, b: list) -> lis
     return pairs
 
 
-def at_kink(d: Derivation, h: float) -> bool:
-    """Whether some unit of an activation with kinks has z within reach of a finite-difference step of one."""
+def at_kink(d: Derivation, h: float) -> str | None:
+    """What sits within reach of a finite-difference step of a kink ("a relu unit", "the hinge loss"), or None."""
     for layer, units in zip(d.spec.layers, d.graph.layer_units):
         act = activation_of(layer)
         if act.kinks and any(act.near_kink(num.value[z], 1e3 * h) for num in d.instances for z, _ in units):
-            return True
+            return f"a {act.name} unit sits at its kink (z = 0)"
     outputs = [a for _, a in d.graph.layer_units[-1]]
-    return any(d.graph.loss.near_kink([num.value[a] for a in outputs], [num.value[t] for t in d.graph.target_keys],
-                                      1e3 * h) for num in d.instances)
+    loss = d.graph.loss
+    if any(loss.near_kink([num.value[a] for a in outputs], [num.value[t] for t in d.graph.target_keys], 1e3 * h)
+           for num in d.instances):
+        return f"{loss.title} sits at a kink"
+    return None
 
 
 def check_finite_differences(d: Derivation) -> Check:
@@ -139,7 +142,7 @@ def check_finite_differences(d: Derivation) -> Check:
                 worst = max(worst, errors[best])
                 ok = ok and errors[best] <= tol
     description = "the total gradient against central differences of the NumPy loss, step 10⁻⁶·max(1, abs θ)"
-    note = ("a relu unit sits at its kink (z = 0), where only one-sided differences exist: there a gradient "
+    note = (f"{kink}, where only one-sided differences exist: there a gradient "
             "may match the forward or backward difference instead (tolerance 1e-3·max(1, abs L) + 1e-3·abs(value))"
             if kink else "")
     return Check("finite_differences", description, worst, "abs Δ ≤ 1e-6·max(1, abs L) + 1e-5·abs(value)", bool(ok),
@@ -153,12 +156,14 @@ def check_sympy_diff(d: Derivation) -> Check:
     layers = len(d.spec.layers)
     if graph.edges > SYMPY_DIFF_MAX_EDGES or layers > SYMPY_DIFF_MAX_LAYERS:
         return Check("sympy_diff", description, None, "", None,
-                     note=f"skipped: the network has {graph.edges} edges and {layers} layer{'s' if layers != 1 else ''}; differentiating the "
+                     note=f"skipped: the computation graph has {graph.edges} edges and the network {layers} "
+                          f"layer{'s' if layers != 1 else ''}; differentiating the "
                           f"composed loss is only affordable up to {SYMPY_DIFF_MAX_EDGES} edges and "
                           f"{SYMPY_DIFF_MAX_LAYERS} layers (the chain-rule steps cost linear time, this check does not)")
-    if at_kink(d, 1e-12):
+    kink = at_kink(d, 1e-12)
+    if kink:
         return Check("sympy_diff", description, None, "", None,
-                     note="skipped: a relu unit sits exactly at its kink, where the derivative is a convention")
+                     note=f"skipped: {kink.replace(' at ', ' exactly at ', 1)}, where the derivative is a convention")
     full: dict[sp.Symbol, sp.Expr] = {}
     for node in graph.nodes.values():
         if node.expr is not None:

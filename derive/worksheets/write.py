@@ -301,6 +301,8 @@ def _moodle_math(markdown: str) -> str:
 def moodle_questions(run: Run, v: Variant) -> list[ET.Element]:
     """A variant's part of the quiz: its category, a description with the network, and one
     numerical question per blank (the key's value, the sheet's tolerance)."""
+    from derive.worksheets.lms import blank_tolerance
+
     unit = run.settings.rounding.unit
     out = []
     category = ET.Element("question", {"type": "category"})
@@ -330,7 +332,7 @@ def moodle_questions(run: Run, v: Variant) -> list[ET.Element]:
         ET.SubElement(question, "hidden").text = "0"
         answer = ET.SubElement(question, "answer", {"fraction": "100", "format": "moodle_auto_format"})
         ET.SubElement(answer, "text").text = run.answer(v, q)
-        ET.SubElement(answer, "tolerance").text = repr(unit)
+        ET.SubElement(answer, "tolerance").text = repr(blank_tolerance(v.key[q.name], unit))
         _text(answer, "feedback", "<p>Right.</p>")
         ET.SubElement(question, "unitgradingtype").text = "0"
         ET.SubElement(question, "unitpenalty").text = "0.1000000"

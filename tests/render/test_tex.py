@@ -108,7 +108,10 @@ def test_pdf_fonts_are_outlines_and_ligatures_read_back(tmp_path, two_two_two):
     pdf = render(two_two_two, fmt="pdf", views=("scalar", "matrix", "tape"))
     fonts = pdf_tool("pdffonts", pdf, tmp_path)
     assert "Type 3" not in fonts and "Type 1" in fonts, fonts
-    assert "differences" in pdf_tool("pdftotext", pdf, tmp_path)
+    text = pdf_tool("pdftotext", pdf, tmp_path)
+    assert "differences" in text
+    # a command the page quotes can be copied from the PDF: its -- stays two hyphens, not an en dash
+    assert "derive check two-two-two --blank" in " ".join(text.split())
 
 
 def wide_spec(units: int = 12):

@@ -113,13 +113,14 @@ def variant_blanks(run, v, *, mistakes: bool = True) -> list[Blank]:
     out = []
     for n, q in enumerate(v.blanks, start=1):
         key = v.key[q.name]
+        tol = blank_tolerance(key, unit)
         choices: list[list] = []  # [value, credit, [feedback…], [label…]]
         for label, explanation, values in alternatives:
             alt = values.get(q.name)
             if alt is None or not math.isfinite(alt) or not _nearby_rate(label, rate):
                 continue
             alt = s.rounding(alt)
-            if abs(alt - key) <= unit * (1 + 1e-9):
+            if abs(alt - key) <= tol * (1 + 1e-9):
                 continue  # the mistake does not show in this number at the sheet's precision
             credit = credit_of(label, partial)
             for c in choices:
@@ -136,8 +137,17 @@ def variant_blanks(run, v, *, mistakes: bool = True) -> list[Blank]:
                      for c in choices[:MAX_CHOICES])
         out.append(Blank(number=n, quantity=q, label=run.label(page, q),
                          where=f"instance {q.instance + 1}" if q.instance is not None else "all instances",
-                         key=key, text=run.answer(v, q), tolerance=unit, choices=kept))
+                         key=key, text=run.answer(v, q), tolerance=tol, choices=kept))
     return out
+
+
+#: The relative tolerance the sheets promise ("or within 0.1 % of it"), as `derive check` grants it.
+RELATIVE_TOLERANCE = 1e-3
+
+
+def blank_tolerance(key: float, unit: float) -> float:
+    """What the sheet promises for a blank: within one unit of its last decimal, or within 0.1 % of the key."""
+    return max(unit, RELATIVE_TOLERANCE * abs(key))
 
 
 def _sentence(text: str) -> str:
@@ -149,6 +159,12 @@ def number_text(x: float, decimals: int) -> str:
     """A number as the exports write it: fixed decimals, no exponent, no ``-0``."""
     out = f"{x:.{decimals}f}"
     return out[1:] if re.fullmatch(r"-0\.?0*", out) else out
+
+
+def tolerance_text(tol: float, decimals: int) -> str:
+    """A blank's tolerance as the exports write it: never rounded below itself (3 more decimals, zeros stripped)."""
+    out = f"{tol:.{decimals + 3}f}".rstrip("0")
+    return out.rstrip(".") if out.endswith(".") else out
 
 
 def intro_markdown(run, v) -> str:

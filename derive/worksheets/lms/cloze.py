@@ -18,7 +18,7 @@ import base64
 import html
 import xml.etree.ElementTree as ET
 
-from derive.worksheets.lms import Blank, html_math, intro_markdown, number_text, variant_blanks
+from derive.worksheets.lms import Blank, html_math, intro_markdown, number_text, tolerance_text, variant_blanks
 
 #: The grades Moodle accepts for an answer (question_bank::fraction_options), as fractions.
 MOODLE_GRADES = (1.0, 0.9, 0.8333333, 0.8, 0.75, 0.7, 0.6666667, 0.6, 0.5, 0.4, 0.3333333, 0.3, 0.25, 0.2,
@@ -44,7 +44,7 @@ def plain_feedback(text: str) -> str:
 
 def subquestion(b: Blank, decimals: int) -> str:
     """One blank as a NUMERICAL sub-question with the mistake answers."""
-    tol = number_text(b.tolerance, decimals)
+    tol = tolerance_text(b.tolerance, decimals)
     parts = [f"={number_text(b.key, decimals)}:{tol}#Right."]
     for c in b.choices:
         parts.append(f"%{percent(c.credit)}%{number_text(c.value, decimals)}:{tol}#{plain_feedback(c.feedback)}")

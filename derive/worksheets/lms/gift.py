@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 
-from derive.worksheets.lms import Blank, html_math, intro_markdown, number_text, variant_blanks
+from derive.worksheets.lms import Blank, html_math, intro_markdown, number_text, tolerance_text, variant_blanks
 from derive.worksheets.lms.cloze import moodle_grade, percent, plain_feedback
 
 SPECIAL = "~=#{}:"
@@ -34,7 +34,7 @@ def escape(text: str) -> str:
 
 
 def numerical(b: Blank, decimals: int) -> str:
-    tol = number_text(b.tolerance, decimals)
+    tol = tolerance_text(b.tolerance, decimals)
     lines = [f"\t={number_text(b.key, decimals)}:{tol}#Right."]
     for c in b.choices:
         grade = moodle_grade(c.credit)

@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 
 from derive.spec.parse import Range, dump_spec
-from derive.worksheets.lms import DEFAULT_PARTIAL, FOLLOWS, credit_of, html_math, intro_markdown, variant_blanks
+from derive.worksheets.lms import DEFAULT_PARTIAL, FOLLOWS, RELATIVE_TOLERANCE, credit_of, html_math, intro_markdown, variant_blanks
 
 SERVER = '''"""PrairieLearn's server file of a derive worksheet: variants drawn and answers graded by derive."""
 
@@ -90,7 +90,7 @@ def files(run, variants: int) -> dict[str, str]:
     inputs = "\n".join(
         f'<pl-number-input answers-name="{answers_name(b.number)}" '
         f'label="{_attr(html_math(f"{b.number}. {b.label} ({b.where})").strip().removeprefix("<p>").removesuffix("</p>"))} ="'
-        f' comparison="relabs" rtol="0" atol="{b.tolerance!r}" show-correct-answer="true"></pl-number-input>'
+        f' comparison="relabs" rtol="{RELATIVE_TOLERANCE!r}" atol="{run.settings.rounding.unit!r}" show-correct-answer="true"></pl-number-input>'
         for b in blanks)
     question = ("<pl-question-panel>\n{{{params.sheet}}}\n"
                 "</pl-question-panel>\n\n" + inputs + "\n")

@@ -87,8 +87,8 @@ def assessment(run, v) -> tuple[str, str]:
         key, margin = b.key * 10**scale, b.tolerance * 10**scale
         ET.SubElement(either, "varequal", {"respident": "response1"}).text = number_text(key, shown)
         both = ET.SubElement(either, "and")
-        ET.SubElement(both, "vargte", {"respident": "response1"}).text = number_text(key - margin, shown)
-        ET.SubElement(both, "varlte", {"respident": "response1"}).text = number_text(key + margin, shown)
+        ET.SubElement(both, "vargte", {"respident": "response1"}).text = number_text(key - margin, shown + 3)
+        ET.SubElement(both, "varlte", {"respident": "response1"}).text = number_text(key + margin, shown + 3)
         ET.SubElement(condition, "setvar", {"action": "Set", "varname": "SCORE"}).text = "100"
     ET.indent(root)
     return ident, '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
