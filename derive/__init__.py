@@ -9,6 +9,7 @@ The Python API (the same as the command line, for notebooks and scripts)::
     text = derive.document(d, "md")            # md, tex, pdf, html or ipynb; out_dir= writes files
     numbers = derive.values(d)                 # the dict `derive values` prints as JSON
     report = derive.check(d, "answers.toml")   # which answers of a hand derivation are wrong, and why
+    findings = derive.audit(d, "post.md")      # which lines of a written derivation are wrong, and why
 
 ``derive.load`` reads a spec without deriving it, ``derive.presets()`` lists the built-in ones,
 ``derive.answers_file(d)`` writes an answers file to fill in. In Jupyter a derivation displays
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 #: What ``from derive import *`` and ``dir(derive)`` give, and where each name lives.
 _EXPORTS = {
-    # functions: derive/api.py (``audit`` joins them there)
+    # functions: derive/api.py
     "presets": "derive.api",
     "load": "derive.api",
     "derive": "derive.api",
@@ -34,6 +35,7 @@ _EXPORTS = {
     "values": "derive.api",
     "answers_file": "derive.api",
     "check": "derive.api",
+    "audit": "derive.api",
     # the records they return
     "Spec": "derive.spec.parse",
     "Derivation": "derive.core.derivation",
@@ -48,7 +50,7 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 if TYPE_CHECKING:
-    from derive.api import answers_file, check, derive, document, load, presets, values  # noqa: F401
+    from derive.api import answers_file, audit, check, derive, document, load, presets, values  # noqa: F401
     from derive.core.derivation import Derivation  # noqa: F401
     from derive.errors import CheckFailed, DeriveError, SpecError, UsageError  # noqa: F401
     from derive.grade.judge import Report  # noqa: F401

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 if TYPE_CHECKING:  # imported lazily below: ``import derive`` must stay cheap
     from derive.core.derivation import Derivation
+    from derive.grade.audit.report import AuditReport
     from derive.grade.judge import Report
     from derive.spec.parse import Spec
 
@@ -147,7 +148,24 @@ def check(d: Any, answers: Any, *, rtol: float | None = None, atol: float | None
     return check_answers(d, given, Tolerance.of(given.tolerance, rtol=rtol, atol=atol, min_digits=min_digits))
 
 
-# ``audit`` (check a written derivation, as ``derive audit``) belongs here, beside ``check``.
+def audit(d: Any, document: Any, *, fmt: str | None = None) -> "AuditReport":
+    """Audit a derivation written by anyone, as ``derive audit`` does: every number and chain of ``document``.
+
+    ``document`` is a path to a Markdown, LaTeX, HTML, notebook or text file, or the document's text
+    itself (``fmt`` then says which: md, tex, html, ipynb or txt; sniffed when left out). Returns a
+    report: ``report.ok`` (nothing wrong or inconsistent), ``report.findings`` (line, verdict,
+    quantity, true value, diagnosis) and ``report.to_json()`` (what ``derive audit --format json``
+    prints). docs/audit.md describes what is read and how a number is judged.
+    """
+    from derive.grade.audit.documents import parse_document, read_document
+    from derive.grade.audit.report import audit as run_audit
+
+    d = derive(d)
+    if isinstance(document, str) and ("\n" in document or len(document) > 4096):
+        doc = parse_document(document.encode("utf-8"), "<text>", fmt)
+    else:
+        doc = read_document(document, fmt)
+    return run_audit(d, doc)
 
 
 def _plain(value: Any, field: str) -> Any:

@@ -199,8 +199,8 @@ def audit(spec_or_preset, document, fmt):
     judged at the digits it shows; each chain a = b = c ≈ d is checked. Exit status 0 when nothing is
     wrong or inconsistent, 1 otherwise, 2 when DOCUMENT cannot be read.
     """
-    from derive.audit.documents import read_document
-    from derive.audit.report import audit as run_audit, render_audit
+    from derive.grade.audit.documents import read_document
+    from derive.grade.audit.report import audit as run_audit, render_audit
 
     d = _load(spec_or_preset)
     report = run_audit(d, read_document(document))

@@ -47,8 +47,8 @@ def generate(formats: tuple[str, ...] = FORMATS) -> dict[str, str | bytes]:
         result = check_answers(d, given)
         text = render_report(result, fmt="md").replace(str(OUTPUT / answers), answers)
         files[report] = text
-    from derive.audit.documents import read_document
-    from derive.audit.report import audit, render_audit
+    from derive.grade.audit.documents import read_document
+    from derive.grade.audit.report import audit, render_audit
 
     for preset, document, report in AUDITS:
         result = audit(derive(load_spec(preset)), read_document(OUTPUT.parent / document))

@@ -1,1 +1,1 @@
-"""Checking hand derivations: answers files, safe formulas, verdicts and diagnoses."""
+"""Checking what students and authors wrote: answers files, safe formulas, verdicts and diagnoses, audits."""

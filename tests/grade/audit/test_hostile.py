@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from derive.audit.documents import MAX_BYTES
+from derive.grade.audit.documents import MAX_BYTES
 
 
 def run(tmp_path, name: str, content: bytes, *extra: str) -> subprocess.CompletedProcess:
@@ -95,3 +95,17 @@ def test_hostile_content_gets_a_report_in_time(tmp_path, name, content):
         assert isinstance(report["findings"], list)
     else:
         assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_long_list_that_does_not_close_is_read_in_linear_time(tmp_path):
+    """A notebook's list of 1001 losses ending in 2.251e-15 once took minutes (regex backtracking)."""
+    numbers = ", ".join(f"{0.4 / (k + 1):.16f}" for k in range(2000)) + ", 2.251e-15"
+    text = f"# Losses\n\n```python\nhistory = [{numbers}]\nx = (1.5, {numbers})\n```\n"
+    start = time.monotonic()
+    from derive.grade.audit.documents import parse_document
+    from derive.grade.audit.report import audit
+    from derive.pipeline import derive
+    from derive.spec.parse import load_spec
+
+    audit(derive(load_spec("two-two-two")), parse_document(text.encode(), "losses.md"))
+    assert time.monotonic() - start < 10

@@ -14,8 +14,8 @@ import random
 import pytest
 
 from conftest import ALL, OUTPUTS, random_spec
-from derive.audit.documents import parse_document
-from derive.audit.report import audit
+from derive.grade.audit.documents import parse_document
+from derive.grade.audit.report import audit
 from derive.pipeline import derive
 from derive.render.page import render_files
 from derive.verify.chains import check_page

@@ -1,6 +1,6 @@
 """Audit a written derivation: which of its numbers and equations are wrong, and why.
 
-Each claim (:mod:`derive.audit.claims`) is judged by the precision-claim rule
+Each claim (:mod:`derive.grade.audit.claims`) is judged by the precision-claim rule
 (:mod:`derive.grade.precision`): right when one of the quantities its name can mean rounds to it
 at its last written digit. A wrong number is explained, in this order, by
 
@@ -22,9 +22,9 @@ import bisect
 import math
 from dataclasses import dataclass, field
 
-from derive.audit.claims import Claim, Reading, read_claims
-from derive.audit.documents import Document
-from derive.audit.names import Known, Vocabulary
+from derive.grade.audit.claims import Claim, Reading, read_claims
+from derive.grade.audit.documents import Document
+from derive.grade.audit.names import Known, Vocabulary
 from derive.core.derivation import Derivation
 from derive.grade.answers import Quantity
 from derive.grade.precision import agrees, tolerance

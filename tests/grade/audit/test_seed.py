@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES
-from derive.audit.documents import read_document
-from derive.audit.report import audit
+from derive.grade.audit.documents import read_document
+from derive.grade.audit.report import audit
 from derive.cli import main
 from derive.pipeline import derive
 from derive.spec.parse import load_spec

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import ROOT
-from derive.audit.documents import read_document
-from derive.audit.report import audit
+from derive.grade.audit.documents import read_document
+from derive.grade.audit.report import audit
 from derive.examples import EXAMPLES
 from derive.pipeline import derive
 from derive.spec.parse import load_spec
