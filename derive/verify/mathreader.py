@@ -560,6 +560,11 @@ def _sigma(z: float) -> float:
     return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
 
 
+#: The relative error allowed for each float addition (a few units in the last place of the terms,
+#: which also covers the products and quotients they were computed from).
+_FLOAT_SLACK = 16 * 2.0 ** -52
+
+
 class _Interval:
     def __init__(self, values, digits, exact):
         self.values, self.digits, self.exact = values, digits, exact
@@ -592,11 +597,14 @@ class _Interval:
 
     @staticmethod
     def _add(a, b):
-        return a[0] + b[0], a[1] + b[1]
+        # Rounded outward by the floats' own error: (-9/10)(1/10) + (1/10)(9/10) is 6.9e-18 in floats and
+        # exactly 0 on the page; the slack is relative to the terms, not to their (cancelled) sum.
+        slack = _FLOAT_SLACK * (max(abs(a[0]), abs(a[1])) + max(abs(b[0]), abs(b[1])))
+        return a[0] + b[0] - slack, a[1] + b[1] + slack
 
-    @staticmethod
-    def _sub(a, b):
-        return a[0] - b[1], a[1] - b[0]
+    @classmethod
+    def _sub(cls, a, b):
+        return cls._add(a, (-b[1], -b[0]))
 
     @staticmethod
     def _neg(a):

@@ -113,11 +113,7 @@ def assert_outcome(case: Case, status: int, out: str, err: str, seconds: float) 
 
 
 #: Cases that still fail, with the reason; strict: a fix makes the case pass, and then this entry must go.
-KNOWN_BUGS = {
-    "render-exact-softmax-10": "the page verifier (derive/verify/chains.py) scales its tolerance by the two sides "
-                               "of a chain, not by its terms: (−9/10)·(1/10) + (1/10)·(9/10) = 0 evaluates to "
-                               "6.9e-18 in floats and is called false (exit 3)",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def _marked(cases: list[Case]) -> list:

@@ -57,6 +57,10 @@ def test_update_arrows_are_not_compared():
     (r"-0.5^{2} = 0.25", False),
     (r"a = 1 + 1 = 2 = 3", False),
     (r"x = 1.0000001 \approx 1", True),
+    # exact fractions that cancel: 6.9e-18 in floats, 0 on the page (an exact softmax page once exited 3)
+    (r"\left(- \frac{9}{10}\right) \cdot \frac{1}{10} + \frac{1}{10} \cdot \frac{9}{10} = 0", True),
+    (r"\left(- \frac{9}{10}\right) \cdot \frac{1}{10} + \frac{1}{10} \cdot \frac{9}{10} = 10^{-12}", False),
+    (r"0.1 + 0.2 - 0.3 = 0", True),
 ])
 def test_chains_are_judged(tex, ok):
     (chain,) = split_chain(tex)
