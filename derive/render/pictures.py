@@ -56,9 +56,25 @@ def pictures_of(d: Derivation, *, edge_gradients: bool = False) -> list[Picture]
            for k in range(1, len(d.instances) + 1)]
     if d.training is not None:
         t = d.spec.training
-        out.append(Picture("loss", f"The loss over {t.epochs} epoch{'s' if t.epochs != 1 else ''} of {t.mode} "
-                                   f"gradient descent (learning rate {t.learning_rate:g})"))
+        out.append(Picture("loss", f"The {_objective(d)} over {t.epochs} epoch{'s' if t.epochs != 1 else ''} of "
+                                   f"{_method(d)}"))
     return out
+
+
+def _objective(d: Derivation) -> str:
+    """What the loss plot shows: the loss, or the loss plus the regularization term."""
+    return "loss plus regularization term" if d.spec.regularization is not None else "loss"
+
+
+def _method(d: Derivation) -> str:
+    """How the network trains, in words: "plain gradient descent on the whole data (learning rate 0.5)"."""
+    t = d.spec.training
+    n = len(d.instances)
+    size = t.batch_size if t.batch_size is not None else (n if t.mode == "batch" else 1)
+    data = ("the whole data" if size >= n else "one instance at a time" if size == 1
+            else f"mini-batches of {size}")
+    schedule = "" if t.schedule.kind == "constant" else f", {t.schedule.kind} schedule"
+    return f"{t.optimizer.title} on {data} (learning rate {t.learning_rate:g}{schedule})"
 
 
 # --------------------------------------------------------------------------- plain-text labels
@@ -515,7 +531,7 @@ def _ticks(low: float, high: float, most: int = 6) -> list[float]:
 
 def _tick_label(value: float, step: float) -> str:
     decimals = max(0, -math.floor(math.log10(step) + 1e-9)) if step < 1 else 0
-    if step == 2.5 * 10.0 ** math.floor(math.log10(step)) and step < 10:
+    if math.isclose(step, 2.5 * 10.0 ** math.floor(math.log10(step))) and step < 10:
         decimals += 1
     text = f"{value:.{decimals}f}"
     return ("0" if float(text) == 0 else text).replace("-", "−")
@@ -557,7 +573,7 @@ def loss_scene(d: Derivation) -> Scene:
     def at(e: float, v: float) -> tuple[float, float]:
         return left + (right - left) * e / last, bottom - (bottom - top) * (value(v) - lo) / (hi - lo)
 
-    x_ticks = _ticks(0, last, 6)
+    x_ticks = [x for x in _ticks(0, last, 6) if x == int(x)]  # epochs are whole numbers
     x_step = x_ticks[1] - x_ticks[0] if len(x_ticks) > 1 else 1
     for t in x_ticks:
         x = left + (right - left) * t / last
@@ -576,10 +592,14 @@ def loss_scene(d: Derivation) -> Scene:
     final = _num(losses[-1], 4)
     x, y = at(epochs, losses[-1])
     scene.add(Text((left + right) / 2, bottom + 30, "epoch", 10))
-    scene.add(Text(label_x, (top + bottom) / 2, f"loss L{over}", 10, rotate=True))
+    name = "J = L + R" if d.spec.regularization is not None else "L"
+    axis = f"loss L{over}"
+    if d.spec.regularization is not None:  # the reduction is L's; R is added once
+        axis = "J = L + R" + (f" (L: {d.spec.reduction} of {n})" if n > 1 else "")
+    scene.add(Text(label_x, (top + bottom) / 2, axis, 10, rotate=True))
     scene.add(Text(x - 4, y - 10, final, 8, anchor="end"))  # last: the final loss
-    scene.description = (f"The total loss L{over} before each of {epochs} epoch{'s' if epochs != 1 else ''} of "
-                         f"{d.spec.training.mode} gradient descent and after the last: {_num(losses[0], 4)} at epoch "
+    scene.description = (f"The total {_objective(d)} {name}{over} before each of {epochs} "
+                         f"epoch{'s' if epochs != 1 else ''} of {_method(d)} and after the last: {_num(losses[0], 4)} at epoch "
                          f"0, {final} at epoch {epochs}" + (" (logarithmic scale)." if log else "."))
     return scene
 

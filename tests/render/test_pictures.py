@@ -244,7 +244,25 @@ def test_the_loss_plot_ends_at_the_trained_loss():
     [loss] = [p for p in pictures_of(d) if p.role == "loss"]
     final = reference.train(spec).losses[-1]
     assert number(labels(draw(d, loss, "svg"))[-1]) == pytest.approx(final, rel=6e-4)
-    assert "30 epochs of batch gradient descent (learning rate 0.1)" in loss.caption
+    assert "30 epochs of plain gradient descent on the whole data (learning rate 0.1)" in loss.caption
+
+
+def test_the_loss_plot_says_how_the_network_trains_and_what_it_plots():
+    """Adam on single instances with a step schedule and L2: the caption and axis say so (not "batch gradient
+    descent" of the loss L), and a run of one epoch has whole-number epoch ticks."""
+    spec = spec_from(BIASED.replace("[training]", "[training]\noptimizer = \"adam\"\nbatch_size = 1\n"
+                                    "schedule = { kind = \"step\", step_size = 1, gamma = 0.5 }\n")
+                     .replace("[network]", "[network]\nregularization = { kind = \"l2\", lambda = 0.01 }"), "adam")
+    d = derive(spec)
+    [loss] = [p for p in pictures_of(d) if p.role == "loss"]
+    assert "loss plus regularization term" in loss.caption
+    assert f"of Adam on {'the whole data' if len(d.instances) == 1 else 'one instance at a time'}" in loss.caption
+    assert "step schedule" in loss.caption
+    assert any(t.startswith("J = L + R") for t in labels(draw(d, loss, "svg")))
+    one = derive(spec_from(BIASED.replace("epochs = 30", "epochs = 1"), "one"))
+    texts = labels(draw(one, Picture("loss", ""), "svg"))
+    ticks = texts[:texts.index("epoch")]
+    assert "0" in ticks and "1" in ticks and not any("." in x for x in ticks[:2]), texts
 
 
 def test_a_tiny_final_loss_reads_as_a_number():
