@@ -256,8 +256,46 @@ def parse_spec(text: str, *, source: str = "<spec>", default_name: str | None = 
     return _Reader(source).spec(read_toml(text, source), default_name)
 
 
+#: Arrays and inline tables nested deeper than this are refused before parsing (tomllib recurses, and
+#: whether 1000 levels overflow depends on the recursion limit other code has set).
+MAX_TOML_NESTING = 64
+
+
+def toml_nesting(text: str) -> int:
+    """How deep ``[``/``{`` nest in a TOML text, outside strings and comments (an over-estimate is harmless)."""
+    depth = deepest = 0
+    quote = None
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if quote:
+            if quote == '"' and c == "\\":
+                i += 2
+                continue
+            if c == quote:
+                quote = None
+        elif c in "\"'":
+            quote = c
+        elif c == "#":
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        elif c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth = max(0, depth - 1)
+        elif c == "\n" and quote is None:
+            pass
+        i += 1
+    return deepest
+
+
 def read_toml(text: str, source: str) -> dict:
     """The TOML document of an untrusted text; anything tomllib cannot read is one SpecError (never a crash)."""
+    if toml_nesting(text) > MAX_TOML_NESTING:
+        raise SpecError(source, "", f"not valid TOML for derive (arrays or tables nested too deep: more than "
+                                    f"{MAX_TOML_NESTING} levels)")
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

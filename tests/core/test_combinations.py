@@ -58,7 +58,7 @@ def test_softmax_cross_entropy_shortcut_is_shown_and_checked():
 
     d = derive(random_spec("cross_entropy", "softmax", "sigmoid", seed=2))
     assert d.checks["shortcut"].passed is True
-    assert "Cross-entropy after softmax simplifies to" in render(d)
+    assert "Cross-entropy after the softmax simplifies to" in render(d)
 
 
 def test_relu_at_its_kink_states_the_convention():

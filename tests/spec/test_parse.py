@@ -108,3 +108,19 @@ def test_spec_error_carries_source_and_field():
         spec_from("[network]\ninputs = true\n")
     assert (exc.value.source, exc.value.field) == ("test.toml", "network.inputs")
     assert str(exc.value) == "test.toml: network.inputs: expected a whole number, got the boolean true"
+
+
+def test_deep_nesting_is_refused_whatever_the_recursion_limit():
+    """Refused by counting, not by tomllib running out of stack: another library may raise the limit."""
+    import sys
+
+    from derive.spec.parse import read_toml
+
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(50_000)
+    try:
+        with pytest.raises(SpecError, match="nested too deep"):
+            read_toml("x = " + "[" * 1000 + "]" * 1000 + "\n", "deep.toml")
+        assert read_toml('x = [[1, [2]], {a = "[[[["}]  # [[[[[\n', "ok.toml")["x"][0] == [1, [2]]
+    finally:
+        sys.setrecursionlimit(old)
