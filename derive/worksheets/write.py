@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import multiprocessing as mp
 import os
-import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -303,7 +302,6 @@ def moodle_questions(run: Run, v: Variant) -> list[ET.Element]:
     numerical question per blank (the key's value, the sheet's tolerance)."""
     from derive.worksheets.lms import blank_tolerance
 
-    unit = run.settings.rounding.unit
     out = []
     category = ET.Element("question", {"type": "category"})
     ET.SubElement(ET.SubElement(category, "category"), "text").text = (
@@ -332,7 +330,7 @@ def moodle_questions(run: Run, v: Variant) -> list[ET.Element]:
         ET.SubElement(question, "hidden").text = "0"
         answer = ET.SubElement(question, "answer", {"fraction": "100", "format": "moodle_auto_format"})
         ET.SubElement(answer, "text").text = run.answer(v, q)
-        ET.SubElement(answer, "tolerance").text = repr(blank_tolerance(v.key[q.name], unit))
+        ET.SubElement(answer, "tolerance").text = repr(blank_tolerance(v.key[q.name], run.settings))
         _text(answer, "feedback", "<p>Right.</p>")
         ET.SubElement(question, "unitgradingtype").text = "0"
         ET.SubElement(question, "unitpenalty").text = "0.1000000"

@@ -113,7 +113,7 @@ def variant_blanks(run, v, *, mistakes: bool = True) -> list[Blank]:
     out = []
     for n, q in enumerate(v.blanks, start=1):
         key = v.key[q.name]
-        tol = blank_tolerance(key, unit)
+        tol = blank_tolerance(key, s)
         choices: list[list] = []  # [value, credit, [feedback…], [label…]]
         for label, explanation, values in alternatives:
             alt = values.get(q.name)
@@ -141,13 +141,11 @@ def variant_blanks(run, v, *, mistakes: bool = True) -> list[Blank]:
     return out
 
 
-#: The relative tolerance the sheets promise ("or within 0.1 % of it"), as `derive check` grants it.
-RELATIVE_TOLERANCE = 1e-3
-
-
-def blank_tolerance(key: float, unit: float) -> float:
-    """What the sheet promises for a blank: within one unit of its last decimal, or within 0.1 % of the key."""
-    return max(unit, RELATIVE_TOLERANCE * abs(key))
+def blank_tolerance(key: float, settings) -> float:
+    """What the sheet promises for a blank, as `derive check` grants it from the answers file's [tolerance]:
+    within one unit of its last decimal, or within 0.1 % of the key."""
+    tol = settings.tolerance
+    return max(tol["atol"], tol["rtol"] * abs(key))
 
 
 def _sentence(text: str) -> str:

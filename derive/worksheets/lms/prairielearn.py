@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 
 from derive.spec.parse import Range, dump_spec
-from derive.worksheets.lms import DEFAULT_PARTIAL, FOLLOWS, RELATIVE_TOLERANCE, credit_of, html_math, intro_markdown, variant_blanks
+from derive.worksheets.lms import DEFAULT_PARTIAL, FOLLOWS, credit_of, html_math, intro_markdown, variant_blanks
 
 SERVER = '''"""PrairieLearn's server file of a derive worksheet: variants drawn and answers graded by derive."""
 
@@ -87,10 +87,11 @@ def files(run, variants: int) -> dict[str, str]:
         "singleVariant": False,
         "partialCredit": True,
     }
+    tol = run.settings.tolerance  # as `derive check` grants it: atol + rtol·|key| (PrairieLearn's relabs)
     inputs = "\n".join(
         f'<pl-number-input answers-name="{answers_name(b.number)}" '
         f'label="{_attr(html_math(f"{b.number}. {b.label} ({b.where})").strip().removeprefix("<p>").removesuffix("</p>"))} ="'
-        f' comparison="relabs" rtol="{RELATIVE_TOLERANCE!r}" atol="{run.settings.rounding.unit!r}" show-correct-answer="true"></pl-number-input>'
+        f' comparison="relabs" rtol="{tol["rtol"]!r}" atol="{tol["atol"]!r}" show-correct-answer="true"></pl-number-input>'
         for b in blanks)
     question = ("<pl-question-panel>\n{{{params.sheet}}}\n"
                 "</pl-question-panel>\n\n" + inputs + "\n")
