@@ -3,7 +3,8 @@
 A schedule gives the factor of the learning rate for the k-th update (k = 0, 1, …): it is
 stepped once per update (per mini-batch), as a ``torch.optim.lr_scheduler`` stepped after every
 ``optimizer.step()``. Options and defaults are PyTorch's (LinearLR, StepLR, ExponentialLR);
-``total`` is LinearLR's ``total_iters``.
+``total`` is LinearLR's ``total_iters``. PyTorch has no inverse-time decay: ``inverse_time`` takes
+Keras's ``InverseTimeDecay`` options (it is ``LambdaLR`` with λ(k) = 1/(1 + r·k/s)).
 
 Adding a schedule: subclass :class:`Schedule`, write ``factor`` and ``formula``, add one line to
 ``SCHEDULES``.
@@ -137,8 +138,36 @@ class Exponential(Schedule):
         return f"{self.gamma!r} ** {k}"
 
 
+@dataclass(frozen=True)
+class InverseTime(Schedule):
+    """Inverse-time decay, η_k = η / (1 + r·k/s): Keras's InverseTimeDecay (without staircase).
+
+    Géron's η0/(epoch + d) is η = η0/d with r = 1, s = d; Pegasos's 1/(λt), t = k + 1, is η = 1/λ with
+    r = s = 1.
+    """
+
+    kind: ClassVar[str] = "inverse_time"
+    required: ClassVar[tuple[str, ...]] = ("decay_rate", "decay_steps")
+    decay_rate: float = 1.0
+    decay_steps: int = 1
+
+    def check(self, fail):
+        if self.decay_rate < 0:
+            raise fail("decay_rate", f"expected a number ≥ 0, got {self.decay_rate:g}")
+
+    def factor(self, k):
+        return 1.0 / (1.0 + self.decay_rate * k / self.decay_steps)
+
+    def formula(self):
+        return (r"\eta_k = \eta \,/\, (1 + r \, k / s), \quad "
+                rf"r = {self.decay_rate:g},\ s = {self.decay_steps}")
+
+    def code(self, k):
+        return f"1.0 / (1.0 + {self.decay_rate!r} * {k} / {self.decay_steps})"
+
+
 #: kind → schedule class; a spec's ``schedule = { kind = "..." }`` is looked up here.
-SCHEDULES: dict[str, type[Schedule]] = {cls.kind: cls for cls in (Constant, Linear, Step, Exponential)}
+SCHEDULES: dict[str, type[Schedule]] = {cls.kind: cls for cls in (Constant, Linear, Step, Exponential, InverseTime)}
 
 
 def register(cls: type[Schedule]) -> type[Schedule]:

@@ -25,7 +25,7 @@ from tests.conftest import spec_from
 torch = pytest.importorskip("torch")
 
 OPTIMIZERS = ["sgd", "momentum", "nesterov", "rmsprop", "adagrad", "adam", "adamw"]
-SCHEDULES = [None, "linear", "step", "exponential"]
+SCHEDULES = [None, "linear", "step", "exponential", "inverse_time"]
 REGULARIZERS = [None, (False, False), (True, False), (False, True), (True, True)]  # (half, biases)
 BATCHES = [None, 1, 2]  # None: the whole data
 
@@ -33,6 +33,7 @@ SCHEDULE_TOML = {
     "linear": '{ kind = "linear", start_factor = 0.5, end_factor = 0.1, total = 4 }',
     "step": '{ kind = "step", step_size = 2, gamma = 0.5 }',
     "exponential": '{ kind = "exponential", gamma = 0.8 }',
+    "inverse_time": '{ kind = "inverse_time", decay_rate = 0.7, decay_steps = 2 }',
 }
 OPTIONS_TOML = {
     "sgd": ["weight_decay = 0.03"],
@@ -120,6 +121,8 @@ def torch_schedule(spec, opt):
                                                  total_iters=s.total)
     if s.kind == "step":
         return torch.optim.lr_scheduler.StepLR(opt, step_size=s.step_size, gamma=s.gamma)
+    if s.kind == "inverse_time":  # PyTorch has none: LambdaLR with Keras's InverseTimeDecay, written here
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1 / (1 + s.decay_rate * k / s.decay_steps))
     return torch.optim.lr_scheduler.ExponentialLR(opt, gamma=s.gamma)
 
 
@@ -430,8 +433,8 @@ def test_the_svm_preset_against_torch():
     assert values["training"]["updates_per_epoch"] == 1 and len(values["training"]["loss"]) == 21
 
 
-@pytest.mark.parametrize("optimizer", OPTIMIZERS)
-def test_the_notebook_recomputes_every_optimizer(optimizer):
+@pytest.mark.parametrize("optimizer,schedule", [(o, "step") for o in OPTIMIZERS] + [("sgd", "inverse_time")])
+def test_the_notebook_recomputes_every_optimizer(optimizer, schedule):
     """The notebook's own NumPy code (the optimizer's, the schedule's and the L2 term's) reproduces the first
     epoch's parameters and state and the training run, with mini-batches of 2 over 5 instances."""
     import contextlib
@@ -439,7 +442,7 @@ def test_the_notebook_recomputes_every_optimizer(optimizer):
 
     import nbformat
 
-    spec = make_spec(7, optimizer, "step", (True, True), 2, epochs=3)
+    spec = make_spec(7, optimizer, schedule, (True, True), 2, epochs=3)
     code = "\n\n".join(c.source for c in nbformat.reads(render(derive(spec), fmt="ipynb"), as_version=4).cells
                        if c.cell_type == "code")
     out = io.StringIO()
