@@ -29,6 +29,13 @@ PRINTED = "[-15.56761653] [[[2.28120287]\n  [2.71621742]]]"
 """The notebook's output of ``print(svm_clf.intercept_, svm_clf.coef_)``, as printed."""
 
 
+def printed(layer: dict) -> str:
+    """``print(intercept_, coef_)`` of the notebook, with NumPy's default print options (other tests change them)."""
+    with np.printoptions(precision=8, floatmode="maxprec", suppress=False, linewidth=75, threshold=1000,
+                         edgeitems=3, sign="-", legacy=False):
+        return str(np.array([layer["bias"][0]])) + " " + str(np.array([layer["weights"]]))
+
+
 def geron(X: np.ndarray, y: np.ndarray, n_epochs: int):
     """The notebook's ``MyLinearSVC(C=2, eta0=10, eta_d=1000, random_state=2).fit(X, y)``, written out with its
     own formulas (not derive's): the parameters after ``n_epochs`` epochs and the objective J before each."""
@@ -114,8 +121,7 @@ def test_the_printed_parameters_after_60000_epochs(spec):
     full = dataclasses.replace(spec, training=dataclasses.replace(spec.training, epochs=60000))
     values = derive.values(derive.derive(full))
     layer = values["training"]["layers"]["y"]
-    printed = str(np.array([layer["bias"][0]])) + " " + str(np.array([layer["weights"]]))
-    assert printed == PRINTED
+    assert printed(layer) == PRINTED
     # and its predictions for the flowers (5, 2) and (4, 1): array([[1.], [0.]])
     decision = np.array([[5, 2], [4, 1]]) @ np.array(layer["weights"]) + layer["bias"][0]
     assert (decision >= 0).astype(np.float64).tolist() == [[1.0], [0.0]]
@@ -128,5 +134,4 @@ def test_the_printed_digits_are_not_met_by_a_neighbouring_run(spec):
     values = derive.values(derive.derive(dataclasses.replace(spec, training=training, regularization=reg),
                                          verify=False))
     layer = values["training"]["layers"]["y"]
-    printed = str(np.array([layer["bias"][0]])) + " " + str(np.array([layer["weights"]]))
-    assert printed != PRINTED
+    assert printed(layer) != PRINTED
