@@ -11,7 +11,6 @@ None of them uses the chain-rule steps being checked.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,7 +18,7 @@ import numpy as np
 import sympy as sp
 
 from derive.core.activations import activation_of
-from derive.verify import reference
+from derive.verify import reference, symbolic
 
 if TYPE_CHECKING:
     from derive.core.derivation import Derivation
@@ -164,30 +163,20 @@ def check_sympy_diff(d: Derivation) -> Check:
     if kink:
         return Check("sympy_diff", description, None, "", None,
                      note=f"skipped: {kink.replace(' at ', ' exactly at ', 1)}, where the derivative is a convention")
-    full: dict[sp.Symbol, sp.Expr] = {}
-    for node in graph.nodes.values():
-        if node.expr is not None:
-            full[node.symbol] = node.expr.xreplace(full)
-    # Only SymPy's own functions from here on: σ as exponentials, the kinks with Abs
-    # (ReLU(z) = (z + |z|)/2; nested Piecewise would make SymPy's piecewise_fold explode).
-    loss = full[graph[graph.loss_key].symbol].rewrite(sp.exp).rewrite(sp.Abs)
-    params = graph.parameters
-    derivatives = {p.key: sp.diff(loss, p.symbol) for p in params}
+    derivatives = symbolic.loss_derivatives(graph)  # sympy.diff of the composed loss (remembered between runs)
     scale = 1.0 if d.spec.reduction == "sum" else 1.0 / len(d.instances)
-    total = {p.key: 0.0 for p in params}
+    total = {key: 0.0 for key in derivatives.params}
     for num in d.instances:  # in the instance's working precision (more than 53 bits for a saturated output)
-        env = {graph[k].symbol: sp.Float(v, precision=num.precision) for k, v in num.value.items()
-               if graph[k].expr is None}
-        for key, expr in derivatives.items():
-            value = expr.xreplace(env).evalf()
-            total[key] += scale * (float(value) if value.is_real else math.nan)
+        leaves = {k: v for k, v in num.value.items() if graph[k].expr is None}
+        for key, value in derivatives.values(leaves, num.precision).items():
+            total[key] += scale * value
     reg = d.spec.regularization
     if reg is not None:  # the penalty's own derivative, by sympy.diff of R(θ) = c·θ² (any c: R is quadratic)
-        for p in params:
-            if p.key in d.regularized:
-                theta = sp.Symbol("theta")
-                c = sp.Float(reg.penalty([1.0]))
-                total[p.key] += float(sp.diff(c * theta**2, theta).subs(theta, d.params[p.key]))
+        theta = sp.Symbol("theta")
+        slope = sp.diff(sp.Float(reg.penalty([1.0])) * theta**2, theta)
+        for key in total:
+            if key in d.regularized:
+                total[key] += float(slope.subs(theta, d.params[key]))
     err, ok = _worst([(d.grad[k], total[k]) for k in total], rtol=1e-9, atol=1e-12)
     return Check("sympy_diff", description, err, "abs Δ ≤ 1e-12 + 1e-9·abs(value)", ok)
 
