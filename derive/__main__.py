@@ -1,3 +1,3 @@
-from derive.cli import main
+from derive.cli import run
 
-main()
+run()
