@@ -135,3 +135,29 @@ def test_the_printed_digits_are_not_met_by_a_neighbouring_run(spec):
                                          verify=False))
     layer = values["training"]["layers"]["y"]
     assert printed(layer) != PRINTED
+
+
+def test_pegasos_is_sgd_with_the_inverse_time_schedule():
+    """docs/spec.md: Pegasos (Shalev-Shwartz et al., the loop of Shalev-Shwartz's own MATLAB code: w ← (1 − 1/t) w
+    + 1/(λt) y x when y w·x < 1, else w ← (1 − 1/t) w, t = 1, 2, … over the data in order) is `online` sgd on
+    max(0, 1 − t y) + λ/2 ‖w‖² without a bias, at `learning_rate` 1/λ with the inverse_time schedule r = s = 1."""
+    rng = np.random.default_rng(5)
+    X = np.round(rng.normal(0, 1, (6, 3)), 3)
+    Y = np.where(X @ np.array([1.0, -2.0, 0.5]) + rng.normal(0, 0.5, 6) > 0, 1.0, -1.0)
+    lam, epochs = 0.25, 3
+    spec = derive.load({
+        "network": {"inputs": 3, "loss": "binary_hinge",
+                    "regularization": {"kind": "l2", "lambda": lam, "half": True},
+                    "layers": [{"size": 1, "activation": "identity", "weights": [[0.0]] * 3}]},
+        "data": [{"x": x, "t": [y]} for x, y in zip(X, Y)],
+        "training": {"learning_rate": 1 / lam, "mode": "online", "epochs": epochs,
+                     "schedule": {"kind": "inverse_time", "decay_rate": 1, "decay_steps": 1}}})
+    w, t = np.zeros(3), 1
+    for _ in range(epochs):
+        for x, y in zip(X, Y):
+            hit = y * (x @ w) < 1
+            w = (1 - 1 / t) * w + (1 / (lam * t) * y * x if hit else 0)
+            t += 1
+    got = np.array(derive.values(derive.derive(spec))["training"]["layers"]["y"]["weights"]).ravel()
+    np.testing.assert_allclose(got, w, rtol=1e-12, atol=1e-12)
+    assert np.abs(w).sum() > 0.1  # a run that moved
