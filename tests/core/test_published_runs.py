@@ -71,6 +71,16 @@ def notebook_data(spec):
     return X, y
 
 
+def test_the_data_have_the_iris_petals_published_statistics(notebook_data):
+    """Without scikit-learn at hand: 150 flowers, 50 of them virginica, and the petals' summary statistics as the
+    iris data set's description prints them (length 1.0-6.9, mean 3.76, SD 1.76; width 0.1-2.5, mean 1.20, SD 0.76)."""
+    X, y = notebook_data
+    assert X.shape == (150, 2) and y.sum() == 50 and (y[100:] == 1).all()
+    assert X.min(0).tolist() == [1.0, 0.1] and X.max(0).tolist() == [6.9, 2.5]
+    assert np.round(X.mean(0), 2).tolist() == [3.76, 1.20]
+    assert np.round(X.std(0, ddof=1), 2).tolist() == [1.76, 0.76]
+
+
 def test_the_data_are_the_iris_petals(notebook_data):
     """The fixture's 150 instances are scikit-learn's iris, which the notebook loads (columns 2 and 3)."""
     datasets = pytest.importorskip("sklearn.datasets")
