@@ -446,7 +446,7 @@ def test_the_notebook_recomputes_every_optimizer(optimizer, schedule):
     code = "\n\n".join(c.source for c in nbformat.reads(render(derive(spec), fmt="ipynb"), as_version=4).cells
                        if c.cell_type == "code")
     out = io.StringIO()
-    with contextlib.redirect_stdout(out):
+    with contextlib.redirect_stdout(out), np.printoptions():  # the notebook sets its own print options
         exec(compile(code, "<notebook>", "exec"), {"__name__": "__notebook__"})
     printed = out.getvalue()
     assert "agree with the derivation" in printed

@@ -8,6 +8,7 @@ import io
 import json
 
 import nbformat
+import numpy as np
 import pytest
 
 from conftest import spec_from
@@ -24,7 +25,7 @@ def code_of(notebook: str) -> str:
 def run_code(code: str) -> str:
     """Run a notebook's code cells in a fresh namespace (it is derive's own generated code); its output."""
     out = io.StringIO()
-    with contextlib.redirect_stdout(out):
+    with contextlib.redirect_stdout(out), np.printoptions():  # the notebook sets its own print options
         exec(compile(code, "<notebook>", "exec"), {"__name__": "__notebook__"})
     return out.getvalue()
 
