@@ -11,8 +11,8 @@ import math
 import numpy as np
 
 from derive.core.chain import derive_steps
-from derive.core.derivation import Derivation
-from derive.core.graph import build_graph
+from derive.core.derivation import Derivation, batch_steps, evaluate_batch
+from derive.core.graph import build_graph, couples
 from derive.core.numbers import evaluate, initial_parameters, leaf_values
 from derive.errors import CheckFailed, SpecError
 from derive.spec.parse import Spec
@@ -26,11 +26,16 @@ def derive(spec: Spec, *, verify: bool = True, symbolic: bool = True) -> Derivat
     NumPy, finite differences and the update still check each one).
     """
     graph = build_graph(spec)
-    steps = derive_steps(graph)
     params = initial_parameters(graph)
-    exact = spec.arithmetic == "exact"
-    instances = tuple(evaluate(steps, leaf_values(graph, params, inst), exact=exact) for inst in spec.data)
-    d = Derivation(spec=spec, graph=graph, steps=steps, params=params, instances=instances)
+    if couples(spec):  # a layer couples the instances: one batch-wide graph over the data, viewed per instance
+        steps = batch_steps(spec, graph)
+        batch = evaluate_batch(spec, steps, params, range(len(spec.data)))
+        d = Derivation(spec=spec, graph=graph, steps=steps, params=params, instances=batch.views, batch=batch)
+    else:
+        steps = derive_steps(graph)
+        exact = spec.arithmetic == "exact"
+        instances = tuple(evaluate(steps, leaf_values(graph, params, inst), exact=exact) for inst in spec.data)
+        d = Derivation(spec=spec, graph=graph, steps=steps, params=params, instances=instances)
     finite(d)
     return check(d, symbolic=symbolic) if verify else d
 

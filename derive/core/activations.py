@@ -176,6 +176,8 @@ class Activation:
     convention: ClassVar[str] = ""
     """A sentence the rendered example states where a unit sits on a kink (e.g. relu'(0) = 0)."""
     elementwise: ClassVar[bool] = True
+    shifts: ClassVar[bool] = False
+    """True when f(z + c) = f(z) + c: a bias before a batch normalization then has no effect (the identity)."""
     options: ClassVar[dict[str, float]] = {}
     """Spec options of a layer with this activation and their defaults (leaky_relu: ``slope``)."""
     kinks: ClassVar[tuple[float, ...]] = ()
@@ -300,6 +302,7 @@ class Identity(Activation):
     r"""$f(z) = z$, $f'(z) = 1$."""
 
     name = "identity"
+    shifts = True
     title = "the identity"
     has_derivative_factor = False
 

@@ -73,14 +73,40 @@ def local_derivative(child: Node, parent: Node) -> sp.Expr:
 
 
 def derive_steps(graph: Graph) -> Steps:
-    """The chain-rule step of every node that has a gradient (all but targets and fixed constants)."""
+    """The chain-rule step of every node that has a gradient (all but targets and fixed constants).
+
+    In a batch-wide graph the root is ``L`` (the summed loss); a per-instance node's step sums over its
+    children, which for the input of a batch normalization are its own normalized value and the batch's
+    mean and variance: the three terms of its backward pass."""
     children = graph.children
     steps: dict[str, Step] = {}
     for node in reversed(graph.nodes.values()):
-        if node.role == "target" or (node.role == "bias" and not node.trainable):
+        if node.role in ("target", "constant") or (node.role == "bias" and not node.trainable):
             continue
         terms = tuple(Term(child=c, local=local_derivative(graph[c], node)) for c in children[node.key])
         if node.key != graph.loss_key and not terms:
             continue
         steps[node.key] = Step(node=node.key, terms=terms)
+    return Steps(graph=graph, steps=steps)
+
+
+def instance_steps(batch: Steps, graph: Graph) -> Steps:
+    """One instance's chain-rule steps, read off the steps of a batch-wide graph: instance 1's nodes and the
+    shared ones, under the plain keys and symbols of the instance graph ``graph`` (every instance's steps
+    have this form; only their numbers differ, see :func:`derive.core.numbers.instance_view`).
+
+    The instance's loss ``L`` is the root of these steps. A shared node's terms are those through one
+    instance: for a parameter, that instance's share of its gradient; the batch statistics' own steps
+    (sums over every instance) belong to the batch and are shown from the batch-wide graph.
+    """
+    bg = batch.graph
+    plain = {node.symbol: graph[node.base].symbol for node in bg.nodes.values() if node.instance is not None}
+    steps: dict[str, Step] = {}
+    for key, step in batch.steps.items():
+        node = bg[key]
+        if node.role == "total" or node.instance not in (None, 1):
+            continue
+        terms = tuple(Term(child=bg[t.child].base, local=t.local.xreplace(plain)) for t in step.terms
+                      if bg[t.child].instance in (None, 1) and bg[t.child].role != "total")
+        steps[node.base] = Step(node=node.base, terms=terms)
     return Steps(graph=graph, steps=steps)

@@ -1,20 +1,62 @@
 """The derivation record: a spec's graph, steps and numbers, and the `derive values` JSON.
 
 It is assembled, checked and rendered by :mod:`derive.pipeline`; it neither checks nor renders itself.
+
+A network whose layers never couple instances is evaluated instance by instance on its instance graph,
+and the gradient of the total loss is the sum (``reduction = "sum"``) or mean of the instances'
+gradients, plus the regularization term's once. A network with a coupling layer (``batchnorm``) is
+evaluated on a batch-wide graph (:class:`Batch`): the whole data for the derivation, each mini-batch
+(with its own statistics) for the updates. Its root is the summed loss of the batch, so the same rule
+holds: the gradient of the total loss is the sum (or mean) of the instances' shares, plus the
+regularization term's once. ``instances`` then holds each instance's view of the batch
+(:func:`derive.core.numbers.instance_view`), and ``batch`` the batch-wide graph, steps and numbers.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import sympy as sp
 
 from derive.verify import reference
-from derive.core.chain import Steps
-from derive.core.graph import Graph
-from derive.core.numbers import Numbers, evaluate, leaf_values, to_exact
+from derive.core.chain import Steps, derive_steps, instance_steps
+from derive.core.graph import Graph, build_batch_graph
+from derive.core.layers import layer_type
+from derive.core.numbers import Numbers, batch_leaf_values, evaluate, instance_view, leaf_values, to_exact
 from derive.spec.parse import Spec
+
+
+@dataclass(frozen=True, eq=False)
+class Batch:
+    """A batch-wide graph evaluated: its steps, its numbers, and each instance's view in the instance graph's keys."""
+
+    graph: Graph
+    steps: Steps
+    numbers: Numbers
+    views: tuple[Numbers, ...]
+    rows: range
+    """The instances (0-based) of the data the batch holds, in order."""
+
+
+@functools.lru_cache(maxsize=8)
+def _batch_form(spec: Spec, size: int) -> tuple[Graph, Steps]:
+    graph = build_batch_graph(spec, size)
+    return graph, derive_steps(graph)
+
+
+def evaluate_batch(spec: Spec, view_steps: Steps, params: dict[str, float], rows: range) -> Batch:
+    """The batch of the data's instances ``rows`` at ``params``: one evaluation of its batch-wide graph."""
+    graph, steps = _batch_form(spec, len(rows))
+    num = evaluate(steps, batch_leaf_values(graph, params, [spec.data[i] for i in rows]))
+    views = tuple(instance_view(steps, num, view_steps, n) for n in range(1, len(rows) + 1))
+    return Batch(graph=graph, steps=steps, numbers=num, views=views, rows=rows)
+
+
+def batch_steps(spec: Spec, graph: Graph) -> Steps:
+    """One instance's chain-rule steps of a coupled network (read off a batch-wide graph of 2 instances)."""
+    return instance_steps(_batch_form(spec, max(2, len(spec.data)))[1], graph)
 
 
 @dataclass(frozen=True)
@@ -44,6 +86,9 @@ class Update:
     """Parameter → the optimizer's :class:`~derive.core.optimizers.Line` s of its first update."""
     rates: tuple[float, ...] = ()
     """The learning rate of each update of the epoch (the schedule's)."""
+    first_instances: tuple[Numbers, ...] = ()
+    """The instances of the first batch evaluated at the initial parameters (with a coupling layer: with that
+    batch's own statistics)."""
     state: dict[str, dict] = field(default_factory=dict)
     """Parameter → the optimizer's buffers after the epoch, by PyTorch's names."""
 
@@ -65,6 +110,20 @@ class Derivation:
     """Each instance evaluated with the initial parameters."""
     checks: dict = field(default_factory=dict)
     """Name → :class:`derive.verify.checks.Check`, filled in by :func:`derive.pipeline.check`."""
+    batch: Batch | None = None
+    """With a layer that couples instances: the whole data's batch-wide graph evaluated (``instances`` are its
+    views); else None."""
+
+    @property
+    def coupled(self) -> bool:
+        """Whether a layer couples the instances (the numbers come from a batch-wide graph)."""
+        return self.batch is not None
+
+    def evaluate_rows(self, rows, params: dict[str, float]) -> tuple[Numbers, ...]:
+        """The data's instances ``rows`` evaluated at ``params``: one by one, or as one batch when a layer couples them."""
+        if self.batch is None:
+            return tuple(evaluate(self.steps, leaf_values(self.graph, params, self.spec.data[i])) for i in rows)
+        return evaluate_batch(self.spec, self.steps, params, range(rows.start, rows.stop)).views
 
     @cached_property
     def regularized(self) -> tuple[str, ...]:
@@ -151,11 +210,12 @@ class Derivation:
         state = {key: optimizer.init_state(0.0) for key in trained}
         batches = training.batches(len(self.spec.data))
         rates, lines, first_grad, first_params, first_reg, first_data, exact_params = [], {}, {}, {}, {}, {}, None
+        first_instances: tuple = ()
         for k, rows in enumerate(batches):
-            if k == 0:
+            if k == 0 and (self.batch is None or len(rows) == len(self.spec.data)):
                 nums = [self.instances[i] for i in rows]
             else:
-                nums = [evaluate(self.steps, leaf_values(self.graph, params, self.spec.data[i])) for i in rows]
+                nums = list(self.evaluate_rows(rows, params))
             grad = self.grad if len(rows) == len(self.spec.data) else self.batch_gradient(nums, params)
             rate = schedule.rate(training.learning_rate, k)
             rates.append(rate)
@@ -167,18 +227,18 @@ class Derivation:
                 if k == 0:
                     lines[key] = step.lines
             if k == 0:
-                first_grad, first_params = grad, new
+                first_grad, first_params, first_instances = grad, new, tuple(nums)
                 first_reg = self.reg_grad
                 first_data = self.batch_gradient(nums, params, penalty=False)
                 if self.exact and len(batches) == 1 and optimizer.rational:
                     exact_params = self._exact_update(rate)
             params = new
-        after = tuple(evaluate(self.steps, leaf_values(self.graph, params, inst)) for inst in self.spec.data)
+        after = self.evaluate_rows(range(len(self.spec.data)), params)
         return Update(params=params, exact_params=exact_params, instances=after,
                       loss=self._reduce([n.loss for n in after]) + self.penalty(params),
                       first_batch=batches[0], first_grad=first_grad, first_reg_grad=first_reg, first_data_grad=first_data,
                       first_params=first_params, lines=lines,
-                      rates=tuple(rates), state=state)
+                      rates=tuple(rates), state=state, first_instances=first_instances)
 
     def _exact_update(self, rate: float) -> dict | None:
         """The single update of an epoch in exact numbers, when every result stays rational."""
@@ -212,8 +272,28 @@ class Derivation:
     # ------------------------------------------------------------------ JSON
 
     def layer_values(self, num: Numbers) -> dict:
-        return {layer.name: {"in": [num.value[z] for z, _ in units], "out": [num.value[a] for _, a in units]}
-                for layer, units in zip(self.spec.layers, self.graph.layer_units)}
+        out = {layer.name: {"in": [num.value[z] for z, _ in units], "out": [num.value[a] for _, a in units]}
+               for layer, units in zip(self.spec.layers, self.graph.layer_units)}
+        for l, keys in self.layer_roles("hat").items():  # a batch normalization's normalized values x̂
+            out[self.spec.layers[l].name]["hat"] = [num.value[k] for k in keys]
+        return out
+
+    def layer_roles(self, role: str) -> dict[int, list[str]]:
+        """Layer index → the instance graph's keys of ``role`` in that layer (``mean``, ``var``, ``hat``), where any."""
+        found: dict[int, list[str]] = {}
+        for node in self.graph.nodes.values():
+            if node.role == role:
+                found.setdefault(node.layer, []).append(node.key)
+        return found
+
+    def batch_values(self, num: Numbers) -> dict:
+        """{layer: {mean: [...], var: [...], grad: {mean: [...], var: [...]}}} of every layer with batch statistics."""
+        means, variances = self.layer_roles("mean"), self.layer_roles("var")
+        return {self.spec.layers[l].name: {"mean": [num.value[k] for k in means[l]],
+                                           "var": [num.value[k] for k in variances[l]],
+                                           "grad": {"mean": [num.grad[k] for k in means[l]],
+                                                    "var": [num.grad[k] for k in variances[l]]}}
+                for l in means}
 
     def param_tree(self, values: dict[str, float], *, gradient: bool) -> dict:
         """{layer: {weights: [[...]], bias: [...] | None}}; for gradients, fixed biases are None."""
@@ -222,7 +302,7 @@ class Derivation:
             bias = None
             if bkeys is not None and (layer.train_bias or not gradient):
                 bias = [values[k] for k in bkeys]
-            tree[layer.name] = {"weights": [[values[k] for k in row] for row in wkeys], "bias": bias}
+            tree[layer.name] = layer_type(layer).param_json([[values[k] for k in row] for row in wkeys], bias)
         return tree
 
     def state_tree(self, state: dict[str, dict]) -> dict:
@@ -234,7 +314,7 @@ class Derivation:
             bias = None
             if bkeys is not None and layer.train_bias:
                 bias = {n: [state[k][n] for k in bkeys] for n in names}
-            tree[layer.name] = {"weights": weights, "bias": bias}
+            tree[layer.name] = layer_type(layer).param_json(weights, bias)
         return tree
 
     def to_values(self) -> dict:
@@ -257,6 +337,8 @@ class Derivation:
         out = {"name": spec.name, "arithmetic": spec.arithmetic, "loss": self.loss, "reduction": spec.reduction,
                "instances": instances,
                "grad": self.param_tree(self.grad, gradient=True)}
+        if self.batch is not None:  # a coupling layer: its statistics over the whole data, and their gradients
+            out["batch"] = self.batch_values(self.batch.numbers)
         if self.after_step is not None:
             out["after_step"] = {"layers": self.param_tree(self.after_step.params, gradient=False),
                                  "loss": self.after_step.loss,
@@ -268,8 +350,8 @@ class Derivation:
             run = self.training
             final = {}
             for l, layer in enumerate(spec.layers):
-                final[layer.name] = {"weights": run.params.W[l].tolist(),
-                                     "bias": None if run.params.b[l] is None else run.params.b[l].tolist()}
+                final[layer.name] = layer_type(layer).param_json(
+                    run.params.W[l].tolist(), None if run.params.b[l] is None else run.params.b[l].tolist())
             tr = spec.training
             out["training"] = {"epochs": tr.epochs, "mode": tr.mode,
                                "learning_rate": tr.learning_rate, "loss": run.losses,

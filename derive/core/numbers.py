@@ -1,5 +1,11 @@
 """Stage 4: numbers. Every node's value and gradient, evaluated from its local expression.
 
+An instance graph is evaluated once per instance (:func:`leaf_values`, :func:`evaluate`); a batch-wide
+graph once per batch (:func:`batch_leaf_values`), and each instance then gets a *view* of it
+(:func:`instance_view`) in the keys of the instance graph: its own quantities' values and gradients
+(of the batch's summed loss, through the whole batch), the batch statistics' values and gradients, and
+for each parameter the instance's share of its gradient (the shares add up to the gradient).
+
 Each local expression gets the values of its own symbols substituted (as SymPy ``Float`` of
 53 bits, the precision of a float64) and is evaluated; the stored values are plain floats.
 Display rounding lives in :mod:`derive.render.printer` and never changes what is stored here.
@@ -40,13 +46,14 @@ class Numbers:
 
 
 def initial_parameters(graph: Graph) -> dict[str, float]:
-    """The spec's weights and biases (fixed biases included), keyed by node."""
+    """The spec's weights and biases (fixed biases included) and constants (a batch normalization's ε), keyed by node."""
     params: dict[str, float] = {}
     for layer, keys, bias_keys in zip(graph.spec.layers, graph.layer_weights, graph.layer_bias):
         for row_keys, row in zip(keys, layer.weights):
             params.update(zip(row_keys, row))
         if bias_keys is not None:
             params.update(zip(bias_keys, layer.bias))
+    params.update({n.key: graph.spec.layers[n.layer].eps for n in graph.nodes.values() if n.role == "constant"})
     return params
 
 
@@ -56,6 +63,55 @@ def leaf_values(graph: Graph, params: dict[str, float], instance: Instance) -> d
     leaves.update(zip(graph.input_keys, instance.x))
     leaves.update(zip(graph.target_keys, instance.t))
     return leaves
+
+
+def batch_leaf_values(graph: Graph, params: dict[str, float], instances) -> dict[str, float]:
+    """Values for every leaf of a batch-wide graph: the parameters (and constants), every instance's inputs and
+    targets (instance n under ``KEY[n]``)."""
+    leaves = {k: v for k, v in params.items() if k in graph.nodes}
+    for n, instance in enumerate(instances, start=1):
+        leaves.update({graph.at(k, n): v for k, v in zip(graph_base(graph.input_keys), instance.x)})
+        leaves.update({graph.at(k, n): v for k, v in zip(graph_base(graph.target_keys), instance.t)})
+    return leaves
+
+
+def graph_base(keys) -> list[str]:
+    """Keys without their instance (``x1[1]`` → ``x1``)."""
+    return [k[: k.rindex("[")] if k.endswith("]") else k for k in keys]
+
+
+def instance_view(batch_steps: Steps, num: Numbers, view_steps: Steps, n: int) -> Numbers:
+    """Instance n (1-based) of a batch-wide evaluation ``num``, in the keys of the instance graph of ``view_steps``.
+
+    Values: the instance's own, and the shared ones (parameters, batch statistics). Gradients (of the batch's
+    summed loss): the instance's own quantities' and the batch statistics' in full; a parameter's is the
+    instance's share, the sum over its terms through this instance's nodes. The instance's loss ``L`` has
+    gradient 1 (the summed loss grows one for one with it).
+    """
+    bg = batch_steps.graph
+    per_instance = {node.base for node in bg.nodes.values() if node.instance is not None}
+
+    def batch_key(key: str) -> str:
+        return f"{key}[{n}]" if key in per_instance else key
+
+    value = {}
+    for node in bg.nodes.values():
+        if node.instance == n:
+            value[node.base] = num.value[node.key]
+        elif node.instance is None and node.role != "total":
+            value[node.key] = num.value[node.key]
+    grad = {}
+    for key in view_steps.steps:
+        node = bg[batch_key(key)]
+        if node.trainable:
+            grad[key] = sum(num.grad[t.child] * num.local[(t.child, node.key)]
+                            for t in batch_steps.steps[node.key].terms if bg[t.child].instance == n) + 0.0
+        elif node.role == "loss":
+            grad[key] = 1.0
+        else:
+            grad[key] = num.grad[node.key]
+    local = {(c, p): num.local[(batch_key(c), batch_key(p))] for c, p in view_steps.local}
+    return Numbers(value=value, local=local, grad=grad, precision=num.precision)
 
 
 def to_exact(x: float) -> sp.Rational:
@@ -137,7 +193,8 @@ def _precision_needed(graph: Graph, floats: Numbers) -> int:
     bad = any(math.isnan(v) for v in floats.value.values()) or any(math.isnan(v) for v in floats.grad.values())
     if graph.loss.output_bounds is None and not bad:
         return 53
-    outputs = [floats.value[a] for _, a in graph.layer_units[-1]]
+    last = len(graph.spec.layers) - 1  # every instance's outputs (a batch-wide graph has several)
+    outputs = [floats.value[n.key] for n in graph.computed if n.role == "out" and n.layer == last]
     if not bad and all(SATURATED < y < 1 - SATURATED for y in outputs):
         return 53  # 1 − y keeps at least 10 of its digits in 53 bits: enough for checks at 1e-9
     zs = [abs(floats.value[n.key]) for n in graph.computed if n.role == "in" and math.isfinite(floats.value[n.key])]

@@ -94,7 +94,9 @@ class Layer:
     slope: float = 0.01
     """The slope of ``leaky_relu`` for z ≤ 0 (no other activation has an option)."""
     type: str = "dense"
-    """A key of :data:`derive.core.layers.LAYERS` (only ``dense`` so far)."""
+    """A key of :data:`derive.core.layers.LAYERS` (``dense`` or ``batchnorm``)."""
+    eps: float = 1e-5
+    """``batchnorm``: the ε under the square root (its ``weights`` are the one row γ, its ``bias`` β)."""
 
     def unit_key(self, j: int) -> str:
         """The plain name of unit j (0-based): ``h1`` for layer ``h``, ``h2_1`` for layer ``h2``."""
@@ -461,6 +463,7 @@ class _Reader:
         training = self.training(doc["training"], len(data)) if "training" in doc else None
         regularization = (self.regularization(network["regularization"], "network.regularization")
                           if "regularization" in network else None)
+        self.coupled_batches(layers, data, training)
         problem = LOSSES[loss].check_outputs(layers[-1].size) or LOSSES[loss].check_activation(
             ACTIVATIONS[layers[-1].activation])
         if problem:
@@ -476,6 +479,10 @@ class _Reader:
             raise self.fail("training.epochs", f"{training.epochs} epochs × {len(data)} instances is more than "
                                                f"{MAX_TRAINING_PASSES} passes, the limit of training")
         if arithmetic == "exact":
+            coupling = [layer.name for layer in layers if LAYERS[layer.type].couples]
+            if coupling:
+                raise self.fail("arithmetic", f"exact arithmetic is not available with layer '{coupling[0]}' "
+                                              "(batch statistics under a square root); use arithmetic = \"float\"")
             self.exact_limits(len(inputs), layers, len(data))
         return Spec(name=name, title=title, description=description, inputs=inputs, loss=loss,
                     reduction=reduction, layers=layers, data=data, training=training, source=self.source,
@@ -529,15 +536,22 @@ class _Reader:
         for k, raw in enumerate(value):
             f = f"{field}[{k}]"
             table = self.table(raw, f)
-            self.known_keys(table, f, ("name", "size", "activation", "weights", "bias", "train_bias",
-                                       "weight_symbol", "slope", "type"))
+            coupling = LAYERS[self.choice(table.get("type", "dense"), f"{f}.type", LAYERS)].couples
+            if not coupling:
+                self.known_keys(table, f, ("name", "size", "activation", "weights", "bias", "train_bias",
+                                           "weight_symbol", "slope", "type"))
             name = self.string(table.get("name", default_names[k]), f"{f}.name")
             if not LAYER_NAME_RE.fullmatch(name) or name in ("x", "t", "e", "b", "L"):
                 raise self.fail(f"{f}.name", f"expected a lowercase name (not x, t, e or b), got '{_printable(name)}'")
             if any(layer.name == name for layer in layers):
                 raise self.fail(f"{f}.name", f"layer name '{name}' is used twice")
-            size = self.integer(self.require(table, "size", f), f"{f}.size", 1, MAX_UNITS_PER_LAYER)
+            if coupling:
+                layer = self.norm_layer(table, f, k, name, table["type"], previous, layers)
+                n_params += 2 * layer.size
+                layers.append(layer)
+                continue
             kind = self.choice(table.get("type", "dense"), f"{f}.type", LAYERS)
+            size = self.integer(self.require(table, "size", f), f"{f}.size", 1, MAX_UNITS_PER_LAYER)
             activation = self.choice(self.require(table, "activation", f), f"{f}.activation", ACTIVATIONS)
             weights = self.matrix(self.require(table, "weights", f), f"{f}.weights", previous, size,
                                   f"{previous} rows, one per {'input' if k == 0 else 'unit of layer ' + layers[-1].name}; "
@@ -572,6 +586,48 @@ class _Reader:
                                 train_bias=train_bias, weight_symbol=symbol, slope=slope, type=kind))
             previous = size
         return tuple(layers)
+
+    def norm_layer(self, table: dict, f: str, k: int, name: str, kind: str, previous: int,
+                   layers: list[Layer]) -> Layer:
+        """A ``batchnorm`` layer: per feature of the layer before it, ``gamma`` (ones), ``beta`` (zeros), ``eps``."""
+        self.known_keys(table, f, ("name", "type", "size", "gamma", "beta", "eps", "activation"))
+        before = "input" if k == 0 else f"unit of layer {layers[-1].name}"
+        if "size" in table:
+            size = self.integer(table["size"], f"{f}.size", 1, MAX_UNITS_PER_LAYER)
+            if size != previous:
+                raise self.fail(f"{f}.size", f"a {kind} layer keeps the size of what it normalizes: expected "
+                                             f"{previous} (one per {before}), got {size}")
+        gamma = self.vector(table.get("gamma", [1.0] * previous), f"{f}.gamma", previous, f"one per {before}")
+        beta = self.vector(table.get("beta", [0.0] * previous), f"{f}.beta", previous, f"one per {before}")
+        eps = self.number(table.get("eps", 1e-5), f"{f}.eps")
+        if not eps > 0:
+            raise self.fail(f"{f}.eps", f"expected a positive number (the default is 1e-5), got {eps!r}")
+        activation = self.choice(table.get("activation", "identity"), f"{f}.activation", ACTIVATIONS)
+        if layers and ACTIVATIONS[layers[-1].activation].shifts and layers[-1].bias is not None and layers[-1].train_bias:
+            raise self.fail(f"network.layers[{k - 1}].bias", f"a trained bias right before {kind} layer '{name}' has "
+                            "no effect (the normalization subtracts the batch mean again; its gradient is exactly 0, "
+                            "and optimizers such as adam would amplify rounding noise): leave it out or set "
+                            "train_bias = false")
+        return Layer(name=name, size=previous, activation=activation, weights=(gamma,), bias=beta,
+                     train_bias=True, weight_symbol="", type=kind, eps=eps)
+
+    def coupled_batches(self, layers: tuple[Layer, ...], data: tuple[Instance, ...],
+                        training: Training | None) -> None:
+        """A layer that normalizes over the batch needs at least 2 instances in every batch (PyTorch refuses 1)."""
+        coupling = [layer for layer in layers if LAYERS[layer.type].couples]
+        if not coupling:
+            return
+        why = (f"layer '{coupling[0].name}' ({coupling[0].type}) normalizes each feature over the batch, and a batch "
+               "of 1 instance has variance 0 (every normalized value is 0, the layer passes no gradient; "
+               "PyTorch refuses it too): give at least 2 instances")
+        if len(data) < 2:
+            raise self.fail("data", f"1 instance: {why}")
+        if training is not None:
+            sizes = [len(rows) for rows in training.batches(len(data))]
+            if min(sizes) < 2:
+                field = "training.mode" if training.mode == "online" else "training.batch_size"
+                raise self.fail(field, f"an epoch of {len(data)} instances makes a batch of 1 (batch sizes "
+                                       f"{', '.join(map(str, sizes))}): {why} in every batch")
 
     def data(self, value: Any, n_inputs: int, output: Layer, loss: str) -> tuple[Instance, ...]:
         field = "data"
@@ -767,6 +823,11 @@ def dump_spec(spec: Spec, comment: str = "") -> str:
     if spec.regularization is not None:
         lines.append(f"regularization = {_inline(spec.regularization.settings(), num)}")
     for l, layer in enumerate(spec.layers):
+        if LAYERS[layer.type].couples:
+            lines += ["", "[[network.layers]]", f'name = "{layer.name}"', f'type = "{layer.type}"',
+                      f"gamma = {vec(layer.weights[0])}", f"beta = {vec(layer.bias)}", f"eps = {num(layer.eps)}",
+                      f'activation = "{layer.activation}"']
+            continue
         lines += ["", "[[network.layers]]", f'name = "{layer.name}"'] + (
             [f'type = "{layer.type}"'] if layer.type != "dense" else []) + [f"size = {layer.size}",
                   f'activation = "{layer.activation}"', "weights = [" + ", ".join(vec(r) for r in layer.weights) + "]"]
