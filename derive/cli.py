@@ -26,6 +26,12 @@ def _load(spec_or_preset: str):
     return derive(load_spec(spec_or_preset))
 
 
+def _network_only(spec, command: str) -> None:
+    """Refuse a circuit where a command does not take one yet."""
+    if getattr(getattr(spec, "spec", spec), "kind", None) == "circuit":
+        raise click.UsageError(f"{command} does not take a [circuit] spec yet")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True,
              no_args_is_help=False)
 @click.version_option(package_name="derive")
@@ -155,6 +161,9 @@ def check(spec_or_preset, answers, blank, key, fmt, rtol, atol, min_digits, out_
     if blank and key:
         raise click.UsageError("--blank and --key exclude each other")
     d = _load(spec_or_preset)
+    if getattr(d, "kind", None) == "circuit":  # answers by node name: derive.grade.circuit
+        from derive.grade.circuit import answers_file, check_circuit as check_answers, \
+            read_circuit_answers as read_answers
     if blank or key:
         if answers is not None:
             raise click.UsageError("--blank and --key print a file; give no ANSWERS")
@@ -178,6 +187,7 @@ def _check_class(spec_or_dir: str, submissions: Path, out_dir: Path | None) -> N
     if out_dir is None:
         raise click.UsageError("a whole class needs -o REPORT_DIR")
     spec = None if Path(spec_or_dir).is_dir() else _load(spec_or_dir)
+    _network_only(spec, "derive check of a whole class")
     results = grade_class(Path(spec_or_dir), submissions, spec=spec)
     write_files(out_dir, class_files(results), quiet=True)
     failed = sum(r.score is None for r in results)
@@ -270,6 +280,7 @@ def worksheet(spec_or_preset, variants, seed, out_dir, scope, fmt, decimals, car
             seed = code_seed
         variants = max(variants, only)
     base = load_spec(spec_or_preset)
+    _network_only(base, "derive worksheet")
     show = sys.stderr.isatty() and variants > 1 and only is None
     with click.progressbar(length=variants, label="variants", file=sys.stderr) if show else _Quiet() as bar:
         files = worksheet_files(base, variants=variants, seed=seed, formats=formats, scope=parts,

@@ -14,7 +14,8 @@ from derive.spec.parse import load_spec
 
 #: (preset, format) of every worked example in output/, rendered with every view and its pictures.
 FORMATS = ("md", "tex", "pdf", "html", "ipynb")
-EXAMPLES = tuple((preset, fmt) for fmt in FORMATS for preset in ("two-two-two", "slp-identity", "svm-hinge"))
+EXAMPLES = tuple((preset, fmt) for fmt in FORMATS for preset in ("two-two-two", "slp-identity", "svm-hinge", "add-times",
+                                                                 "sigmoid-neuron"))
 #: (preset, answers file under output/, report file under output/) of every check report.
 CHECKS = (("two-two-two", "seed-001/answers.toml", "seed-001/report.md"),)
 #: (preset, document under the repository, report file under output/) of every audit report.

@@ -25,6 +25,8 @@ def derive(spec: Spec, *, verify: bool = True, symbolic: bool = True) -> Derivat
     ``symbolic=False`` leaves out sympy.diff of the composed loss (worksheets derive hundreds of variants;
     NumPy, finite differences and the update still check each one).
     """
+    if getattr(spec, "kind", None) == "circuit":
+        return derive_circuit(spec, verify=verify, symbolic=symbolic)
     graph = build_graph(spec)
     params = initial_parameters(graph)
     if couples(spec):  # a layer couples the instances: one batch-wide graph over the data, viewed per instance
@@ -84,5 +86,31 @@ def check(d: Derivation, *, symbolic: bool = True) -> Derivation:
     if failed:
         c = failed[0]
         raise CheckFailed(f"check '{c.name}' failed for {d.spec.source} (max abs Δ = {c.max_abs_error:.3g}, "
+                          f"tolerance {c.tolerance}): a bug in derive; please report it")
+    return d
+
+
+def derive_circuit(spec, *, verify: bool = True, symbolic: bool = True):
+    """A circuit's stages: spec → graph → steps → numbers (and training) → checks."""
+    from derive.core.circuit import CircuitDerivation, build_circuit, circuit_steps, evaluate_circuit, train_circuit
+    from derive.verify.circuit import run_circuit_checks
+
+    graph = build_circuit(spec)
+    steps = circuit_steps(graph)
+    numbers = evaluate_circuit(steps, spec, spec.leaves)
+    for key, g in numbers.grad.items():
+        if not math.isfinite(g):
+            raise SpecError(spec.source, f"circuit.{key}", f"d{spec.output}/d{key} is not a finite number "
+                                                           f"({g}); the circuit's values are too large")
+    training = train_circuit(steps, spec, numbers) if spec.training is not None else None
+    d = CircuitDerivation(spec=spec, graph=graph, steps=steps, numbers=numbers, training=training)
+    if not verify:
+        return d
+    with np.errstate(all="ignore"):
+        d.checks = run_circuit_checks(d, symbolic=symbolic)
+    failed = [c for c in d.checks.values() if c.passed is False]
+    if failed:
+        c = failed[0]
+        raise CheckFailed(f"check '{c.name}' failed for {spec.source} (max abs Δ = {c.max_abs_error:.3g}, "
                           f"tolerance {c.tolerance}): a bug in derive; please report it")
     return d

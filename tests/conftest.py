@@ -101,3 +101,11 @@ EXACT = """
     [training]
     learning_rate = 0.5
 """
+
+
+def network_presets() -> list[str]:
+    """The presets that are networks (not circuits): what the network-only tests go over."""
+    from derive.spec.circuit import is_circuit
+    from derive.spec.parse import preset_names
+
+    return [p for p in preset_names() if not is_circuit(load_spec(p))]

@@ -35,6 +35,12 @@ FUNCTIONS: dict[str, tuple[Callable, Callable]] = {
     "abs": (abs, sp.Abs),
 }
 
+#: Functions of two arguments: name → (float implementation, SymPy builder).
+FUNCTIONS_2: dict[str, tuple[Callable, Callable]] = {
+    "max": (max, sp.Max),
+    "min": (min, sp.Min),
+}
+
 
 _FUNCTIONS_CACHE: dict[tuple, dict] = {}
 
@@ -45,6 +51,7 @@ def functions() -> dict[str, tuple[Callable, Callable]]:
     key = tuple((name, type(act), tuple(act.formula_functions)) for name, act in ACTIVATIONS.items())
     if key not in _FUNCTIONS_CACHE:
         out = dict(FUNCTIONS)
+        out.update(FUNCTIONS_2)
         for act in ACTIVATIONS.values():
             for name, pair in act.formula_functions.items():
                 out.setdefault(name, pair)
@@ -96,10 +103,24 @@ class Formula:
             raise FormulaError("has no finite real value at this point")
         return float(value)
 
-    def to_sympy(self, symbols: Mapping[str, sp.Symbol]) -> sp.Expr:
-        """The SymPy expression of the tree, built node by node with evaluation off (9**9**9 stays unevaluated)."""
+    def to_sympy(self, symbols: Mapping[str, sp.Symbol], builders: Mapping | None = None) -> sp.Expr:
+        """The SymPy expression of the tree, built node by node with evaluation off (9**9**9 stays unevaluated).
+
+        ``builders`` (function name → (float function, SymPy builder)) replaces :func:`functions` where given
+        (a circuit builds its gates as functions of their own, derive.core.circuit)."""
         with sp.evaluate(False):
-            return _build(self.tree, symbols)
+            return _build(self.tree, symbols, builders)
+
+    def evaluate_strict(self, env: Mapping[str, float]) -> float:
+        """The value in floats, or a FormulaError saying which operation has no value: a division by zero,
+        a logarithm of a number that is not positive, a square root of a negative number, an overflow."""
+        try:
+            value = _eval(self.tree, env, strict=True)
+        except OverflowError:
+            raise FormulaError("overflows (a value beyond 1.8e308)") from None
+        if isinstance(value, complex) or not math.isfinite(value):
+            raise FormulaError("has no finite real value here")
+        return float(value)
 
 
 def parse_formula(text: str, known: Mapping[str, object] = {}, latex_names: Mapping[str, str] = {}) -> Formula:
@@ -159,8 +180,9 @@ def _validate(node: ast.AST, names: set, known: Mapping[str, object], funcs: Map
         if not isinstance(node.func, ast.Name) or node.func.id not in funcs:
             called = node.func.id if isinstance(node.func, ast.Name) else "that"
             raise FormulaError(f"calls the unknown function '{called}' (known: {', '.join(funcs)})")
-        if len(node.args) != 1 or node.keywords:
-            raise FormulaError(f"calls {node.func.id} with other than one argument")
+        arity = 2 if node.func.id in FUNCTIONS_2 else 1
+        if len(node.args) != arity or node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
+            raise FormulaError(f"calls {node.func.id} with other than {'two arguments' if arity == 2 else 'one argument'}")
     elif isinstance(node, ast.BinOp):
         if type(node.op) not in _BINARY:
             raise FormulaError("uses an operator other than + - * / ^ **")
@@ -171,28 +193,58 @@ def _validate(node: ast.AST, names: set, known: Mapping[str, object], funcs: Map
         raise FormulaError(f"contains a {type(node).__name__}, which is not allowed in a formula")
 
 
-def _eval(node: ast.expr, env: Mapping[str, float]) -> float:
+def _eval(node: ast.expr, env: Mapping[str, float], strict: bool = False) -> float:
     if isinstance(node, ast.Constant):
         return float(node.value)
     if isinstance(node, ast.Name):
         return CONSTANTS[node.id][0] if node.id in CONSTANTS else float(env[node.id])
     if isinstance(node, ast.BinOp):
-        return _BINARY[type(node.op)][0](_eval(node.left, env), _eval(node.right, env))
+        a, b = _eval(node.left, env, strict), _eval(node.right, env, strict)
+        if strict:
+            _domain(node, a, b)
+        return _BINARY[type(node.op)][0](a, b)
     if isinstance(node, ast.UnaryOp):
-        return _UNARY[type(node.op)][0](_eval(node.operand, env))
-    return functions()[node.func.id][0](_eval(node.args[0], env))
+        return _UNARY[type(node.op)][0](_eval(node.operand, env, strict))
+    if strict:
+        args = [_eval(a, env, strict) for a in node.args]
+        _domain(node, *args)
+        return functions()[node.func.id][0](*args)
+    return functions()[node.func.id][0](*[_eval(a, env) for a in node.args])
 
 
-def _build(node: ast.expr, symbols: Mapping[str, sp.Symbol]) -> sp.Expr:
+def _domain(node: ast.expr, *args: float) -> None:
+    """Refuse an operation without a real value at these arguments, in words naming it and its numbers."""
+    if isinstance(node, ast.BinOp):
+        a, b = args
+        if isinstance(node.op, ast.Div) and b == 0:
+            raise FormulaError(f"divides by zero ({ast.unparse(node.right)} = 0)")
+        if isinstance(node.op, ast.Pow):
+            if a == 0 and b < 0:
+                raise FormulaError(f"divides by zero (0 to the power {b:g})")
+            if a < 0 and b != int(b):
+                raise FormulaError(f"raises a negative number ({a:g}) to a power that is not whole ({b:g})")
+            if abs(b) > 1 and abs(a) > 1 and abs(b) * math.log(abs(a)) > 709:
+                raise FormulaError(f"overflows ({a:g} to the power {b:g})")
+        return
+    name = node.func.id
+    if name in ("log", "ln") and args[0] <= 0:
+        raise FormulaError(f"takes the log of a number that is not positive ({name}({args[0]:g}))")
+    if name == "sqrt" and args[0] < 0:
+        raise FormulaError(f"takes the square root of a negative number (sqrt({args[0]:g}))")
+    if name == "exp" and args[0] > 709:
+        raise FormulaError(f"overflows (exp({args[0]:g}) is beyond 1.8e308)")
+
+
+def _build(node: ast.expr, symbols: Mapping[str, sp.Symbol], builders: Mapping | None = None) -> sp.Expr:
     if isinstance(node, ast.Constant):
         return sp.Rational(repr(node.value)) if isinstance(node.value, float) else sp.Integer(node.value)
     if isinstance(node, ast.Name):
         return CONSTANTS[node.id][1] if node.id in CONSTANTS else symbols[node.id]
     if isinstance(node, ast.BinOp):
-        return _BINARY[type(node.op)][1](_build(node.left, symbols), _build(node.right, symbols))
+        return _BINARY[type(node.op)][1](_build(node.left, symbols, builders), _build(node.right, symbols, builders))
     if isinstance(node, ast.UnaryOp):
-        return _UNARY[type(node.op)][1](_build(node.operand, symbols))
-    return functions()[node.func.id][1](_build(node.args[0], symbols))
+        return _UNARY[type(node.op)][1](_build(node.operand, symbols, builders))
+    return (builders or functions())[node.func.id][1](*[_build(a, symbols, builders) for a in node.args])
 
 
 # --------------------------------------------------------------------------- LaTeX

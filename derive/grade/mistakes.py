@@ -60,6 +60,9 @@ class Mistake:
     """A classic slip: :meth:`models` yields the ways it can be made in one derivation (none when it cannot)."""
 
     name: ClassVar[str]
+    kind: ClassVar[str] = "network"
+    """What it is a mistake in: ``network`` (models give per-instance Numbers) or ``circuit`` (models give the
+    circuit's answers-file numbers directly: derive.grade.circuit)."""
 
     def models(self, d: Derivation) -> Iterator[Model]:
         raise NotImplementedError
@@ -270,12 +273,117 @@ def unregister(name: str) -> None:
     MISTAKES.pop(name, None)
 
 
+# --------------------------------------------------------------------------- circuits
+
+
+class _CircuitMistake(Mistake):
+    """A slip in a circuit's backward pass: the gradients redone with other local gradients or other sums."""
+
+    kind = "circuit"
+
+    @staticmethod
+    def redo(d, local: dict | None = None, terms=None) -> dict[str, float]:
+        """The answers-file numbers with other local gradients, or with ``terms(name, children)`` choosing the
+        gates whose gradients reach a name (values unchanged: the forward pass is not the slip)."""
+        from derive.grade.circuit import grad_name
+
+        local = d.numbers.local if local is None else local
+        out_key = d.spec.output
+        grad: dict[str, float] = {}
+        values = {k: d.value[k] for k in d.graph.nodes if d.graph[k].expr is not None}
+        for key, step in d.steps.steps.items():
+            children = [t.child for t in step.terms]
+            if terms is not None and children:
+                children = terms(key, children)
+            grad[key] = 1.0 if key == out_key else sum(grad[c] * local[(c, key)] for c in children)
+        values.update({grad_name(d, k): g for k, g in grad.items() if k != out_key})
+        return values
+
+
+class BranchNotAdded(_CircuitMistake):
+    """A wire that branches into several gates: the gradient of one branch taken, the others not added."""
+
+    name = "branch-not-added"
+
+    def models(self, d):
+        for key, kids in d.graph.children.items():
+            if len(kids) < 2:
+                continue
+            for keep in kids:
+                others = ", ".join(k for k in kids if k != keep)
+                yield (f"branch-not-added-{key}-{keep}",
+                       f"the wire {key} branches into {', '.join(kids)}: the gradients of its branches add, and only "
+                       f"the one through {keep} was counted (not through {others})",
+                       self.redo(d, terms=lambda k, cs, key=key, keep=keep: [keep] if k == key else cs), {})
+
+
+class WrongGate(_CircuitMistake):
+    """A gate's local gradient taken from another gate: 1 (an add gate's) for a product, the input's own value
+    instead of the other input for a product, the other input for a sum, the sign of a subtraction dropped."""
+
+    name = "wrong-gate"
+
+    def models(self, d):
+        import ast
+
+        for node in d.spec.nodes:
+            tree = node.formula.tree
+            if not (isinstance(tree, ast.BinOp) and isinstance(tree.left, ast.Name) and isinstance(tree.right, ast.Name)
+                    and tree.left.id != tree.right.id):
+                continue
+            a, b = tree.left.id, tree.right.id
+            c = node.name
+            for mine, other in ((a, b), (b, a)):
+                if (c, mine) not in d.numbers.local:
+                    continue
+                alternatives = []
+                if isinstance(tree.op, ast.Mult):
+                    alternatives = [(d.value[mine], f"∂{c}/∂{mine} of the multiply gate {c} = {a}·{b} is the other "
+                                                    f"input {other}, not {mine} itself"),
+                                    (1.0, f"∂{c}/∂{mine} taken as 1, an add gate's local gradient, but {c} = {a}·{b} "
+                                          f"multiplies: its local gradient is the other input {other}")]
+                elif isinstance(tree.op, (ast.Add, ast.Sub)):
+                    sign = -1.0 if isinstance(tree.op, ast.Sub) and mine == b else 1.0
+                    alternatives = [(sign * d.value[other], f"∂{c}/∂{mine} taken as the other input {other}, a "
+                                                            f"multiply gate's local gradient, but {c} = "
+                                                            f"{node.text} adds: its local gradient is {sign:+g}")]
+                    if sign < 0:
+                        alternatives.append((1.0, f"the sign of the subtraction dropped: ∂{c}/∂{mine} of "
+                                                  f"{c} = {node.text} is -1"))
+                for value, why in alternatives:
+                    local = dict(d.numbers.local)
+                    local[(c, mine)] = value
+                    yield f"wrong-gate-{c}-{mine}", why, self.redo(d, local=local), {}
+
+
+class UpstreamNotMultiplied(_CircuitMistake):
+    """The local gradient alone taken as the gradient: the gradient arriving from the gate above not multiplied in."""
+
+    name = "upstream-not-multiplied"
+
+    def models(self, d):
+        out = d.spec.output
+        values = {k: d.value[k] for k in d.graph.nodes if d.graph[k].expr is not None}
+        from derive.grade.circuit import grad_name
+
+        for key, step in d.steps.steps.items():
+            if key != out:
+                values[grad_name(d, key)] = sum(d.numbers.local[(t.child, key)] for t in step.terms)
+        yield ("upstream-not-multiplied", "the local gradient alone: the chain rule multiplies it by the gradient "
+               "arriving from the gate above (d{0}/dc · ∂c/∂n)".format(out), values, {})
+
+
 for _cls in (Reduction, MissingPath, NoDerivative, Signs, FactorTwo, Transposed, UpdatedWeights, Rounded,
-             LearningRate):
+             LearningRate, BranchNotAdded, WrongGate, UpstreamNotMultiplied):
     register(_cls)
 
 
 def mistakes(d: Derivation) -> list[tuple[str, str, dict[str, float]]]:
     """Every classic mistake as (label, explanation, the catalogue's numbers under that mistake)."""
+    kind = getattr(d, "kind", "network")
+    if kind == "circuit":
+        return [(label, explanation, values) for mistake in MISTAKES.values() if mistake.kind == kind
+                for label, explanation, values, _ in mistake.models(d)]
     return [(label, explanation, quantity_values(d, nums, **options))
-            for mistake in MISTAKES.values() for label, explanation, nums, options in mistake.models(d)]
+            for mistake in MISTAKES.values() if mistake.kind == kind
+            for label, explanation, nums, options in mistake.models(d)]

@@ -568,7 +568,12 @@ def render_files(d: Derivation, *, fmt: str = "md", notation: str = "inout", dig
     env = environment(Path(templates) if templates else None)
     drawn: dict[str, bytes] = {}
     figures: dict[str, tuple[str, str]] = {}
-    if pictures:
+    circuit = getattr(d, "kind", None) == "circuit"
+    if pictures and circuit:
+        from derive.render.circuit import circuit_pictures
+
+        drawn, figures = circuit_pictures(d, "pdf" if fmt in ("tex", "pdf") else "svg", digits=digits)
+    elif pictures:
         from derive.render.pictures import draw, pictures_of
 
         kind = "pdf" if fmt in ("tex", "pdf") else "svg"
@@ -578,15 +583,24 @@ def render_files(d: Derivation, *, fmt: str = "md", notation: str = "inout", dig
             figures[picture.role] = (file, picture.caption)
     main = f"{d.spec.name}.{fmt}"
     try:
-        page = Page(d, notation=notation, digits=digits, views=views, figures=figures)
-        markdown = env.get_template("worked_example.md.j2").render(page=page, d=d, spec=d.spec,
-                                                                   fragment=fragment and fmt == "md")
+        if circuit:
+            from derive.render.circuit import CircuitPage
+
+            page = CircuitPage(d, digits=digits, figures=figures)
+            markdown = env.get_template("circuit.md.j2").render(page=page, d=d, spec=d.spec,
+                                                                fragment=fragment and fmt == "md")
+        else:
+            page = Page(d, notation=notation, digits=digits, views=views, figures=figures)
+            markdown = env.get_template("worked_example.md.j2").render(page=page, d=d, spec=d.spec,
+                                                                       fragment=fragment and fmt == "md")
         _verify(markdown, "md", digits, templates)
         if fmt == "md":
             return {main: markdown, **drawn}
         if fmt == "ipynb":
             from derive.render.notebook import code_cells, notebook
 
+            if circuit:
+                from derive.render.circuit import circuit_code_cells as code_cells
             return {main: notebook(markdown, code_cells(env, d), drawn, title=d.spec.title)}
         title = md_prose(d.spec.title, field="title", one_line=True)
         if fmt == "html":

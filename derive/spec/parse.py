@@ -36,7 +36,7 @@ INPUT_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 #: (derive.grade.formula); the activations add their functions (sigma, tanh, relu, ...). An input of
 #: that name would be ambiguous in a formula (`w11*e`) and on the page (e^{-z}), so it is refused.
 FORMULA_CONSTANTS = ("e", "pi")
-FORMULA_MATH = ("exp", "log", "ln", "sqrt", "abs")
+FORMULA_MATH = ("exp", "log", "ln", "sqrt", "abs", "max", "min")
 
 
 def formula_words() -> tuple[str, ...]:
@@ -439,6 +439,10 @@ class _Reader:
     # -- the document
 
     def spec(self, doc: dict, default_name: str | None) -> Spec:
+        if "circuit" in doc and "network" not in doc:  # a circuit of any expression: derive.spec.circuit
+            from derive.spec.circuit import read_circuit
+
+            return read_circuit(self, doc, default_name)
         self.known_keys(doc, "", ("name", "title", "description", "arithmetic", "network", "data", "training",
                                   "worksheet"))
         if "name" in doc:

@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from conftest import ROOT, need
+from conftest import network_presets, ROOT, need
 from derive.pipeline import derive
 from derive.render.html import KATEX_CDN, markdown_to_html
 from derive.render.printer import NOTATIONS
@@ -100,7 +100,7 @@ def rendered_ok(page: str, tmp_path) -> bool:
     return not requests and "katex-error" not in body and typeset(body) == formula_count(page) > 0
 
 
-@pytest.mark.parametrize("preset", preset_names())
+@pytest.mark.parametrize("preset", network_presets())
 @pytest.mark.parametrize("notation", NOTATIONS)
 def test_page_renders_every_formula_offline(preset, notation, tmp_path):
     page = render(derive(load_spec(preset)), fmt="html", notation=notation, views=("scalar", "matrix", "tape"))

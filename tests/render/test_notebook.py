@@ -11,7 +11,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from conftest import spec_from
+from conftest import network_presets, spec_from
 from derive.pipeline import derive
 from derive.render.page import render, render_files
 from derive.spec.parse import load_spec, preset_names
@@ -39,7 +39,7 @@ def execute(notebook: str) -> nbformat.NotebookNode:
     return nb
 
 
-@pytest.mark.parametrize("preset", preset_names())
+@pytest.mark.parametrize("preset", network_presets())
 def test_every_preset_notebook_executes_in_a_kernel(preset):
     nb = execute(render(derive(load_spec(preset)), fmt="ipynb", pictures=True, views=("scalar", "matrix", "tape")))
     printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)

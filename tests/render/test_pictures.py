@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import need, spec_from
+from conftest import network_presets, need, spec_from
 from derive.verify import reference
 from derive.pipeline import derive
 from derive.render.pictures import FONT, Picture, Rect, Text, draw, network_scene, pictures_of, plain, scene_of
@@ -190,7 +190,7 @@ def overlapping(items) -> list[tuple[str, str]]:
             if min(p[2], q[2]) - max(p[0], q[0]) > 0.01 and min(p[3], q[3]) - max(p[1], q[1]) > 0.01]
 
 
-@pytest.mark.parametrize("which", [*preset_names(), "biased", "four"])
+@pytest.mark.parametrize("which", [*network_presets(), "biased", "four"])
 @pytest.mark.parametrize("edges", [False, True])
 def test_no_label_sits_on_another(which, edges):
     spec = spec_from({"biased": BIASED, "four": FOUR}[which], which) if which in ("biased", "four") \
@@ -315,7 +315,7 @@ def test_pdf_with_pictures_compiles():
     assert "in = 6.1" in text and "epoch" in text
 
 
-@pytest.mark.parametrize("which", [*preset_names(), "biased"])
+@pytest.mark.parametrize("which", [*network_presets(), "biased"])
 def test_the_loss_plot_has_no_label_on_another(which):
     d = derive(spec_from(BIASED, "biased") if which == "biased" else load_spec(which))
     scene = scene_of(d, Picture("loss", ""))

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import need, spec_from
+from conftest import network_presets, need, spec_from
 from derive.pipeline import derive
 from derive.errors import DeriveError, UsageError
 from derive.render.printer import NOTATIONS
@@ -52,7 +52,7 @@ def pdflatex_ok(tex: str, tmp_path, name: str) -> None:
     assert run.returncode == 0 and not errors, errors or run.stdout[-2000:]
 
 
-@pytest.mark.parametrize("preset", preset_names())
+@pytest.mark.parametrize("preset", network_presets())
 @pytest.mark.parametrize("notation", NOTATIONS)
 def test_presets_compile_with_pdflatex(preset, notation, tmp_path):
     pdflatex_ok(render(derive(load_spec(preset)), fmt="tex", notation=notation, views=("scalar", "matrix", "tape")),

@@ -500,6 +500,8 @@ _INPUT = re.compile(r"(?:\b[xX](?:_?new|_test|\d)?\b|\binputs?\b)\s*(?:=|:|of|is
 
 def _other_network(doc: Document, vocab: Vocabulary) -> list[tuple[int, int]]:
     """Stretches (first line, next heading) that work with other parameters or other inputs than the spec's."""
+    if getattr(vocab.d, "kind", None) == "circuit":
+        return []  # a circuit's leaves are its inputs and parameters at once: no other network to tell apart
     params = sorted(vocab.d.params.values())
     n = len(params)
     inputs = [tuple(float(v) for v in inst.x) for inst in vocab.d.spec.data]

@@ -201,6 +201,9 @@ class _Judge:
     def diagnose(self, c: Claim, cands: list[Known]) -> tuple[str | None, Known | None, list[int]]:
         from derive.grade.judge import Tolerance, inputs_of, recompute
 
+        if getattr(self.d, "kind", None) == "circuit":
+            from derive.grade.circuit import audit_inputs_of as inputs_of, audit_recompute as recompute
+
         # 1. it follows from the document's own earlier wrong numbers
         for k in cands:
             if k.quantity is None:
@@ -250,7 +253,12 @@ class _Judge:
 def audit(d: Derivation, doc: Document) -> AuditReport:
     from derive.verify.chains import check_chain
 
-    vocab = Vocabulary(d)
+    if getattr(d, "kind", None) == "circuit":
+        from derive.grade.circuit import CircuitVocabulary
+
+        vocab = CircuitVocabulary(d)
+    else:
+        vocab = Vocabulary(d)
     reading = read_claims(doc, vocab)
     judge = _Judge(d, vocab, doc)
     judge.reading = reading

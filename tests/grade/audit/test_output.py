@@ -20,4 +20,7 @@ def test_derives_own_pages_audit_clean(preset, fmt):
     assert report.findings == []
     assert not report.skipped
     # the audit really read the page: most of its results are matched to quantities, chains compared
-    assert report.checked > 150 and report.chains > 50
+    if report.spec in ("add-times", "sigmoid-neuron"):  # circuits: a page of a few gates
+        assert report.checked >= {"add-times": 8, "sigmoid-neuron": 30}[report.spec] and report.chains >= 2
+    else:
+        assert report.checked > 150 and report.chains > 50
