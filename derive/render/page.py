@@ -16,6 +16,8 @@ import re
 
 import jinja2
 import sympy as sp
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from derive.core.derivation import Derivation
 from derive.errors import UsageError
@@ -53,12 +55,14 @@ class _MemoryBytecodeCache(jinja2.BytecodeCache):
     more than the rest of the page. Without a writable cache directory, memory alone serves.
     """
 
-    def __init__(self):
+    def __init__(self, kind: str = ""):
         self.store: dict[str, bytes] = {}
         self.disk: jinja2.BytecodeCache | None = None
         try:
-            # The file names carry Jinja's version and this environment's options: compiled code depends on them.
-            self.disk = jinja2.FileSystemBytecodeCache(pattern=f"derive-{jinja2.__version__}-{_OPTIONS}-%s.cache")
+            # The file names carry Jinja's version and this environment's options (and whether it is the
+            # sandbox, which compiles every call and attribute to a checked one): compiled code depends on them.
+            self.disk = jinja2.FileSystemBytecodeCache(
+                pattern=f"derive-{jinja2.__version__}-{_OPTIONS}{kind}-%s.cache")
         except (OSError, RuntimeError):
             pass
 
@@ -85,6 +89,62 @@ class _MemoryBytecodeCache(jinja2.BytecodeCache):
 _ENV_OPTIONS = {"trim_blocks": True, "lstrip_blocks": True, "keep_trailing_newline": True}
 _OPTIONS = hashlib.sha1(repr(sorted(_ENV_OPTIONS.items()) + ["StrictUndefined", "_is_html"]).encode()).hexdigest()[:10]
 _BYTECODE = _MemoryBytecodeCache()
+_SANDBOX_BYTECODE = _MemoryBytecodeCache("-sandbox")
+
+#: In a user's templates: the longest string or list that ``*`` may make, the largest power ``**`` may
+#: compute (in bits), the widest field a ``%`` or ``format`` may pad to. ``range`` stops at 100,000 (Jinja's own).
+MAX_REPEAT = 1_000_000
+MAX_POWER_BITS = 100_000
+_WIDE_FIELD = re.compile(r"%[^a-zA-Z%]*\d{6,}|\{[^{}]*:[^{}]*\d{6,}[^{}]*\}")
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja's sandbox for a user's templates (``--templates``), which are code from outside: no attribute
+    starting with an underscore, no Python internals, no changing derive's objects, ``range`` capped; and
+    no string, list or number so large that making it exhausts the memory."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def call_binop(self, context, operator, left, right):
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(times, int) and len(seq) * times > MAX_REPEAT:
+                    raise SecurityError(f"'*' would make {len(seq) * times} items (at most {MAX_REPEAT})")
+        elif operator == "**" and isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and right > 0:
+            if right * abs(left).bit_length() > MAX_POWER_BITS:
+                raise SecurityError(f"'**' would make a number of more than {MAX_POWER_BITS} bits")
+        elif operator == "%" and isinstance(left, str) and _WIDE_FIELD.search(left):
+            raise SecurityError(f"a field of a million characters or more in {left[:40]!r}")
+        return super().call_binop(context, operator, left, right)
+
+    def wrap_str_format(self, value):
+        if getattr(value, "__name__", None) in ("format", "format_map") and isinstance(
+                getattr(value, "__self__", None), str) and _WIDE_FIELD.search(value.__self__):
+            raise SecurityError(f"a field of a million characters or more in {value.__self__[:40]!r}")
+        return super().wrap_str_format(value)
+
+    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (Jinja's own signature)
+        _check_arguments(args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def _check_arguments(args, kwargs) -> None:
+    """Refuse a call from a user's template with a count of a million or more (``'x'.ljust(10**9)``,
+    ``|center(10**9)``) or a format string with such a field (``'%1000000000d'|format(1)``)."""
+    for a in (*args, *kwargs.values()):
+        if isinstance(a, int) and not isinstance(a, bool) and abs(a) >= MAX_REPEAT:
+            raise SecurityError(f"an argument of {a} (a template may pass counts below {MAX_REPEAT})")
+        if isinstance(a, str) and _WIDE_FIELD.search(a):
+            raise SecurityError(f"a field of a million characters or more in {a[:40]!r}")
+
+
+def _checked_filter(f):
+    @functools.wraps(f)  # keeps Jinja's pass_context/pass_environment marks
+    def checked(*args, **kwargs):
+        _check_arguments(args, kwargs)
+        return f(*args, **kwargs)
+
+    return checked
 
 
 #: The prefix under which the built-in templates stay reachable when a user's template overrides one.
@@ -118,9 +178,14 @@ def _environment(user_dir: str | None) -> jinja2.Environment:
     builtin = jinja2.FileSystemLoader([str(d) for d in template_dirs()])
     chain = ([jinja2.FileSystemLoader(user_dir)] if user_dir else []) + [builtin]
     loader = jinja2.ChoiceLoader([jinja2.PrefixLoader({BUILTIN_PREFIX: builtin}, delimiter="/"), *chain])
-    env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined, autoescape=_is_html,
-                             bytecode_cache=_BYTECODE, **_ENV_OPTIONS)
+    # A user's templates run in the sandbox (the built-ins they extend with them); derive's own alone run
+    # unsandboxed, which is faster (no check around every attribute and call) and needs no guard.
+    kind = _Sandbox if user_dir else jinja2.Environment
+    env = kind(loader=loader, undefined=jinja2.StrictUndefined, autoescape=_is_html,
+               bytecode_cache=_SANDBOX_BYTECODE if user_dir else _BYTECODE, **_ENV_OPTIONS)
     env.filters.update(name=_name_filter, num=_num_filter, **FILTERS)
+    if user_dir:
+        env.filters = {name: _checked_filter(f) for name, f in env.filters.items()}
     return env
 
 
@@ -529,6 +594,30 @@ def _verify(text: str, fmt: str, digits: int, templates) -> None:
     verify_page(text, fmt, digits, where=f"the {fmt} page:", blame=blame)
 
 
+def template_error(exc: Exception) -> UsageError:
+    """One line for an error in a template: what went wrong, and the template file and line where.
+
+    A syntax error knows its line; an error while rendering (an undefined name, something the sandbox
+    refuses, a division by zero) is found in the traceback, whose template frames Jinja points at the
+    template's own lines.
+    """
+    filename, lineno = getattr(exc, "filename", None), getattr(exc, "lineno", None)
+    if lineno is None:
+        tb = exc.__traceback__
+        while tb is not None:
+            if "__jinja_exception__" in tb.tb_frame.f_globals:  # a frame Jinja made for a template line
+                filename, lineno = tb.tb_frame.f_code.co_filename, tb.tb_lineno
+            tb = tb.tb_next
+    where = f" at {filename}:{lineno}" if filename and lineno else ""
+    if isinstance(exc, SecurityError):
+        message = f"not allowed in a template: {exc}"
+    elif isinstance(exc, jinja2.TemplateError):
+        message = exc.message or type(exc).__name__
+    else:
+        message = f"{type(exc).__name__}: {exc}"
+    return UsageError(f"template error{where}: {message}")
+
+
 def render_report(report, *, fmt: str = "text", templates: Path | None = None) -> str:
     """The report of `derive check` as terminal text or Markdown."""
     env = environment(Path(templates) if templates else None)
@@ -621,12 +710,11 @@ def render_files(d: Derivation, *, fmt: str = "md", notation: str = "inout", dig
             return {main: body, **drawn}
         tex = env.get_template("document.tex.j2").render(title=inline(title), body=body, spec=d.spec)
     except jinja2.TemplateError as exc:
-        where = f" ({exc.filename}:{exc.lineno})" if getattr(exc, "lineno", None) else ""
-        raise UsageError(f"template error{where}: {exc.message}") from None
+        raise template_error(exc) from None
     except (ArithmeticError, LookupError, TypeError, ValueError, RecursionError) as exc:
         if templates is None:  # derive's own templates: a bug in derive
             raise
-        raise UsageError(f"template error in --templates {templates}: {type(exc).__name__}: {exc}") from None
+        raise template_error(exc) from None
     if fmt == "tex":
         return {main: tex, **drawn}
     return {main: compile_pdf(tex, d.spec.name, drawn)}

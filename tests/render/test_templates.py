@@ -52,3 +52,33 @@ def test_the_override_through_the_command_line(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert exc.value.code == 0, err
     assert out.rstrip().endswith("From the CLI.") and "## Gradient descent update" in out
+
+
+def test_user_templates_run_in_the_sandbox_and_the_builtins_alone_do_not(tmp_path):
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    assert isinstance(environment(tmp_path), ImmutableSandboxedEnvironment)
+    assert not isinstance(environment(), ImmutableSandboxedEnvironment)  # derive's own: no check per call
+
+
+@pytest.mark.parametrize("preset", ["two-two-two", "svm-hinge"])
+@pytest.mark.parametrize("fmt", ["md", "tex", "html", "ipynb"])
+def test_the_builtins_render_the_same_in_the_sandbox(tmp_path, preset, fmt):
+    """With --templates, the built-ins render in the sandbox too (a user's template extends them): same page."""
+    from derive.pipeline import derive
+    from derive.spec.parse import load_spec
+
+    d = derive(load_spec(preset))
+    views = ("scalar", "matrix", "tape")
+    assert render(d, fmt=fmt, templates=tmp_path, views=views) == render(d, fmt=fmt, views=views)
+
+
+def test_a_sandbox_refusal_names_the_template_file_and_line(tmp_path, capsys):
+    (tmp_path / "worked_example.md.j2").write_text('{% extends "builtin/worked_example.md.j2" %}\n'
+                                                   "{% block footer %}\n{{ lipsum.__globals__ }}\n{% endblock %}\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["render", "two-two-two", "--templates", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert err == (f"derive: error: template error at {tmp_path / 'worked_example.md.j2'}:3: not allowed in a "
+                   "template: access to attribute '__globals__' of 'function' object is unsafe.\n")
