@@ -201,11 +201,16 @@ _PARSERS: list[lark.Lark] = []
 
 
 def _parser() -> lark.Lark:
-    """The LALR parser of :data:`GRAMMAR`, built on first use (about 40 ms)."""
+    """The LALR parser of :data:`GRAMMAR`, built on first use (about 40 ms), or read back (about 3 ms)
+    from derive's per-user cache (:mod:`derive.cache`), where lark keeps its tables under the grammar's hash."""
     if not _PARSERS:
+        from derive.cache import user_cache_dir
+
+        where = user_cache_dir("lark")
+        cache = str(where / f"mathreader-{lark.__version__}.pickle") if where else False
         # the tree is built while parsing (no parse tree, no second pass)
         _PARSERS.append(lark.Lark(GRAMMAR, parser="lalr", lexer="basic", maybe_placeholders=False,
-                                  transformer=_Build()))
+                                  transformer=_Build(), cache=cache))
     return _PARSERS[0]
 
 

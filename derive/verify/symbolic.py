@@ -12,9 +12,10 @@ else ``~/.cache/derive``) under a SHA-256 of the composed loss itself: its whole
 symbol with its assumptions, every number exactly), the parameters, SymPy's version and this
 file's format. A later run composes the loss again, finds the file of that hash and evaluates
 the derivatives it holds; any other composed loss (another network, other weights' names, a new
-SymPy) differentiates afresh. The file is data, never code: a table of operations from
-:data:`OPERATIONS` whose arguments are earlier rows, read back only if every row is well formed.
-A composed loss with any function outside that list is differentiated every time.
+SymPy) differentiates afresh; without a trusted cache directory (see :mod:`derive.cache`) every
+run differentiates. The file is data, never code: a table of operations from :data:`OPERATIONS`
+whose arguments are earlier rows, read back only if every row is well formed. A composed loss with
+any function outside that list is differentiated every time.
 
 The derivatives are evaluated with mpmath in the instance's working precision (53 bits, or more
 for a saturated output unit), row by row, every shared subexpression once.
@@ -186,9 +187,10 @@ class Derivatives:
         return out
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "derive" / "sympy-diff"
+def cache_dir() -> Path | None:
+    from derive.cache import user_cache_dir
+
+    return user_cache_dir("sympy-diff")
 
 
 def loss_derivatives(graph, directory: Path | None = None) -> Derivatives:
@@ -203,7 +205,7 @@ def loss_derivatives(graph, directory: Path | None = None) -> Derivatives:
         key_rows, key_roots = table([loss, *(p.symbol for p in params)])
     except Unsupported:
         key_rows = None
-    directory = cache_dir() if directory is None else directory
+    directory = cache_dir() if directory is None else directory  # None: no trusted cache directory
     path = None
     if key_rows is not None and directory:
         key = json.dumps({"format": FORMAT, "sympy": sp.__version__, "loss": key_rows, "roots": key_roots,

@@ -118,3 +118,18 @@ def test_every_registered_activation_composes(tmp_path):
         out = symbolic.loss_derivatives(d.graph, tmp_path)
         leaves = {k: v for k, v in d.instances[0].value.items() if d.graph[k].expr is None}
         assert out.values(leaves, 53) == pytest.approx(reference_values(d.graph, d.instances[0]), rel=1e-10), name
+
+
+def test_the_cache_directory_is_this_users_alone(tmp_path, monkeypatch):
+    from derive.cache import user_cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    made = user_cache_dir("sympy-diff")
+    assert made == tmp_path / "derive" / "sympy-diff" and made.is_dir() and made.stat().st_mode & 0o777 == 0o700
+    (tmp_path / "derive").chmod(0o777)  # writable by others: another user could plant files in it
+    assert user_cache_dir("sympy-diff") is None
+    (tmp_path / "derive").chmod(0o755)
+    assert user_cache_dir("sympy-diff") == made
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
+    (tmp_path / "file").write_text("")
+    assert user_cache_dir("lark") is None  # cannot be made: nothing is cached, nothing fails
