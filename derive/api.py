@@ -122,7 +122,10 @@ def answers_file(d: Any, *, filled: bool = False) -> str:
     """An answers file (TOML text) naming every quantity: blank (every value ``""``) or ``filled`` in correctly."""
     from derive.grade.answers import answers_file as make
 
-    return make(derive(d), filled=filled)
+    d = derive(d)
+    if getattr(d, "kind", None) == "circuit":
+        from derive.grade.circuit import answers_file as make
+    return make(d, filled=filled)
 
 
 def check(d: Any, answers: Any, *, rtol: float | None = None, atol: float | None = None,
@@ -139,6 +142,9 @@ def check(d: Any, answers: Any, *, rtol: float | None = None, atol: float | None
     from derive.grade.judge import Tolerance, check_answers
 
     d = derive(d)
+    if getattr(d, "kind", None) == "circuit":  # answers by node name (derive.grade.circuit)
+        from derive.grade.circuit import check_circuit as check_answers, parse_circuit_answers as parse_answers, \
+            read_circuit_answers as read_answers
     if isinstance(answers, Mapping):
         given = parse_answers(_plain(answers, "<dict>"), d, "<dict>")
     elif isinstance(answers, str) and ("\n" in answers or "=" in answers):

@@ -280,7 +280,18 @@ def worksheet(spec_or_preset, variants, seed, out_dir, scope, fmt, decimals, car
             seed = code_seed
         variants = max(variants, only)
     base = load_spec(spec_or_preset)
-    _network_only(base, "derive worksheet")
+    if getattr(base, "kind", None) == "circuit":
+        from derive.worksheets.circuit import circuit_worksheet_files
+
+        if scope is not None or carry is not None or notation != "inout":
+            raise click.UsageError("--scope, --carry and --notation are for networks: a circuit's sheet asks every "
+                                   "value and gradient, in the circuit's own names")
+        files = circuit_worksheet_files(base, variants=variants, seed=seed, formats=formats, decimals=decimals,
+                                        blanks=blanks, only=only)
+        write_files(out_dir, files, quiet=True)
+        made = 1 if only is not None else variants
+        click.echo(f"wrote {made} variant{'s' if made != 1 else ''} ({len(files)} files) to {out_dir}", err=True)
+        return
     show = sys.stderr.isatty() and variants > 1 and only is None
     with click.progressbar(length=variants, label="variants", file=sys.stderr) if show else _Quiet() as bar:
         files = worksheet_files(base, variants=variants, seed=seed, formats=formats, scope=parts,

@@ -66,9 +66,10 @@ class CircuitAnswers:
 def answers_file(d, *, filled: bool, only: set[str] | None = None, values: dict[str, float] | None = None,
                  heading: list[str] | None = None) -> str:
     """The TOML answers file of a circuit: blank (every value "") or filled with the key."""
-    lines = list(heading or [f"# Answers for the circuit {d.spec.name}: fill in each value (a number, or a formula",
-                                f"# of the circuit's names). Check with: derive check {d.spec.name} THIS_FILE",
-                                "# The leaves: " + ", ".join(f"{k} = {v:g}" for k, v in d.spec.inputs)])
+    lines = [f"# {line}" for line in heading or [
+        f"Answers for the circuit {d.spec.name}: fill in each value (a number, or a formula",
+        f"of the circuit's names). Check with: derive check {d.spec.name} THIS_FILE",
+        "The leaves: " + ", ".join(f"{k} = {v:g}" for k, v in d.spec.inputs)]]
     lines.append("")
     for name, q in circuit_catalogue(d).items():
         if only is not None and name not in only:
