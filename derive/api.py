@@ -73,7 +73,7 @@ def derive(spec: Any, *, verify: bool = True) -> "Derivation":
 def document(d: Any, fmt: str = "md", *, out_dir: str | os.PathLike | None = None, notation: str = "inout",
            digits: int = 4, views: str | Iterable[str] = "scalar", pictures: bool | None = None,
            edge_gradients: bool = False, fragment: bool = False, templates: str | os.PathLike | None = None,
-           katex: str | None = None) -> "str | bytes | list[Path]":
+           katex: str | None = None, lang: str = "en") -> "str | bytes | list[Path]":
     """The worked example of a derivation (or of anything :func:`derive` takes) in ``fmt``: ``derive render``.
 
     (Called ``document``, not ``render``: ``derive.render`` is the package of the writers.)
@@ -85,9 +85,11 @@ def document(d: Any, fmt: str = "md", *, out_dir: str | os.PathLike | None = Non
     or a list), ``pictures`` (default: on, except md and tex returned as text, whose pictures are
     files of their own), ``edge_gradients`` (∂L/∂w on the edges of the network's picture),
     ``fragment`` (the body only), ``templates`` (a directory overriding built-in templates) and
-    ``katex`` (where an html page loads KaTeX from).
+    ``katex`` (where an html page loads KaTeX from); ``lang`` is the language of every word (``en``,
+    ``de``: see docs/languages.md).
 
-    A :class:`derive.Report` of :func:`check` renders too, as ``fmt="text"`` or ``"md"``.
+    A :class:`derive.Report` of :func:`check` renders too, as ``fmt="text"`` or ``"md"`` (its diagnoses
+    in the language :func:`check` was given).
     """
     from derive.grade.judge import Report
 
@@ -95,7 +97,7 @@ def document(d: Any, fmt: str = "md", *, out_dir: str | os.PathLike | None = Non
         from derive.render.page import render_report
 
         return render_report(d, fmt="text" if fmt == "txt" else fmt,
-                             templates=Path(templates) if templates else None)
+                             templates=Path(templates) if templates else None, lang=lang)
     from derive.render.page import render_files
 
     d = derive(d)
@@ -105,7 +107,7 @@ def document(d: Any, fmt: str = "md", *, out_dir: str | os.PathLike | None = Non
         pictures = out_dir is not None or fmt not in ("md", "tex")
     files = render_files(d, fmt=fmt, notation=notation, digits=digits, templates=Path(templates) if templates else None,
                          fragment=fragment, katex=katex, views=tuple(views), pictures=pictures,
-                         edge_gradients=edge_gradients)
+                         edge_gradients=edge_gradients, lang=lang)
     if out_dir is None:
         return files[f"{d.spec.name}.{fmt}"]
     from derive.files import save
@@ -129,15 +131,16 @@ def answers_file(d: Any, *, filled: bool = False) -> str:
 
 
 def check(d: Any, answers: Any, *, rtol: float | None = None, atol: float | None = None,
-          min_digits: int | None = None) -> "Report":
+          min_digits: int | None = None, lang: str = "en") -> "Report":
     """Judge a hand derivation: ``answers`` is a path to an answers file, its TOML text, or a dict of it.
 
     Returns a :class:`derive.Report`: ``report.ok`` (every answer right), ``report.verdicts``
     (one per answer: ``status`` correct, wrong or cannot judge, ``diagnosis``), ``report.to_json()``
     (what ``derive check --format json`` prints) and ``derive.document(report, "md")``. The
-    answers-file format is in docs/check.md.
+    answers-file format is in docs/check.md. ``lang`` is the language of the notes and diagnoses.
     """
     from derive.grade.answers import parse_answers, read_answers
+    from derive.i18n import language
     from derive.spec.parse import read_toml
     from derive.grade.judge import Tolerance, check_answers
 
@@ -151,17 +154,19 @@ def check(d: Any, answers: Any, *, rtol: float | None = None, atol: float | None
         given = parse_answers(read_toml(answers, "<text>"), d, "<text>")
     else:
         given = read_answers(answers, d)
-    return check_answers(d, given, Tolerance.of(given.tolerance, rtol=rtol, atol=atol, min_digits=min_digits))
+    with language(lang):
+        return check_answers(d, given, Tolerance.of(given.tolerance, rtol=rtol, atol=atol, min_digits=min_digits))
 
 
-def audit(d: Any, document: Any, *, fmt: str | None = None) -> "AuditReport":
+def audit(d: Any, document: Any, *, fmt: str | None = None, lang: str = "en") -> "AuditReport":
     """Audit a derivation written by anyone, as ``derive audit`` does: every number and chain of ``document``.
 
     ``document`` is a path to a Markdown, LaTeX, HTML, notebook or text file, or the document's text
     itself (``fmt`` then says which: md, tex, html, ipynb or txt; sniffed when left out). Returns a
     report: ``report.ok`` (nothing wrong or inconsistent), ``report.findings`` (line, verdict,
     quantity, true value, diagnosis) and ``report.to_json()`` (what ``derive audit --format json``
-    prints). docs/audit.md describes what is read and how a number is judged.
+    prints). docs/audit.md describes what is read and how a number is judged. ``lang`` is the language
+    of the diagnoses.
     """
     from derive.grade.audit.documents import parse_document, read_document
     from derive.grade.audit.report import audit as run_audit
@@ -171,7 +176,10 @@ def audit(d: Any, document: Any, *, fmt: str | None = None) -> "AuditReport":
         doc = parse_document(document.encode("utf-8"), "<text>", fmt)
     else:
         doc = read_document(document, fmt)
-    return run_audit(d, doc)
+    from derive.i18n import language
+
+    with language(lang):
+        return run_audit(d, doc)
 
 
 def _plain(value: Any, field: str) -> Any:

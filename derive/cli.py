@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -11,12 +12,28 @@ from pathlib import Path
 import click
 
 from derive.errors import DeriveError
+from derive.i18n import languages
 
 # Kept here, not imported from derive.render.printer, so that `derive values` never loads the printer.
 NOTATIONS = ("inout", "netout", "layer")
 DEFAULT_DIGITS = 4
 
 SPEC_HELP = "a spec file (TOML) or the name of a built-in preset (see `derive presets`)"
+
+
+def _language_option(command):
+    """``--lang LANG``: every word the command writes (pages, sheets, reports) in that language."""
+
+    @functools.wraps(command)
+    def run(*args, lang: str, **kwargs):
+        from derive.i18n import language
+
+        with language(lang):  # an unknown language: one line naming --lang, exit 2
+            return command(*args, **kwargs)
+
+    return click.option("--lang", metavar="LANG", default="en", show_default=True,
+                        help=f"The language of every word written: {', '.join(languages())} "
+                             "(docs/languages.md tells how to add one).")(run)
 
 
 def _load(spec_or_preset: str):
@@ -57,6 +74,7 @@ def cli(ctx: click.Context):
 
 
 @cli.command()
+@_language_option
 @click.argument("spec_or_preset", metavar="SPEC_OR_PRESET")
 @click.option("-f", "--format", "fmt", type=click.Choice(["md", "tex", "pdf", "html", "ipynb"]), default="md",
               show_default=True,
@@ -126,6 +144,7 @@ def values(spec_or_preset):
 
 
 @cli.command()
+@_language_option
 @click.argument("spec_or_preset", metavar="SPEC_OR_PRESET")
 @click.argument("answers", required=False, type=click.Path())
 @click.option("--blank", is_flag=True, help="Print an answers file to fill in, every value \"\".")
@@ -196,6 +215,7 @@ def _check_class(spec_or_dir: str, submissions: Path, out_dir: Path | None) -> N
 
 
 @cli.command()
+@_language_option
 @click.argument("spec_or_preset", metavar="SPEC_OR_PRESET")
 @click.argument("document", metavar="DOCUMENT")
 @click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True,
@@ -229,6 +249,7 @@ def _finite(param, value: float | None) -> float | None:
 
 
 @cli.command()
+@_language_option
 @click.argument("spec_or_preset", metavar="SPEC_OR_PRESET")
 @click.option("--variants", type=click.IntRange(1, 1000), default=1, show_default=True,
               help="How many variants to draw (variant k is the same whatever this number is).")

@@ -18,6 +18,8 @@ from typing import Callable, ClassVar, Sequence
 import numpy as np
 import sympy as sp
 
+from derive.i18n import N_
+
 # --------------------------------------------------------------------------- SymPy functions
 
 
@@ -303,7 +305,7 @@ class Identity(Activation):
 
     name = "identity"
     shifts = True
-    title = "the identity"
+    title = N_("the identity")
     has_derivative_factor = False
 
     def expr(self, z):
@@ -329,7 +331,7 @@ class Sigmoid(Activation):
     r"""$\sigma(z) = 1/(1 + e^{-z})$, $\sigma'(z) = \sigma(z)(1 - \sigma(z))$."""
 
     name = "sigmoid"
-    title = "the logistic sigmoid"
+    title = N_("the logistic sigmoid")
     saturates = True
     output_range = (0.0, 1.0)
     target_range = (0, 1, 0)
@@ -381,7 +383,7 @@ class Tanh(Activation):
     r"""$\tanh(z)$, $\tanh'(z) = 1 - \tanh^2(z)$."""
 
     name = "tanh"
-    title = "the hyperbolic tangent"
+    title = N_("the hyperbolic tangent")
     saturates = True
     output_range = (-1.0, 1.0)
     target_range = (-0.9, 0.9, 1)
@@ -411,8 +413,8 @@ class ReLU(Activation):
     r"""$\max(0, z)$, derivative $[z > 0]$ (0 at z = 0 by convention)."""
 
     name = "relu"
-    title = "the rectified linear unit"
-    convention = r"We take $\operatorname{ReLU}'(0) = 0$ (the convention of PyTorch and NumPy code)."
+    title = N_("the rectified linear unit")
+    convention = N_(r"We take $\operatorname{ReLU}'(0) = 0$ (the convention of PyTorch and NumPy code).")
     kinks = (0.0,)
     output_range = (0.0, math.inf)
     target_range = (0, 3, 0)
@@ -445,8 +447,8 @@ class LeakyReLU(Activation):
     r"""$z$ for $z > 0$, else $\alpha z$; derivative $[z > 0] + \alpha [z \le 0]$ (α at z = 0 by convention)."""
 
     name = "leaky_relu"
-    title = "the leaky rectified linear unit"
-    convention = (r"We take $\operatorname{LeakyReLU}'_\alpha(0) = \alpha$: the slope of the left side "
+    title = N_("the leaky rectified linear unit")
+    convention = N_(r"We take $\operatorname{LeakyReLU}'_\alpha(0) = \alpha$: the slope of the left side "
                   r"(the convention of PyTorch).")
     options = {"slope": 0.01}
     kinks = (0.0,)
@@ -483,7 +485,7 @@ class Softmax(Activation):
     r"""$a_j = e^{z_j} / \sum_k e^{z_k}$, coupling the units: $\partial a_j / \partial z_i = a_j(\delta_{ij} - a_i)$."""
 
     name = "softmax"
-    title = "the softmax"
+    title = N_("the softmax")
     elementwise = False
     output_range = (0.0, 1.0)
     target_range = None  # a class, drawn one-hot

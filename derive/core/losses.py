@@ -17,6 +17,8 @@ from typing import ClassVar, Sequence
 import numpy as np
 import sympy as sp
 
+from derive.i18n import N_, _
+
 _TINY = np.finfo(float).tiny
 
 
@@ -158,10 +160,10 @@ class SSE(Loss):
     r"""$L = \sum_k e_k^2$."""
 
     name = "sse"
-    title = "the sum of squared errors"
+    title = N_("the sum of squared errors")
     uses_errors = True
     squared = True
-    sheet_text = r"the sum of its squared errors, $L = \sum_k (y_k - t_k)^2$"
+    sheet_text = N_(r"the sum of its squared errors, $L = \sum_k (y_k - t_k)^2$")
 
     def expr(self, es, ts=()):
         return _sum([e**2 for e in es])
@@ -170,8 +172,8 @@ class SSE(Loss):
         return sp.Mul(2, es[k], evaluate=False)
 
     def sentence(self, error, outputs):
-        return ("The loss of one instance is the sum of the squared errors of the output units, with the error\n"
-                f"of each output, ${error}$ and so on:")
+        return _("The loss of one instance is the sum of the squared errors of the output units, with the error\n"
+                 "of each output, %(error)s and so on:") % {"error": f"${error}$"}
 
     def forward(self, Y, T):
         return ((Y - T) ** 2).sum(axis=1)
@@ -190,10 +192,10 @@ class HalfSSE(Loss):
     r"""$L = \sum_k \tfrac12 e_k^2$."""
 
     name = "half_sse"
-    title = "half the sum of squared errors"
+    title = N_("half the sum of squared errors")
     uses_errors = True
     squared = True
-    sheet_text = r"half the sum of its squared errors, $L = \frac{1}{2} \sum_k (y_k - t_k)^2$"
+    sheet_text = N_(r"half the sum of its squared errors, $L = \frac{1}{2} \sum_k (y_k - t_k)^2$")
 
     def expr(self, es, ts=()):
         return sp.Mul(sp.Rational(1, 2), _sum([e**2 for e in es]), evaluate=False)
@@ -202,8 +204,8 @@ class HalfSSE(Loss):
         return es[k]
 
     def sentence(self, error, outputs):
-        return ("The loss of one instance is half the sum of the squared errors of the output units, with the error\n"
-                f"of each output, ${error}$ and so on (the ½ cancels the 2 of the derivative):")
+        return _("The loss of one instance is half the sum of the squared errors of the output units, with the error\n"
+                 "of each output, %(error)s and so on (the ½ cancels the 2 of the derivative):") % {"error": f"${error}$"}
 
     def forward(self, Y, T):
         return 0.5 * ((Y - T) ** 2).sum(axis=1)
@@ -222,10 +224,10 @@ class MSE(Loss):
     r"""$L = \frac1K \sum_k e_k^2$."""
 
     name = "mse"
-    title = "the mean squared error"
+    title = N_("the mean squared error")
     uses_errors = True
     squared = True
-    sheet_text = r"the mean of its squared errors over the $K$ outputs, $L = \frac{1}{K} \sum_k (y_k - t_k)^2$"
+    sheet_text = N_(r"the mean of its squared errors over the $K$ outputs, $L = \frac{1}{K} \sum_k (y_k - t_k)^2$")
 
     def expr(self, es, ts=()):
         return sp.Mul(sp.Rational(1, len(es)), _sum([e**2 for e in es]), evaluate=False)
@@ -234,8 +236,8 @@ class MSE(Loss):
         return sp.Mul(2, es[k], sp.Pow(sp.Integer(len(es)), -1, evaluate=False), evaluate=False)
 
     def sentence(self, error, outputs):
-        return (f"The loss of one instance is the mean of the squared errors of its {outputs} output units, with\n"
-                f"the error of each output, ${error}$ and so on:")
+        return _("The loss of one instance is the mean of the squared errors of its %(outputs)s output units, with\n"
+                 "the error of each output, %(error)s and so on:") % {"outputs": outputs, "error": f"${error}$"}
 
     def forward(self, Y, T):
         return ((Y - T) ** 2).mean(axis=1)
@@ -254,10 +256,10 @@ class BCE(Loss):
     r"""$L = -\sum_k [t_k \log y_k + (1 - t_k)\log(1 - y_k)]$."""
 
     name = "bce"
-    title = "binary cross-entropy"
+    title = N_("binary cross-entropy")
     output_bounds = (0.0, 1.0)
     target_bounds = (0.0, 1.0)
-    sheet_text = r"the binary cross-entropy, $L = -\sum_k \left[t_k \ln y_k + (1 - t_k) \ln (1 - y_k)\right]$"
+    sheet_text = N_(r"the binary cross-entropy, $L = -\sum_k \left[t_k \ln y_k + (1 - t_k) \ln (1 - y_k)\right]$")
 
     def expr(self, ys, ts):
         return -_sum([t * sp.log(y) + (1 - t) * sp.log(1 - y) for y, t in zip(ys, ts)])
@@ -272,7 +274,7 @@ class BCE(Loss):
         return isinstance(activation, Sigmoid)
 
     def sentence(self, error, outputs):
-        return "The loss of one instance is the binary cross-entropy of each output unit against its target:"
+        return _("The loss of one instance is the binary cross-entropy of each output unit against its target:")
 
     def forward(self, Y, T):
         return -(T * _log(Y) + (1 - T) * _log(1 - Y)).sum(axis=1)
@@ -298,11 +300,11 @@ class CrossEntropy(Loss):
     r"""$L = -\sum_k t_k \log y_k$ (targets summing to 1)."""
 
     name = "cross_entropy"
-    title = "cross-entropy"
+    title = N_("cross-entropy")
     output_bounds = (0.0, 1.0)
     target_bounds = (0.0, 1.0)
     class_index = True
-    sheet_text = r"the cross-entropy, $L = -\sum_k t_k \ln y_k$"
+    sheet_text = N_(r"the cross-entropy, $L = -\sum_k t_k \ln y_k$")
 
     def expr(self, ys, ts):
         return -_sum([t * sp.log(y) for y, t in zip(ys, ts)])
@@ -316,7 +318,7 @@ class CrossEntropy(Loss):
         return isinstance(activation, Softmax)
 
     def sentence(self, error, outputs):
-        return "The loss of one instance is the cross-entropy of the outputs against the target distribution:"
+        return _("The loss of one instance is the cross-entropy of the outputs against the target distribution:")
 
     def forward(self, Y, T):
         return -(T * _log(Y)).sum(axis=1)
@@ -342,9 +344,9 @@ class Output(Loss):
     r"""$L = y_1$: the network is a circuit and its single output is differentiated."""
 
     name = "output"
-    title = "the output"
+    title = N_("the output")
     needs_targets = False
-    sheet_text = r"the network's output itself, $L = y_1$"
+    sheet_text = N_(r"the network's output itself, $L = y_1$")
 
     def expr(self, ys, ts=()):
         return ys[0]
@@ -353,7 +355,7 @@ class Output(Loss):
         return sp.S.One
 
     def sentence(self, error, outputs):
-        return "The network is a circuit: the loss is its single output."
+        return _("The network is a circuit: the loss is its single output.")
 
     def check_outputs(self, size):
         return None if size == 1 else f"'output' needs an output layer of size 1, got {size}"
@@ -385,10 +387,10 @@ class Hinge(Loss):
     """
 
     name = "hinge"
-    title = "the multi-class hinge loss"
+    title = N_("the multi-class hinge loss")
     class_index = True
     target_bounds = (0.0, 1.0)
-    sheet_text = (r"the multi-class hinge loss, $L = \sum_{j \ne c} \max(0, y_j - y_c + 1)$ for the instance's "
+    sheet_text = N_(r"the multi-class hinge loss, $L = \sum_{j \ne c} \max(0, y_j - y_c + 1)$ for the instance's "
                   r"class $c$")
 
     @staticmethod
@@ -409,7 +411,7 @@ class Hinge(Loss):
         return sp.Add(active[k], -ts[k] * _sum(active), evaluate=False)
 
     def sentence(self, error, outputs):
-        return ("The loss of one instance is the multi-class hinge (SVM) loss: every other class $j$ whose output "
+        return _("The loss of one instance is the multi-class hinge (SVM) loss: every other class $j$ whose output "
                 "comes within a margin of 1 of the output $y_c$ of the instance's class $c$ adds "
                 "$y_j - y_c + 1$. Written with the one-hot targets, $\\hat y = \\sum_i t_i y_i$ is $y_c$ "
                 "and the factor $1 - t_j$ leaves out $j = c$. Where a margin $y_j - y_c + 1$ is exactly 0 "
@@ -466,8 +468,8 @@ class BinaryHinge(Loss):
     r"""Binary hinge loss, one output and targets ±1: $L = \max(0, 1 - t y)$."""
 
     name = "binary_hinge"
-    title = "the binary hinge loss"
-    sheet_text = r"the binary hinge loss, $L = \max(0, 1 - t \, y)$ with $t = \pm 1$"
+    title = N_("the binary hinge loss")
+    sheet_text = N_(r"the binary hinge loss, $L = \max(0, 1 - t \, y)$ with $t = \pm 1$")
 
     def expr(self, ys, ts):
         from derive.core.activations import relu
@@ -478,7 +480,7 @@ class BinaryHinge(Loss):
         return -ts[0] * nonnegative(1 - ts[0] * ys[0]) if k == 0 else sp.S.Zero
 
     def sentence(self, error, outputs):
-        return ("The loss of one instance is the binary hinge loss of its one output against its target "
+        return _("The loss of one instance is the binary hinge loss of its one output against its target "
                 "$t = \\pm 1$: zero once $t \\, y \\ge 1$, else $1 - t \\, y$. At $t \\, y = 1$ exactly the loss has "
                 "a kink; its derivative there is taken to be $-t$, as PyTorch's `torch.clamp(1 - t * y, min=0)` "
                 "gives it:")

@@ -22,6 +22,8 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
+from derive.i18n import N_
+
 
 #: The page's symbol of each option (PyTorch's option names).
 SYMBOLS = {"weight_decay": r"\lambda_{\mathrm{wd}}", "momentum": r"\mu", "alpha": r"\alpha", "eps": r"\epsilon"}
@@ -175,9 +177,9 @@ class SGD(Optimizer):
     r"""Plain gradient descent: θ ← θ − η·g."""
 
     name: ClassVar[str] = "sgd"
-    title: ClassVar[str] = "plain gradient descent"
+    title: ClassVar[str] = N_("plain gradient descent")
     default_lr: ClassVar[float] = 1e-3
-    description: ClassVar[str] = ("Gradient descent moves every parameter a step against its gradient, "
+    description: ClassVar[str] = N_("Gradient descent moves every parameter a step against its gradient, "
                                   "$\\theta \\leftarrow \\theta - \\eta \\, \\partial L / \\partial \\theta$.")
 
     def advance(self, theta, g, state, lr, keep=_same):
@@ -194,10 +196,10 @@ class Momentum(Optimizer):
     r"""Momentum, as torch.optim.SGD(momentum=μ): v ← μ·v + g (v = g on the first step), θ ← θ − η·v."""
 
     name: ClassVar[str] = "momentum"
-    title: ClassVar[str] = "gradient descent with momentum"
+    title: ClassVar[str] = N_("gradient descent with momentum")
     default_lr: ClassVar[float] = 1e-3
     state_names: ClassVar[tuple[str, ...]] = ("momentum_buffer",)
-    description: ClassVar[str] = ("Momentum keeps a velocity $v$ per parameter, the gradients accumulated with decay "
+    description: ClassVar[str] = N_("Momentum keeps a velocity $v$ per parameter, the gradients accumulated with decay "
                                   "$\\mu$ (on the first step $v = g$, as PyTorch starts it), and moves against it.")
 
     momentum: float = 0.9
@@ -235,8 +237,8 @@ class Nesterov(Momentum):
     r"""Nesterov momentum, as torch.optim.SGD(momentum=μ, nesterov=True): v ← μ·v + g, θ ← θ − η·(g + μ·v)."""
 
     name: ClassVar[str] = "nesterov"
-    title: ClassVar[str] = "gradient descent with Nesterov momentum"
-    description: ClassVar[str] = ("Nesterov momentum keeps a velocity $v$ as momentum does (on the first step $v = g$) "
+    title: ClassVar[str] = N_("gradient descent with Nesterov momentum")
+    description: ClassVar[str] = N_("Nesterov momentum keeps a velocity $v$ as momentum does (on the first step $v = g$) "
                                   "and steps along the gradient plus the velocity's look-ahead $\\mu \\, v$.")
 
     def advance(self, theta, g, state, lr, keep=_same):
@@ -264,7 +266,7 @@ class RMSprop(Optimizer):
     default_lr: ClassVar[float] = 1e-2
     state_names: ClassVar[tuple[str, ...]] = ("step", "square_avg")
     rational: ClassVar[bool] = False
-    description: ClassVar[str] = ("RMSprop keeps a running average $s$ of the squared gradient (decay $\\alpha$) and "
+    description: ClassVar[str] = N_("RMSprop keeps a running average $s$ of the squared gradient (decay $\\alpha$) and "
                                   "divides each step by its square root.")
 
     alpha: float = 0.99
@@ -308,7 +310,7 @@ class Adagrad(Optimizer):
     default_lr: ClassVar[float] = 1e-2
     state_names: ClassVar[tuple[str, ...]] = ("step", "sum")
     rational: ClassVar[bool] = False
-    description: ClassVar[str] = ("Adagrad adds up the squared gradients $G$ of each parameter and divides each step "
+    description: ClassVar[str] = N_("Adagrad adds up the squared gradients $G$ of each parameter and divides each step "
                                   "by their square root.")
 
     eps: float = 1e-10
@@ -347,7 +349,7 @@ class Adam(Optimizer):
     default_lr: ClassVar[float] = 1e-3
     state_names: ClassVar[tuple[str, ...]] = ("step", "exp_avg", "exp_avg_sq")
     rational: ClassVar[bool] = False
-    description: ClassVar[str] = ("Adam keeps running averages of the gradient $m$ (decay $\\beta_1$) and of its square "
+    description: ClassVar[str] = N_("Adam keeps running averages of the gradient $m$ (decay $\\beta_1$) and of its square "
                                   "$v$ (decay $\\beta_2$), corrects their bias towards the zeros they start from with "
                                   "the step counter $t$ (incremented before the correction, so $t = 1$ on the first "
                                   "step), and steps by $\\hat m / (\\sqrt{\\hat v} + \\epsilon)$.")
@@ -411,7 +413,7 @@ class AdamW(Adam):
 
     name: ClassVar[str] = "adamw"
     title: ClassVar[str] = "AdamW"
-    description: ClassVar[str] = ("AdamW first shrinks every parameter by $\\eta \\lambda$ (weight decay decoupled from "
+    description: ClassVar[str] = N_("AdamW first shrinks every parameter by $\\eta \\lambda$ (weight decay decoupled from "
                                   "the gradient), then takes Adam's step: running averages $m$ and $v$ of the gradient "
                                   "and its square, bias-corrected with the step counter $t$ (so $t = 1$ on the first "
                                   "step), and a step of $\\hat m / (\\sqrt{\\hat v} + \\epsilon)$.")

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from derive.errors import DeriveError
+from derive.i18n import _
 
 #: Submissions larger than this many files are refused (a class, not a file system).
 MAX_STUDENTS = 5000
@@ -253,38 +254,40 @@ def summary(results: list[Result]) -> tuple[list[tuple[str, int, Counter]], Coun
 def summary_markdown(results: list[Result], chart: str | None) -> str:
     rows, follows = summary(results)
     graded = [r for r in results if r.score is not None]
-    lines = ["# Class summary", "",
-             f"{len(results)} submissions: {len(graded)} graded, {len(results) - len(graded)} not gradable "
-             f"(see the error column of grades.csv)."]
+    lines = ["# " + _("Class summary"), "",
+             _("%(all)s submissions: %(graded)s graded, %(failed)s not gradable (see the error column of grades.csv).")
+             % {"all": len(results), "graded": len(graded), "failed": len(results) - len(graded)}]
     if graded:
         mean = sum(r.score for r in graded) / len(graded)
         full = sum(r.score == 1 for r in graded)
-        lines += [f"Mean score {mean:.3f}; {full} with every blank right.", ""]
+        lines += [_("Mean score %(mean)s; %(full)s with every blank right.") % {"mean": f"{mean:.3f}", "full": full}, ""]
     if chart:
-        lines += [f"![How many students made each mistake]({chart})", ""]
-    lines += ["## Mistakes", "", "How many students made each mistake (a number the mistake explains), and at which "
-              "steps (the quantities, with how many students).", "",
-              "| mistake | students | steps |", "|---|---|---|"]
+        lines += ["![" + _("How many students made each mistake") + f"]({chart})", ""]
+    lines += ["## " + _("Mistakes"), "", _("How many students made each mistake (a number the mistake explains), and "
+                                           "at which steps (the quantities, with how many students)."), "",
+              "| " + " | ".join((_("mistake"), _("students"), _("steps"))) + " |", "|---|---|---|"]
     for diagnosis, count, steps in rows:
         where = ", ".join(f"`{n}` ({c})" for n, c in steps.most_common(6))
         more = len(steps) - 6
-        lines.append(f"| {diagnosis.replace('|', '/')} | {count} | {where}{f', and {more} more' if more > 0 else ''} |")
+        if more > 0:
+            where += ", " + _("and %(n)s more") % {"n": more}
+        lines.append(f"| {diagnosis.replace('|', '/')} | {count} | {where} |")
     if not rows:
-        lines.append("| (none) | 0 | |")
+        lines.append("| (" + _("none") + ") | 0 | |")
     if follows:
-        lines += ["", "## Numbers that follow from a student's own wrong one", "",
-                  "| step | students |", "|---|---|"]
+        lines += ["", "## " + _("Numbers that follow from a student's own wrong one"), "",
+                  "| " + _("step") + " | " + _("students") + " |", "|---|---|"]
         lines += [f"| `{n}` | {c} |" for n, c in follows.most_common()]
     errors = [r for r in results if r.error]
     if errors:
-        lines += ["", "## Not gradable", "", "| student | why |", "|---|---|"]
+        lines += ["", "## " + _("Not gradable"), "", "| " + _("student") + " | " + _("why") + " |", "|---|---|"]
         lines += [f"| {r.student} | {r.error.replace('|', '/')} |" for r in errors]
     return "\n".join(lines) + "\n"
 
 
 def chart_svg(results: list[Result]) -> bytes | None:
     """A horizontal bar chart: students per mistake (None when nobody made one)."""
-    rows, _ = summary(results)
+    rows, _follows = summary(results)
     if not rows:
         return None
     import matplotlib
@@ -299,8 +302,8 @@ def chart_svg(results: list[Result]) -> bytes | None:
         fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.2))
         ax.barh(range(len(rows)), counts, color="#4878a8")
         ax.set_yticks(range(len(rows)), labels)
-        ax.set_xlabel("students")
-        ax.set_title("Classic mistakes in the class")
+        ax.set_xlabel(_("students"))
+        ax.set_title(_("Classic mistakes in the class"))
         ax.xaxis.get_major_locator().set_params(integer=True)
         fig.tight_layout()
         buf = io.BytesIO()
@@ -323,7 +326,8 @@ def class_files(results: list[Result]) -> dict[str, str | bytes]:
         if r.report is not None:
             text = render_report(r.report, fmt="md")
         else:
-            text = f"# Check of {r.student}\n\nNot graded: {r.error}\n"
+            text = "# " + _("Check of %(student)s") % {"student": r.student} + "\n\n" + _("Not graded: %(why)s") % {
+                "why": r.error} + "\n"
         files[f"students/{r.student}.md"] = text
     chart = chart_svg(results)
     if chart is not None:
@@ -368,7 +372,7 @@ def simulated_class(variants: Path, out: Path, students: int, *, seed: int = 0) 
         if roll < 0.35:
             families = sorted({m[0].split("-")[0] for m in wrong})  # not 200 learning rates against one sign
             family = rng.choice(families)
-            label, _, alt = rng.choice([m for m in wrong if m[0].split("-")[0] == family])
+            label, _text, alt = rng.choice([m for m in wrong if m[0].split("-")[0] == family])
             what = f"mistake {label}"
             for table, row in values.items():
                 for k in row:

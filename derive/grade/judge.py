@@ -26,6 +26,7 @@ from derive.grade.answers import Answers, Quantity, backward_order, catalogue
 from derive.core.derivation import Derivation
 from derive.grade.formula import Formula, FormulaError, gradient_names, parse_formula
 from derive.grade.precision import agrees, parse_decimal
+from derive.i18n import _, current
 from derive.core.numbers import evaluate, leaf_values
 from derive.grade.mistakes import mistakes, quantity_values  # noqa: F401 (the classroom helpers import them from here)
 
@@ -170,7 +171,7 @@ def _judge(d: Derivation, q: Quantity, label: str, raw: object, tol: Tolerance,
             v.given_value = float(raw)
         except OverflowError:  # a TOML integer beyond 1.8e308
             v.given = f"{text[:12]}... ({len(text)} digits)"
-            v.note = "the number is too large for a float (beyond 1.8e308)"
+            v.note = _("the number is too large for a float (beyond 1.8e308)")
             return v
     else:
         try:
@@ -186,35 +187,36 @@ def _judge(d: Derivation, q: Quantity, label: str, raw: object, tol: Tolerance,
                     table = cache.get("latex") or cache.setdefault("latex", latex_names(d))
                 v.formula = parse_formula(text, names, table)
             except FormulaError as exc:
-                v.note = f"the formula {exc}"
+                v.note = _("the formula %(problem)s") % {"problem": exc}
                 if q.kind == "grad" and "unknown name 'dL_d" in str(exc):
-                    v.note += (" (a formula for a gradient may use the gradients backpropagation has before it, "
-                               "not its own nor later ones)")
+                    v.note += " (" + _("a formula for a gradient may use the gradients backpropagation has before "
+                                       "it, not its own nor later ones") + ")"
                 return v
             if v.formula.is_number:
                 try:
                     v.given_value = v.formula.evaluate({})
                 except FormulaError as exc:
-                    v.note = f"the formula {exc}"
+                    v.note = _("the formula %(problem)s") % {"problem": exc}
                     return v
                 text = None
     if v.formula is not None and not v.formula.is_number:
         return _judge_formula(d, q, v, tex if tex is not None else {})
     if not math.isfinite(v.given_value):
-        v.note = f"{text} is not a finite number"
+        v.note = _("%(text)s is not a finite number") % {"text": text}
         return v
     parsed = parse_decimal(text) if text else None
     if parsed is not None and parsed[1] * CLAIM < tol.bound(q.value):
         # written with far more digits than the tolerance needs: the number claims them all
         right = agrees(v.given_value, parsed[1], q.value)
         if not right and tol.allows(v.given_value, q.value, text):  # the digits alone make it wrong: say so
-            v.note = (f"{text} claims {parsed[2]} significant digits, but {q.value:.12g} does not round to it "
-                      f"at its last digit; ")
+            v.note = _("%(text)s claims %(digits)s significant digits, but %(value)s does not round to it at its "
+                       "last digit; ") % {"text": text, "digits": parsed[2], "value": f"{q.value:.12g}"}
     else:
         right = tol.allows(v.given_value, q.value, text)
     if not right and rounded is not None and abs(v.given_value - rounded) <= tol.bound(rounded):
         right = True
-        v.note = f"right under the sheet's rounding policy ({rounded:.10g}; the exact value is {q.value:.10g})"
+        v.note = _("right under the sheet's rounding policy (%(rounded)s; the exact value is %(value)s)") % {
+            "rounded": f"{rounded:.10g}", "value": f"{q.value:.10g}"}
     v.status = "correct" if right else "wrong"
     return v
 
@@ -239,7 +241,7 @@ def _points(d: Derivation, n: int, cache: dict) -> list[Numbers]:
         rng = random.Random(f"{d.spec.name}:instance{n + 1}")
         inst = d.spec.data[n]
         points = []
-        for _ in range(RANDOM_POINTS):
+        for _k in range(RANDOM_POINTS):
             params = {k: x * (1 + 0.3 * rng.uniform(-1, 1)) + 0.1 * rng.uniform(-1, 1) for k, x in d.params.items()}
             leaves = leaf_values(d.graph, params, inst)
             for k in d.graph.input_keys:
@@ -255,24 +257,24 @@ def _judge_formula(d: Derivation, q: Quantity, v: Verdict, cache: dict) -> Verdi
     try:
         v.given_value = v.formula.evaluate(_env(num))
     except FormulaError as exc:
-        v.note = f"the formula {exc}"
+        v.note = _("the formula %(problem)s") % {"problem": exc}
         return v
     close = lambda a, b: abs(a - b) <= 1e-12 + 1e-9 * abs(b)  # noqa: E731
     if not close(v.given_value, q.value):
         v.status = "wrong"
-        v.note = "the formula gives another number at this instance's values"
+        v.note = _("the formula gives another number at this instance's values")
         return v
     for other in _points(d, q.instance, cache):
         true = other.value[q.node] if q.kind == "value" else other.grad[q.node]
         try:
             if not close(v.formula.evaluate(_env(other)), true):
                 v.status = "wrong"
-                v.note = "the formula gives this instance's number, but not the quantity in general"
+                v.note = _("the formula gives this instance's number, but not the quantity in general")
                 return v
         except FormulaError:
             continue
     v.status = "correct"
-    v.note = f"the formula agrees at this instance's values and at {RANDOM_POINTS} other points"
+    v.note = _("the formula agrees at this instance's values and at %(n)s other points") % {"n": RANDOM_POINTS}
     return v
 
 
@@ -290,19 +292,20 @@ def latex_names(d: Derivation) -> dict[str, str]:
 # --------------------------------------------------------------------------- explaining
 
 
-_MISTAKES: dict[int, tuple[Derivation, list]] = {}
+_MISTAKES: dict[tuple[int, str], tuple[Derivation, list]] = {}
 
 
 def cached_mistakes(d: Derivation) -> list[tuple[str, str, dict[str, float]]]:
     """:func:`mistakes` of ``d``, kept for the derivations of the last few calls (a class of students
     shares a handful of variants: each is re-derived under the mistakes once, not once per student)."""
-    hit = _MISTAKES.get(id(d))
+    key = (id(d), current())  # the explanations are words in the language of the report
+    hit = _MISTAKES.get(key)
     if hit is not None and hit[0] is d:
         return hit[1]
     if len(_MISTAKES) >= 64:
         _MISTAKES.pop(next(iter(_MISTAKES)))
     result = mistakes(d)
-    _MISTAKES[id(d)] = (d, result)
+    _MISTAKES[key] = (d, result)
     return result
 
 
@@ -326,7 +329,7 @@ def _explain(d: Derivation, known: dict[str, Quantity], verdicts: list[Verdict],
         if upstream and recomputed is not None and tol.allows(v.given_value, recomputed):
             v.first_wrong = _origins(d, known, upstream, given, wrong, tol)
             names = ", ".join(n.split(".", 1)[1] if n.startswith(q.table + ".") else n for n in upstream)
-            v.diagnosis = f"follows correctly from your wrong answer for {names}"
+            v.diagnosis = _("follows correctly from your wrong answer for %(names)s") % {"names": names}
             continue
         matches = [(abs(v.given_value - alt), explanation) for label, explanation, values in alternatives
                    if (alt := values.get(q.name)) is not None and not tol.allows(alt, q.value)
@@ -377,19 +380,27 @@ def _origins(d, known, names, given, wrong, tol, seen=None) -> list[str]:
 
 
 def _slip(v: Verdict, tol: Tolerance) -> str:
+    return slip_of(v, tol)[1]
+
+
+def slip_of(v: Verdict, tol: Tolerance) -> tuple[str, str]:
+    """(kind, words) of a slip in one number: kind is ``cut`` (digits cut off), ``sign``, ``twice``, ``half``,
+    ``close`` or ``none``; the words are in the report's language."""
     g, true = v.given_value, v.expected
     decimals = len(v.given.split(".")[1]) if re.fullmatch(r"-?\d+\.\d+", v.given) else None
     if decimals is not None and decimals <= 17 and abs(true) < 1e280 and math.trunc(true * 10**decimals) / 10**decimals == g:
         rounded = f"{round(true, decimals):.{decimals}f}"
-        return f"digits cut off instead of rounded: {true:.10g} rounds to {rounded}"
+        return "cut", _("digits cut off instead of rounded: %(true)s rounds to %(rounded)s") % {
+            "true": f"{true:.10g}", "rounded": rounded}
     if true != 0 and tol.allows(-g, true):
-        return "the sign is flipped"
-    for factor, words in ((2, "twice"), (0.5, "half")):
-        if true != 0 and tol.allows(g, factor * true):
-            return f"{words} the right value: a factor 2 gained or lost"
+        return "sign", _("the sign is flipped")
+    if true != 0 and tol.allows(g, 2 * true):
+        return "twice", _("twice the right value: a factor 2 gained or lost")
+    if true != 0 and tol.allows(g, 0.5 * true):
+        return "half", _("half the right value: a factor 2 gained or lost")
     if true != 0 and tol.allows(g, true, None) is False and abs(g - true) <= 0.05 * abs(true):
-        return "close, but beyond rounding: check the last steps' arithmetic"
-    return "no classic mistake matches: compare with the worked example (derive render)"
+        return "close", _("close, but beyond rounding: check the last steps' arithmetic")
+    return "none", _("no classic mistake matches: compare with the worked example (derive render)")
 
 
 # --------------------------------------------------------------------------- dependencies

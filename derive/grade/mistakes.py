@@ -19,6 +19,7 @@ import numpy as np
 from derive.core.activations import activation_of
 from derive.core.derivation import Derivation
 from derive.core.numbers import Numbers, backward, evaluate, evaluate_rounded, leaf_values, round_to
+from derive.i18n import _
 
 #: (label, explanation, per-instance numbers, options of :func:`quantity_values`) of one model of a mistake.
 Model = tuple[str, str, list[Numbers], dict]
@@ -78,8 +79,9 @@ class Reduction(Mistake):
         if len(nums) > 1:
             reduction = d.spec.reduction
             other = 1.0 / len(nums) if reduction == "sum" else 1.0
-            yield ("reduction", f"the instances {'averaged' if other < 1 else 'summed'} where the loss "
-                   f"{'sums' if other < 1 else 'averages'} them (reduction = \"{reduction}\")", nums, {"scale": other})
+            text = (_("the instances averaged where the loss sums them (reduction = %(reduction)s)") if other < 1 else
+                    _("the instances summed where the loss averages them (reduction = %(reduction)s)"))
+            yield ("reduction", text % {"reduction": f'"{reduction}"'}, nums, {"scale": other})
 
 
 class MissingPath(Mistake):
@@ -102,8 +104,8 @@ class MissingPath(Mistake):
                 grad[key] = 1.0 if not terms else sum(grad[t.child] * num.local[(t.child, key)] for t in terms)
             return with_grads(num, grad)
 
-        yield ("missing-path", "a missing path: a unit that feeds several others gets its gradient as the sum over "
-               "all of them, and only one path was counted", [one_path(n) for n in d.instances], {})
+        yield ("missing-path", _("a missing path: a unit that feeds several others gets its gradient as the sum over "
+                                 "all of them, and only one path was counted"), [one_path(n) for n in d.instances], {})
 
 
 class NoDerivative(Mistake):
@@ -121,13 +123,14 @@ class NoDerivative(Mistake):
             def no_derivative(num, units=units):
                 local = dict(num.local)
                 for j, (z, a) in enumerate(units):
-                    for i, (z2, _) in enumerate(units):
+                    for i, (z2, _a) in enumerate(units):
                         if (a, z2) in local:
                             local[(a, z2)] = 1.0 if i == j else 0.0
                 return with_grads(num, backward(steps, local, 1.0))
 
-            yield (f"no-derivative-{layer.name}", f"the activation's derivative left out in layer {layer.name}: "
-                   f"∂L/∂z needs the factor f'(z) of {layer.activation}", [no_derivative(n) for n in d.instances], {})
+            yield (f"no-derivative-{layer.name}", _("the activation's derivative left out in layer %(name)s: "
+                                                    "∂L/∂z needs the factor f'(z) of %(activation)s")
+                   % {"name": layer.name, "activation": layer.activation}, [no_derivative(n) for n in d.instances], {})
 
 
 class Signs(Mistake):
@@ -141,9 +144,9 @@ class Signs(Mistake):
         # the student's errors are t − y: their values flip with every gradient
         flipped = [Numbers(value={**n.value, **{e: -n.value[e] for e in errors}}, local=n.local,
                            grad={k: -g for k, g in n.grad.items()}) for n in nums]
-        yield ("sign-error", "a sign error: the error written t − y instead of y − t, which flips every gradient",
+        yield ("sign-error", _("a sign error: the error written t − y instead of y − t, which flips every gradient"),
                flipped, {"sign": 1.0})
-        yield ("ascent", "the update went uphill: θ + η ∂L/∂θ instead of θ − η ∂L/∂θ", nums, {"sign": 1.0})
+        yield ("ascent", _("the update went uphill: θ + η ∂L/∂θ instead of θ − η ∂L/∂θ"), nums, {"sign": 1.0})
 
 
 class FactorTwo(Mistake):
@@ -155,9 +158,9 @@ class FactorTwo(Mistake):
         if not d.graph.loss.squared:
             return
         nums = list(d.instances)
-        yield ("factor-half", "the factor 2 of the squared error lost (∂(e²)/∂e = 2e)",
+        yield ("factor-half", _("the factor 2 of the squared error lost (∂(e²)/∂e = 2e)"),
                [with_grads(n, {k: 0.5 * g for k, g in n.grad.items()}) for n in nums], {})
-        yield ("factor-two", "a factor 2 too many: the ½ of the loss (or the 1/K of the mean) forgotten",
+        yield ("factor-two", _("a factor 2 too many: the ½ of the loss (or the 1/K of the mean) forgotten"),
                [with_grads(n, {k: 2.0 * g for k, g in n.grad.items()}) for n in nums], {})
 
 
@@ -183,7 +186,7 @@ class Transposed(Mistake):
                             local[(z, a)] = d.params[keys[j][i]]
             return with_grads(num, backward(steps, local, 1.0))
 
-        yield ("transposed-backward", "the weight matrix read transposed in the backward pass (w_ji used for w_ij)",
+        yield ("transposed-backward", _("the weight matrix read transposed in the backward pass (w_ji used for w_ij)"),
                [transposed_backward(n) for n in d.instances], {})
         swapped = dict(d.params)
         for l in square:
@@ -191,7 +194,7 @@ class Transposed(Mistake):
             for i, row in enumerate(keys):
                 for j, key in enumerate(row):
                     swapped[key] = d.params[keys[j][i]]
-        yield ("transposed-forward", "the weights read transposed (w_ji used for w_ij)",
+        yield ("transposed-forward", _("the weights read transposed (w_ji used for w_ij)"),
                [evaluate(steps, leaf_values(graph, swapped, inst)) for inst in spec.data], {})
 
 
@@ -214,7 +217,7 @@ class UpdatedWeights(Mistake):
                     local[(child, node)] = d.after_step.params[graph.layer_weights[l][i][j]]
             return with_grads(num, backward(d.steps, local, 1.0))
 
-        yield ("updated-weights", "the updated weights used in the backward pass, where the original ones belong",
+        yield ("updated-weights", _("the updated weights used in the backward pass, where the original ones belong"),
                [updated_backward(n) for n in d.instances], {})
 
 
@@ -226,10 +229,10 @@ class Rounded(Mistake):
     def models(self, d):
         graph, steps, spec = d.graph, d.steps, d.spec
         for digits in (2, 3, 4):
-            yield (f"rounded-{digits}", f"intermediate values rounded to {digits} significant digits and carried "
-                   "forward", [evaluate_rounded(steps, leaf_values(graph, d.params, inst), round_to(digits))
+            yield (f"rounded-{digits}", _("intermediate values rounded to %(digits)s significant digits and carried "
+                                          "forward") % {"digits": digits}, [evaluate_rounded(steps, leaf_values(graph, d.params, inst), round_to(digits))
                                for inst in spec.data], {})
-        yield ("float32", "float32 arithmetic (PyTorch's default dtype) instead of float64",
+        yield ("float32", _("float32 arithmetic (PyTorch's default dtype) instead of float64"),
                [evaluate_rounded(steps, leaf_values(graph, d.params, inst), lambda x: float(np.float32(x)))
                 for inst in spec.data], {})
 
@@ -244,8 +247,8 @@ class LearningRate(Mistake):
         if d.after_step is None or not spec.training.one_update(len(spec.data)):
             return
         for rate in nearby_rates(spec.training.first_rate):
-            yield (f"rate-{rate:g}", f"the update used learning rate {rate:g} instead of "
-                   f"{spec.training.first_rate:g}", list(d.instances), {"rate": rate})
+            yield (f"rate-{rate:g}", _("the update used learning rate %(rate)s instead of %(given)s")
+                   % {"rate": f"{rate:g}", "given": f"{spec.training.first_rate:g}"}, list(d.instances), {"rate": rate})
 
 
 def nearby_rates(rate: float) -> list[float]:

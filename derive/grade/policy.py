@@ -33,12 +33,17 @@ class Rounding:
         return 10.0 ** -self.decimals
 
     def describe(self) -> str:
-        places = f"{self.decimals} decimal place{'s' if self.decimals != 1 else ''}"
+        from derive.i18n import ngettext
+
         if self.carry:
-            return (f"Round every result to {places} and use the rounded value in the steps that follow "
-                    f"(as you would write it down).")
-        return (f"Round every answer to {places}, but keep full precision in the steps that follow "
-                f"(your calculator's memory, not the rounded number).")
+            return ngettext("Round every result to %(num)d decimal place and use the rounded value in the steps that "
+                            "follow (as you would write it down).",
+                            "Round every result to %(num)d decimal places and use the rounded value in the steps that "
+                            "follow (as you would write it down).", self.decimals) % {"num": self.decimals}
+        return ngettext("Round every answer to %(num)d decimal place, but keep full precision in the steps that follow "
+                        "(your calculator's memory, not the rounded number).",
+                        "Round every answer to %(num)d decimal places, but keep full precision in the steps that follow "
+                        "(your calculator's memory, not the rounded number).", self.decimals) % {"num": self.decimals}
 
 
 def policy_values(d: Derivation, rounding: Rounding) -> dict[str, float]:

@@ -19,6 +19,8 @@ import sympy as sp
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from derive import i18n
+from derive.i18n import _
 from derive.core.derivation import Derivation
 from derive.errors import UsageError
 from derive.render.escape import md_prose, md_text
@@ -87,7 +89,7 @@ class _MemoryBytecodeCache(jinja2.BytecodeCache):
 #: The options every template is compiled with; their digest names the file cache's entries, so that
 #: changing one never runs code compiled under another.
 _ENV_OPTIONS = {"trim_blocks": True, "lstrip_blocks": True, "keep_trailing_newline": True}
-_OPTIONS = hashlib.sha1(repr(sorted(_ENV_OPTIONS.items()) + ["StrictUndefined", "_is_html"]).encode()).hexdigest()[:10]
+_OPTIONS = hashlib.sha1(repr(sorted(_ENV_OPTIONS.items()) + ["StrictUndefined", "_is_html", "i18n"]).encode()).hexdigest()[:10]
 _BYTECODE = _MemoryBytecodeCache()
 _SANDBOX_BYTECODE = _MemoryBytecodeCache("-sandbox")
 
@@ -182,8 +184,13 @@ def _environment(user_dir: str | None) -> jinja2.Environment:
     # unsandboxed, which is faster (no check around every attribute and call) and needs no guard.
     kind = _Sandbox if user_dir else jinja2.Environment
     env = kind(loader=loader, undefined=jinja2.StrictUndefined, autoescape=_is_html,
-               bytecode_cache=_SANDBOX_BYTECODE if user_dir else _BYTECODE, **_ENV_OPTIONS)
+               bytecode_cache=_SANDBOX_BYTECODE if user_dir else _BYTECODE, extensions=["jinja2.ext.i18n"],
+               **_ENV_OPTIONS)
     env.filters.update(name=_name_filter, num=_num_filter, **FILTERS)
+    # {% trans %} and _() look the language up when the page is written (derive.i18n.language), so one
+    # environment serves every language.
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
+    env.globals.update(language=i18n.current, latex_babel=i18n.latex_babel)
     if user_dir:
         env.filters = {name: _checked_filter(f) for name, f in env.filters.items()}
     return env
@@ -407,20 +414,20 @@ class Page:
 
     @cached_property
     def backward_groups(self) -> list[tuple[str, list[str]]]:
-        """The non-parameter steps in backward order, grouped under a heading each."""
+        """The non-parameter steps in backward order, grouped under a heading each (in the page's language)."""
         graph = self.graph
         groups = []
         errors = [n.key for n in graph.computed if n.role == "error"]
         if errors:
-            groups.append(("the errors", errors))
+            groups.append((_("Through the errors"), errors))
         for l in reversed(range(len(self.spec.layers))):
             name = self.spec.layers[l].name
             outs = [a for _, a in graph.layer_units[l] if a in self.steps.steps]
             ins = [z for z, _ in graph.layer_units[l] if z in self.steps.steps]
-            groups.append((f"the outputs of layer {name}", outs))
-            groups.append((f"the inputs of layer {name}", ins))
+            groups.append((_("Through the outputs of layer %(name)s") % {"name": name}, outs))
+            groups.append((_("Through the inputs of layer %(name)s") % {"name": name}, ins))
         inputs = [k for k in graph.input_keys if k in self.steps.steps]
-        groups.append(("the network's inputs", inputs))
+        groups.append((_("Through the network's inputs"), inputs))
         return [(title, keys) for title, keys in groups if keys]
 
     def layer_parameters(self, l: int) -> list[str]:
@@ -618,16 +625,18 @@ def template_error(exc: Exception) -> UsageError:
     return UsageError(f"template error{where}: {message}")
 
 
-def render_report(report, *, fmt: str = "text", templates: Path | None = None) -> str:
-    """The report of `derive check` as terminal text or Markdown."""
+def render_report(report, *, fmt: str = "text", templates: Path | None = None, lang: str | None = None) -> str:
+    """The report of `derive check` as terminal text or Markdown, in ``lang`` (None: the current language)."""
     env = environment(Path(templates) if templates else None)
     name = {"text": "check_report.txt.j2", "md": "check_report.md.j2"}[fmt]
-    return env.get_template(name).render(report=report, plain=lambda x: f"{x:.10g}")
+    with i18n.language(lang):
+        return env.get_template(name).render(report=report, plain=lambda x: f"{x:.10g}")
 
 
 def render(d: Derivation, *, fmt: str = "md", notation: str = "inout", digits: int = DEFAULT_DIGITS,
            templates: Path | None = None, fragment: bool = False, katex: str | None = None,
-           views: tuple[str, ...] = ("scalar",), pictures: bool = False, edge_gradients: bool = False) -> str | bytes:
+           views: tuple[str, ...] = ("scalar",), pictures: bool = False, edge_gradients: bool = False,
+           lang: str | None = None) -> str | bytes:
     """The worked example of a checked derivation in ``fmt``: text for md, tex, html and ipynb, bytes for pdf.
 
     ``fragment`` leaves out the title and the document around the body, for pasting.
@@ -635,19 +644,28 @@ def render(d: Derivation, *, fmt: str = "md", notation: str = "inout", digits: i
     they are files of their own, which :func:`render_files` returns beside the document.
     """
     files = render_files(d, fmt=fmt, notation=notation, digits=digits, templates=templates, fragment=fragment,
-                         katex=katex, views=views, pictures=pictures, edge_gradients=edge_gradients)
+                         katex=katex, views=views, pictures=pictures, edge_gradients=edge_gradients, lang=lang)
     return files[f"{d.spec.name}.{fmt}"]
 
 
 def render_files(d: Derivation, *, fmt: str = "md", notation: str = "inout", digits: int = DEFAULT_DIGITS,
                  templates: Path | None = None, fragment: bool = False, katex: str | None = None,
                  views: tuple[str, ...] = ("scalar",), pictures: bool = True,
-                 edge_gradients: bool = False) -> dict[str, str | bytes]:
+                 edge_gradients: bool = False, lang: str | None = None) -> dict[str, str | bytes]:
     """The worked example as files: ``NAME.FMT`` first, then the pictures it links to (md, tex).
 
     Pictures are SVG beside Markdown, PDF beside LaTeX, and inside the file for html, pdf and ipynb;
-    ``edge_gradients`` writes ∂L/∂w under each weight of the network's picture.
+    ``edge_gradients`` writes ∂L/∂w under each weight of the network's picture. ``lang`` is the
+    language of every word (see derive.i18n).
     """
+    with i18n.language(lang):
+        return _render_files(d, fmt=fmt, notation=notation, digits=digits, templates=templates, fragment=fragment,
+                             katex=katex, views=views, pictures=pictures, edge_gradients=edge_gradients)
+
+
+def _render_files(d: Derivation, *, fmt: str, notation: str, digits: int, templates: Path | None, fragment: bool,
+                  katex: str | None, views: tuple[str, ...], pictures: bool,
+                  edge_gradients: bool) -> dict[str, str | bytes]:
     if fragment and fmt in ("pdf", "ipynb"):
         raise UsageError(f"--fragment: a {fmt} is a whole document; use -f md, tex or html for a fragment")
     if fmt not in FORMATS:

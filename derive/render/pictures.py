@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
 from derive.core.derivation import Derivation
+from derive.i18n import _, ngettext
 from derive.render.printer import format_number, node_names
 
 #: Short labels of a unit's two values, per notation.
@@ -43,27 +44,29 @@ class Picture:
     @property
     def title(self) -> str:
         """A short title (the SVG ``<title>``): "The network on instance 1", "The loss per epoch"."""
-        kind, _, k = self.role.partition("-")
-        return {"network": f"The network on instance {k}", "given": "The network and its given numbers",
-                "loss": "The loss per epoch"}[kind]
+        kind, _sep, k = self.role.partition("-")
+        return {"network": lambda: _("The network on instance %(k)s") % {"k": k},
+                "given": lambda: _("The network and its given numbers"), "loss": lambda: _("The loss per epoch")}[kind]()
 
 
 def pictures_of(d: Derivation, *, edge_gradients: bool = False) -> list[Picture]:
     """The pictures a worked example has: the network on each instance, the loss when it trains."""
-    edges = "the weights on the edges" + (" with the gradients of the loss (red)" if edge_gradients else "")
-    out = [Picture(f"network-{k}", f"The network on instance {k}: {edges}, each unit's values "
-                                   f"inside it and the gradients of the loss beside it (red)")
-           for k in range(1, len(d.instances) + 1)]
+    caption = (_("The network on instance %(k)s: the weights on the edges with the gradients of the loss (red), each "
+                 "unit's values inside it and the gradients of the loss beside it (red)") if edge_gradients else
+               _("The network on instance %(k)s: the weights on the edges, each unit's values inside it and the "
+                 "gradients of the loss beside it (red)"))
+    out = [Picture(f"network-{k}", caption % {"k": k}) for k in range(1, len(d.instances) + 1)]
     if d.training is not None:
         t = d.spec.training
-        out.append(Picture("loss", f"The {_objective(d)} over {t.epochs} epoch{'s' if t.epochs != 1 else ''} of "
-                                   f"{_method(d)}"))
+        out.append(Picture("loss", ngettext("The %(objective)s over %(num)d epoch of %(method)s",
+                                            "The %(objective)s over %(num)d epochs of %(method)s", t.epochs)
+                           % {"objective": _objective(d), "num": t.epochs, "method": _method(d)}))
     return out
 
 
 def _objective(d: Derivation) -> str:
     """What the loss plot shows: the loss, or the loss plus the regularization term."""
-    return "loss plus regularization term" if d.spec.regularization is not None else "loss"
+    return _("loss plus regularization term") if d.spec.regularization is not None else _("loss")
 
 
 def _method(d: Derivation) -> str:
@@ -71,10 +74,12 @@ def _method(d: Derivation) -> str:
     t = d.spec.training
     n = len(d.instances)
     size = t.batch_size if t.batch_size is not None else (n if t.mode == "batch" else 1)
-    data = ("the whole data" if size >= n else "one instance at a time" if size == 1
-            else f"mini-batches of {size}")
-    schedule = "" if t.schedule.kind == "constant" else f", {t.schedule.kind} schedule"
-    return f"{t.optimizer.title} on {data} (learning rate {t.learning_rate:g}{schedule})"
+    data = (_("the whole data") if size >= n else _("one instance at a time") if size == 1
+            else _("mini-batches of %(size)s") % {"size": size})
+    rate = _("learning rate %(rate)s") % {"rate": f"{t.learning_rate:g}"}
+    if t.schedule.kind != "constant":
+        rate += ", " + _("%(kind)s schedule") % {"kind": t.schedule.kind}
+    return _("%(optimizer)s on %(data)s (%(rate)s)") % {"optimizer": _(t.optimizer.title), "data": data, "rate": rate}
 
 
 # --------------------------------------------------------------------------- plain-text labels
@@ -402,7 +407,7 @@ def network_scene(d: Derivation, instance: int, *, notation: str = "inout", digi
         box(k, [name[k]] + ([f"= {_num(num.value[k], digits)}"] if data else []), fill="#ffffff")
         inputs.append(f"{name[k]} = {_num(num.value[k], digits)}" if data else name[k])
         inputs += [f"({g})" for g in gradients(k, [(name[k], grad.get(k))])]
-    words.append("Inputs: " + ", ".join(inputs).replace(", (", " (") + ".")
+    words.append(_("Inputs:") + " " + ", ".join(inputs).replace(", (", " (") + ".")
     for l, units in enumerate(graph.layer_units):
         layer = spec.layers[l]
         bias = graph.layer_bias[l]
@@ -419,7 +424,7 @@ def network_scene(d: Derivation, instance: int, *, notation: str = "inout", digi
             box(a, lines)
             shown = gradients(a, [(out_label, grad.get(a)), (in_label, grad.get(z))])
             described.append(f"{title}: " + ", ".join(lines[1:] + shown))
-        words.append(f"Layer {layer.name} ({layer.activation}): " + "; ".join(described) + ".")
+        words.append(_("Layer %(name)s") % {"name": layer.name} + f" ({layer.activation}): " + "; ".join(described) + ".")
 
     # The targets and the loss, right of the outputs.
     x_out = left + dx * (len(columns) - 1) + box_w / 2 + 0.25 * PT
@@ -438,9 +443,9 @@ def network_scene(d: Derivation, instance: int, *, notation: str = "inout", digi
     scene.add(loss)
     taken.append((x0, y0, x1, y1))
     if targets:
-        words.append("Targets: " + ", ".join(targets) + ".")
+        words.append(_("Targets:") + " " + ", ".join(targets) + ".")
     if reveal:
-        words.append(f"Loss: {loss.text}.")
+        words.append(_("Loss:") + f" {loss.text}.")
 
     # The edges, and each weight's label where along its edge it overlaps nothing placed so far.
     edges = []
@@ -489,7 +494,7 @@ def network_scene(d: Derivation, instance: int, *, notation: str = "inout", digi
             x, y = x0 + 0.5 * (x1 - x0), y0 + 0.5 * (y1 - y0)
             there = (x - block_w / 2, y - block_h / 2, x + block_w / 2, y + block_h / 2)
         else:
-            x, y, _, there = best
+            x, y, _score, there = best
         taken.append(there)
         labels.append(Rect(there[0] + 1, there[1] + 1, block_w - 2, block_h - 2, fill="#ffffff", radius=2))
         for k, t in enumerate(lines):
@@ -499,10 +504,11 @@ def network_scene(d: Derivation, instance: int, *, notation: str = "inout", digi
     if not fits and spread < 3:
         return network_scene(d, instance, notation=notation, digits=digits, reveal=reveal,
                              edge_gradients=edge_gradients, spread=spread * 1.35)
-    words.insert(1, "Weights: " + ", ".join(weights) + "." if weights else "")
+    words.insert(1, _("Weights:") + " " + ", ".join(weights) + "." if weights else "")
     for l in sorted(unlabelled):
-        words.insert(2, f"The {sum(map(len, graph.layer_weights[l]))} weights into layer {spec.layers[l].name} are "
-                        f"not labelled (more than {MAX_LABELLED_EDGES}): the page lists them as a matrix.")
+        words.insert(2, _("The %(n)s weights into layer %(name)s are not labelled (more than %(most)s): the page lists "
+                          "them as a matrix.") % {"n": sum(map(len, graph.layer_weights[l])), "name": spec.layers[l].name,
+                                                   "most": MAX_LABELLED_EDGES})
     words = [w for w in words if w]
     scene.items = behind + labels + scene.items
     scene.description = " ".join(words)
@@ -542,7 +548,8 @@ def loss_scene(d: Derivation) -> Scene:
     losses = d.training.losses
     epochs = len(losses) - 1
     n = len(d.instances)
-    over = f" ({d.spec.reduction} over {n} instances)" if n > 1 else ""
+    over = " (" + (_("sum over %(n)s instances") if d.spec.reduction == "sum" else _("mean over %(n)s instances")) % {
+        "n": n} + ")" if n > 1 else ""
     scene = Scene(432.0, 230.0)
     left, right, top, bottom = 62.0, 414.0, 14.0, 190.0
     positive = min(losses) > 0
@@ -591,16 +598,21 @@ def loss_scene(d: Derivation) -> Scene:
     scene.add(Line([at(e, losses[e]) for e in picks], color="#2166ac", width=1.4))
     final = _num(losses[-1], 4)
     x, y = at(epochs, losses[-1])
-    scene.add(Text((left + right) / 2, bottom + 30, "epoch", 10))
+    scene.add(Text((left + right) / 2, bottom + 30, _("epoch"), 10))
     name = "J = L + R" if d.spec.regularization is not None else "L"
-    axis = f"loss L{over}"
+    axis = _("loss") + f" L{over}"
     if d.spec.regularization is not None:  # the reduction is L's; R is added once
-        axis = "J = L + R" + (f" (L: {d.spec.reduction} of {n})" if n > 1 else "")
+        axis = "J = L + R" + (" (L: " + (_("sum of %(n)s") if d.spec.reduction == "sum" else _("mean of %(n)s")) % {
+            "n": n} + ")" if n > 1 else "")
     scene.add(Text(label_x, (top + bottom) / 2, axis, 10, rotate=True))
     scene.add(Text(x - 4, y - 10, final, 8, anchor="end"))  # last: the final loss
-    scene.description = (f"The total {_objective(d)} {name}{over} before each of {epochs} "
-                         f"epoch{'s' if epochs != 1 else ''} of {_method(d)} and after the last: {_num(losses[0], 4)} at epoch "
-                         f"0, {final} at epoch {epochs}" + (" (logarithmic scale)." if log else "."))
+    scene.description = ngettext(
+        "The total %(objective)s %(name)s%(over)s before each of %(num)d epoch of %(method)s and after the last: "
+        "%(first)s at epoch 0, %(final)s at epoch %(num)d",
+        "The total %(objective)s %(name)s%(over)s before each of %(num)d epochs of %(method)s and after the last: "
+        "%(first)s at epoch 0, %(final)s at epoch %(num)d", epochs) % {
+        "objective": _objective(d), "name": name, "over": over, "num": epochs, "method": _method(d),
+        "first": _num(losses[0], 4), "final": final} + (" (" + _("logarithmic scale") + ")." if log else ".")
     return scene
 
 

@@ -11,13 +11,14 @@ None of them uses the chain-rule steps being checked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 import sympy as sp
 
 from derive.core.activations import activation_of
+from derive.i18n import N_, english, translate
 from derive.verify import reference, symbolic
 
 if TYPE_CHECKING:
@@ -30,6 +31,8 @@ SYMPY_DIFF_MAX_LAYERS = 3
 #: With a layer that couples instances, the batch-wide graph's edges (its summed loss is composed once; measured:
 #: 0.3-1.6 s up to 130 edges, but 24 s for 161 edges with sigmoid and tanh, 64 s for 234).
 SYMPY_DIFF_MAX_BATCH_EDGES = 130
+#: The tolerance of the checks that compare two computations of the same numbers (in words, for the page).
+TIGHT = N_("abs Δ ≤ 1e-12 + 1e-9·abs(value)")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,16 @@ class Check:
     passed: bool | None
     """None when skipped."""
     note: str = ""
+    note_message: tuple | None = field(default=None, compare=False)
+    """The note as a message (derive.i18n.translate), for a page in another language; ``note`` is it in English."""
+
+    def __post_init__(self):
+        if self.note_message is not None and not self.note:
+            object.__setattr__(self, "note", english(self.note_message))
+
+    def shown_note(self) -> str:
+        """The note in the page's language."""
+        return translate(self.note_message if self.note_message is not None else self.note)
 
     def to_json(self) -> dict:
         return {"max_abs_error": None if self.max_abs_error is None else float(self.max_abs_error),
@@ -81,8 +94,8 @@ def check_numpy(d: Derivation) -> Check:
     pairs.append((d.loss, reference.total_loss(spec, reference.Params.from_spec(spec), X, T)))
     pairs += _param_pairs(d, d.grad, gW, gb)
     err, ok = _worst(pairs, rtol=1e-9, atol=1e-12)
-    return Check("numpy", "every value and gradient against a vectorized NumPy forward/backward pass",
-                 err, "abs Δ ≤ 1e-12 + 1e-9·abs(value)", ok)
+    return Check("numpy", N_("every value and gradient against a vectorized NumPy forward/backward pass"),
+                 err, TIGHT, ok)
 
 
 def _param_pairs(d: Derivation, ours: dict[str, float], W: list, b: list) -> list:
@@ -94,17 +107,20 @@ def _param_pairs(d: Derivation, ours: dict[str, float], W: list, b: list) -> lis
     return pairs
 
 
-def at_kink(d: Derivation, h: float) -> str | None:
-    """What sits within reach of a finite-difference step of a kink ("a relu unit", "the hinge loss"), or None."""
+def at_kink(d: Derivation, h: float, exactly: bool = False) -> tuple | None:
+    """What sits within reach of a finite-difference step of a kink ("a relu unit", "the hinge loss"), or None,
+    as a message (derive.i18n): ``exactly`` says "exactly at"."""
     for layer, units in zip(d.spec.layers, d.graph.layer_units):
         act = activation_of(layer)
         if act.kinks and any(act.near_kink(num.value[z], 1e3 * h) for num in d.instances for z, _ in units):
-            return f"a {act.name} unit sits at its kink (z = 0)"
+            return ((N_("a %(name)s unit sits exactly at its kink (z = 0)") if exactly
+                     else N_("a %(name)s unit sits at its kink (z = 0)")), {"name": act.name})
     outputs = [a for _, a in d.graph.layer_units[-1]]
     loss = d.graph.loss
     if any(loss.near_kink([num.value[a] for a in outputs], [num.value[t] for t in d.graph.target_keys], 1e3 * h)
            for num in d.instances):
-        return f"{loss.title} sits at a kink"
+        return (N_("%(loss)s sits exactly at a kink") if exactly else N_("%(loss)s sits at a kink"),
+                {"loss": (loss.title, {})})
     return None
 
 
@@ -143,32 +159,33 @@ def check_finite_differences(d: Derivation) -> Check:
                 tol = atol + rtol * abs(candidates[best]) if best == 0 else 1e3 * atol + 1e-3 * abs(candidates[best])
                 worst = max(worst, errors[best])
                 ok = ok and errors[best] <= tol
-    description = "the total gradient against central differences of the NumPy loss, step 10⁻⁶·max(1, abs θ)"
-    note = (f"{kink}, where only one-sided differences exist: there a gradient "
-            "may match the forward or backward difference instead (tolerance 1e-3·max(1, abs L) + 1e-3·abs(value))"
-            if kink else "")
-    return Check("finite_differences", description, worst, "abs Δ ≤ 1e-6·max(1, abs L) + 1e-5·abs(value)", bool(ok),
-                 note=note)
+    description = N_("the total gradient against central differences of the NumPy loss, step 10⁻⁶·max(1, abs θ)")
+    note = ((N_("%(kink)s, where only one-sided differences exist: there a gradient may match the forward or backward "
+                "difference instead (tolerance 1e-3·max(1, abs L) + 1e-3·abs(value))"), {"kink": kink})
+            if kink else None)
+    return Check("finite_differences", description, worst, N_("abs Δ ≤ 1e-6·max(1, abs L) + 1e-5·abs(value)"), bool(ok),
+                 note_message=note)
 
 
 def check_sympy_diff(d: Derivation) -> Check:
     """Differentiate the whole composed loss with ``sympy.diff``, where affordable."""
-    description = "the total gradient against sympy.diff of the whole loss expression, composed from the leaves"
+    description = N_("the total gradient against sympy.diff of the whole loss expression, composed from the leaves")
     graph = d.graph
     layers = len(d.spec.layers)
     edges, max_edges, max_layers = graph.edges, SYMPY_DIFF_MAX_EDGES, SYMPY_DIFF_MAX_LAYERS
     if d.batch is not None:  # the batch-wide graph is composed once (a batch normalization adds a layer)
         edges, max_edges, max_layers = d.batch.graph.edges, SYMPY_DIFF_MAX_BATCH_EDGES, SYMPY_DIFF_MAX_LAYERS + 1
     if edges > max_edges or layers > max_layers:
-        return Check("sympy_diff", description, None, "", None,
-                     note=f"skipped: the computation graph has {edges} edges and the network {layers} "
-                          f"layer{'s' if layers != 1 else ''}; differentiating the "
-                          f"composed loss is only affordable up to {max_edges} edges and "
-                          f"{max_layers} layers (the chain-rule steps cost linear time, this check does not)")
-    kink = at_kink(d, 1e-12)
+        return Check("sympy_diff", description, None, "", None, note_message=(
+            N_("skipped: the computation graph has %(edges)s edges and the network %(layers)s; differentiating the "
+               "composed loss is only affordable up to %(max_edges)s edges and %(max_layers)s layers (the chain-rule "
+               "steps cost linear time, this check does not)"),
+            {"edges": edges, "max_edges": max_edges, "max_layers": max_layers,
+             "layers": (N_("1 layer") if layers == 1 else N_("%(n)s layers"), {"n": layers})}))
+    kink = at_kink(d, 1e-12, exactly=True)
     if kink:
         return Check("sympy_diff", description, None, "", None,
-                     note=f"skipped: {kink.replace(' at ', ' exactly at ', 1)}, where the derivative is a convention")
+                     note_message=(N_("skipped: %(kink)s, where the derivative is a convention"), {"kink": kink}))
     if d.batch is not None:  # the instances are coupled: the summed loss of the whole batch, composed once
         graph = d.batch.graph
         evaluated = [d.batch.numbers]
@@ -189,15 +206,15 @@ def check_sympy_diff(d: Derivation) -> Check:
             if key in d.regularized:
                 total[key] += float(slope.subs(theta, d.params[key]))
     err, ok = _worst([(d.grad[k], total[k]) for k in total], rtol=1e-9, atol=1e-12)
-    return Check("sympy_diff", description, err, "abs Δ ≤ 1e-12 + 1e-9·abs(value)", ok)
+    return Check("sympy_diff", description, err, TIGHT, ok)
 
 
 def check_update(d: Derivation) -> Check:
     """The parameters and the optimizer's state after the first epoch against one NumPy epoch."""
     spec = d.spec
     if spec.training is None:
-        return Check("update", "the first update against a NumPy training epoch", None, "", None,
-                     note="skipped: the spec has no [training]")
+        return Check("update", N_("the first update against a NumPy training epoch"), None, "", None,
+                     note=N_("skipped: the spec has no [training]"))
     X, T = reference.data_arrays(spec)
     new, trainer = reference.epoch(spec, reference.Params.from_spec(spec), X, T)
     pairs = _param_pairs(d, d.after_step.params, new.W, new.b)
@@ -210,21 +227,21 @@ def check_update(d: Derivation) -> Check:
                       for j, k in enumerate(row)]
     pairs += list(zip(d.after_step.rates, trainer.rates))
     err, ok = _worst(pairs, rtol=1e-9, atol=1e-12)
-    return Check("update", "the parameters and the optimizer's state after the first epoch against one NumPy "
-                 "training epoch", err, "abs Δ ≤ 1e-12 + 1e-9·abs(value)", ok)
+    return Check("update", N_("the parameters and the optimizer's state after the first epoch against one NumPy "
+                              "training epoch"), err, TIGHT, ok)
 
 
 def check_shortcut(d: Derivation) -> Check:
     """Softmax with cross-entropy (sigmoid with BCE): the chain-rule dL/dz equals a − t."""
-    description = "dL/dz of the output units through the chain rule against the simplified a − t"
+    description = N_("dL/dz of the output units through the chain rule against the simplified a − t")
     graph = d.graph
     if not graph.loss.simplifies(activation_of(d.spec.layers[-1])):
         return Check("shortcut", description, None, "", None,
-                     note="skipped: the output activation and the loss do not simplify to a − t")
+                     note=N_("skipped: the output activation and the loss do not simplify to a − t"))
     pairs = [(num.grad[z], num.value[a] - num.value[t]) for num in d.instances
              for (z, a), t in zip(graph.layer_units[-1], graph.target_keys)]
     err, ok = _worst(pairs, rtol=1e-9, atol=1e-12)
-    return Check("shortcut", description, err, "abs Δ ≤ 1e-12 + 1e-9·abs(value)", ok)
+    return Check("shortcut", description, err, TIGHT, ok)
 
 
 ALL_CHECKS = (check_numpy, check_finite_differences, check_sympy_diff, check_update, check_shortcut)

@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from derive.grade.answers import Quantity, answers_file
+from derive.i18n import N_, _, current, language
 from derive.render.printer import format_number
 from derive.render.escape import md_prose
 from derive.render.markdown import sections
@@ -26,18 +27,20 @@ from derive.worksheets.draw import Settings, Variant, given_values, make_variant
 FORMATS = ("md", "pdf", "moodle", "moodle-cloze", "qti", "gift", "prairielearn")
 #: The formats for a learning platform (derive.worksheets.lms).
 LMS_FORMATS = ("moodle-cloze", "qti", "gift", "prairielearn")
-PARTS = {"forward": "the forward pass", "loss": "the loss", "output-layer": "the output layer's gradients",
-         "hidden-layers": "the hidden layers' gradients", "update": "the update step"}
-#: Which sections of a worked example show the steps of each part of the scope.
-SECTIONS = {"forward": ("Forward pass",), "loss": ("Loss function",),
-            "output-layer": ("Loss function", "Backpropagation", "The gradient over all the data"),
-            "hidden-layers": ("Loss function", "Backpropagation", "The gradient over all the data"),
-            "update": ("The gradient over all the data", "Gradient descent update")}
+PARTS = {"forward": N_("the forward pass"), "loss": N_("the loss"), "output-layer": N_("the output layer's gradients"),
+         "hidden-layers": N_("the hidden layers' gradients"), "update": N_("the update step")}
+#: Which sections of a worked example show the steps of each part of the scope (its headings, in English).
+SECTIONS = {"forward": (N_("Forward pass"),), "loss": (N_("Loss function"),),
+            "output-layer": (N_("Loss function"), N_("Backpropagation"), N_("The gradient over all the data")),
+            "hidden-layers": (N_("Loss function"), N_("Backpropagation"), N_("The gradient over all the data")),
+            "update": (N_("The gradient over all the data"), N_("Gradient descent update"))}
 
 
 def parts_text(scope: tuple[str, ...]) -> str:
-    words = [PARTS[s] for s in SCOPES if s in scope]
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+    words = [_(PARTS[s]) for s in SCOPES if s in scope]
+    if len(words) == 1:
+        return words[0]
+    return _("%(first)s and %(last)s") % {"first": ", ".join(words[:-1]), "last": words[-1]}
 
 
 class Run:
@@ -50,7 +53,9 @@ class Run:
         self.settings = Settings.of(base, scope=scope, decimals=decimals, carry=carry, blanks=blanks)
         self.notation = notation
         self.env = environment()
-        self.title = "Worksheet: " + md_prose(base.title, field="title", one_line=True)  # Markdown
+        self.lang = current()
+        """The language of every word (the worker processes write in it too)."""
+        self.title = _("Worksheet: %(title)s") % {"title": md_prose(base.title, field="title", one_line=True)}  # Markdown
         self._worked: tuple[int, dict[str, str]] = (0, {})
 
     # -- one variant
@@ -70,7 +75,7 @@ class Run:
             return f"${name}$"
         if q.kind in ("grad", "total_grad"):
             return rf"$\partial L / \partial {name}$"
-        return f"${name}$ after the update"
+        return _("%(name)s after the update") % {"name": f"${name}$"}
 
     def answer(self, v: Variant, q: Quantity) -> str:
         return f"{v.key[q.name]:.{self.settings.rounding.decimals}f}"
@@ -81,14 +86,16 @@ class Run:
         only = {q.name for q in v.blanks}
         tables = {"worksheet": {"variant": self.code(v)}, "tolerance": s.tolerance,
                   "rounding": {"decimals": s.rounding.decimals, "carry": s.rounding.carry}}
-        comment = [f"Answers for worksheet variant {v.label} of {self.base.name}.",
-                   f"Fill in each \"\" and run: derive check {v.stem}.toml {v.stem}.answers.toml",
-                   f"Rounding: {s.rounding.describe()}"]
-        key_comment = [f"The key of worksheet variant {v.label} of {self.base.name}: "
-                       f"derive check {v.stem}.toml {v.stem}.key.toml passes.", f"Rounding: {s.rounding.describe()}"]
+        names = {"label": v.label, "name": self.base.name, "stem": v.stem, "source": self.base.source,
+                 "seed": self.seed, "rounding": s.rounding.describe()}
+        comment = [_("Answers for worksheet variant %(label)s of %(name)s.") % names,
+                   _("Fill in each \"\" and run: derive check %(stem)s.toml %(stem)s.answers.toml") % names,
+                   _("Rounding: %(rounding)s") % names]
+        key_comment = [_("The key of worksheet variant %(label)s of %(name)s: derive check %(stem)s.toml "
+                         "%(stem)s.key.toml passes.") % names, _("Rounding: %(rounding)s") % names]
         return {
             f"{v.stem}.toml": dump_spec(d.spec, comment=(
-                f"Worksheet variant {v.label} of {self.base.name} ({self.base.source}), drawn with seed {self.seed}.")),
+                _("Worksheet variant %(label)s of %(name)s (%(source)s), drawn with seed %(seed)s.") % names)),
             f"{v.stem}.answers.toml": answers_file(d, filled=False, only=only, settings=tables, heading=comment),
             f"{v.stem}.key.toml": answers_file(d, filled=True, only=only, settings=tables, heading=key_comment,
                                                values=v.key),
@@ -102,13 +109,13 @@ class Run:
         steps = ""
         if key:
             wanted = [h for part in SCOPES if part in self.settings.scope for h in SECTIONS[part]]
-            steps = "\n".join(worked[h] for h in dict.fromkeys(wanted) if h in worked)
-        network = worked["The network"].split("\n", 1)[1].strip("\n") + "\n"
+            steps = "\n".join(worked[_(h)] for h in dict.fromkeys(wanted) if _(h) in worked)
+        network = worked[_("The network")].split("\n", 1)[1].strip("\n") + "\n"
         return self.env.get_template("worksheet.md.j2").render(
             v=v, page=page, settings=self.settings, key=key, title=self.title, picture=picture, network=network,
             code=self.code(v), base_name=self.base.name,
             given=given_values(d, self.settings.given, self.settings.rounding), steps=steps,
-            parts=parts_text(self.settings.scope), loss_text=d.graph.loss.sheet_text,
+            parts=parts_text(self.settings.scope), loss_text=_(d.graph.loss.sheet_text),
             label=lambda q: self.label(page, q), answer=lambda q: self.answer(v, q))
 
     def worked(self, v: Variant) -> dict[str, str]:
@@ -165,7 +172,7 @@ def variant_part(run: Run, k: int, formats: tuple[str, ...]) -> Part:
     v = run.variant(k)
     part = Part(files=run.text_files(v), label=v.label)
     page = Page(v.derivation, notation=run.notation)
-    part.rows = [(run.label(page, q), str(q.instance + 1) if q.instance is not None else "all", q.name,
+    part.rows = [(run.label(page, q), str(q.instance + 1) if q.instance is not None else _("all"), q.name,
                   run.answer(v, q)) for q in v.blanks]
     if "md" in formats:
         svg = f"{v.stem}-network.svg"
@@ -175,8 +182,8 @@ def variant_part(run: Run, k: int, formats: tuple[str, ...]) -> Part:
     if "pdf" in formats:
         figure = f"{v.stem}-network.pdf"
         part.figure = (figure, run.picture(v, "pdf"))
-        part.sheet = (f"Variant {v.label}", run.markdown(v, key=False, picture=figure))
-        part.key = (f"Variant {v.label}: answer key", run.markdown(v, key=True, picture=figure))
+        part.sheet = (_("Variant %(label)s") % {"label": v.label}, run.markdown(v, key=False, picture=figure))
+        part.key = (_("Variant %(label)s: answer key") % {"label": v.label}, run.markdown(v, key=True, picture=figure))
     if "moodle" in formats:
         part.moodle = [ET.tostring(q, encoding="unicode") for q in moodle_questions(run, v)]
     if "moodle-cloze" in formats:
@@ -200,7 +207,8 @@ _WORKER: tuple[Run, tuple[str, ...]] | None = None
 
 def _in_worker(k: int) -> Part:
     run, formats = _WORKER
-    return variant_part(run, k, formats)
+    with language(run.lang):
+        return variant_part(run, k, formats)
 
 
 #: Runs with at least this many variants share the work among processes (one per CPU, at most 4).
@@ -310,9 +318,9 @@ def moodle_questions(run: Run, v: Variant) -> list[ET.Element]:
     page = Page(v.derivation, notation=run.notation)
     picture = f"{v.stem}-network.svg"
     intro = run.markdown(v, key=False, picture=picture)
-    intro = intro.split("## Your answers")[0].replace("Name: ______________________________\n", "")
+    intro = intro.split("## " + _("Your answers"))[0].replace(_("Name:") + " ______________________________\n", "")
     description = ET.Element("question", {"type": "description"})
-    _text(description, "name", f"Variant {v.label}: the network", fmt=None)
+    _text(description, "name", _("Variant %(label)s: the network") % {"label": v.label}, fmt=None)
     html = _moodle_math(intro).replace(f'src="{picture}"', f'src="@@PLUGINFILE@@/{picture}"')
     qt = _text(description, "questiontext", html)
     file = ET.SubElement(qt, "file", {"name": picture, "path": "/", "encoding": "base64"})
@@ -320,18 +328,21 @@ def moodle_questions(run: Run, v: Variant) -> list[ET.Element]:
     out.append(description)
     for n, q in enumerate(v.blanks, start=1):
         question = ET.Element("question", {"type": "numerical"})
-        where = f"instance {q.instance + 1}" if q.instance is not None else "all instances"
-        _text(question, "name", f"Variant {v.label}, blank {n}: {q.name}", fmt=None)
+        where = (_("instance %(n)s") % {"n": q.instance + 1}) if q.instance is not None else _("all instances")
+        _text(question, "name", _("Variant %(label)s, blank %(n)s: %(name)s") % {"label": v.label, "n": n, "name": q.name},
+              fmt=None)
         _text(question, "questiontext", _moodle_math(
-            f"Variant {v.label}, blank {n} ({where}): {run.label(page, q)} = ? {run.settings.rounding.describe()}"))
-        _text(question, "generalfeedback", f"<p>The key: {run.answer(v, q)}</p>")
+            _("Variant %(label)s, blank %(n)s (%(where)s): %(quantity)s = ?") % {
+                "label": v.label, "n": n, "where": where, "quantity": run.label(page, q)}
+            + f" {run.settings.rounding.describe()}"))
+        _text(question, "generalfeedback", "<p>" + _("The key: %(key)s") % {"key": run.answer(v, q)} + "</p>")
         ET.SubElement(question, "defaultgrade").text = "1"
         ET.SubElement(question, "penalty").text = "0.3333333"
         ET.SubElement(question, "hidden").text = "0"
         answer = ET.SubElement(question, "answer", {"fraction": "100", "format": "moodle_auto_format"})
         ET.SubElement(answer, "text").text = run.answer(v, q)
         ET.SubElement(answer, "tolerance").text = repr(blank_tolerance(v.key[q.name], run.settings))
-        _text(answer, "feedback", "<p>Right.</p>")
+        _text(answer, "feedback", "<p>" + _("Right.") + "</p>")
         ET.SubElement(question, "unitgradingtype").text = "0"
         ET.SubElement(question, "unitpenalty").text = "0.1000000"
         ET.SubElement(question, "showunits").text = "3"

@@ -21,6 +21,7 @@ from derive.grade.audit.documents import Document, Piece
 from derive.grade.audit.names import Known, Ref, Vocabulary
 from derive.errors import DeriveError
 from derive.grade.precision import parse_decimal
+from derive.i18n import _
 
 #: A plain decimal in prose, code output or e-notation; not part of a name (h1, float64) or a date.
 NUMBER = re.compile(r"(?<![\w.#])([-−]?(?:\d+\.\d+|\.\d+|\d+)(?:[eE][-+]?\d{1,3})?)(?![\w]|\.\d)")
@@ -141,15 +142,17 @@ def _math(piece: Piece, vocab: Vocabulary, r: Reading) -> None:
     text = piece.text
     r.numbers += _count_math_numbers(text)
     if len(text) > MAX_MATH:
-        r.skipped.append(f"line {piece.line}: a formula of {len(text)} characters (more than {MAX_MATH})")
+        r.skipped.append(_("line %(line)s: a formula of %(n)s characters (more than %(most)s)") % {
+            "line": piece.line, "n": len(text), "most": MAX_MATH})
         return
     if _depth(text) > 40:
-        r.skipped.append(f"line {piece.line}: a formula nested more than 40 levels deep")
+        r.skipped.append(_("line %(line)s: a formula nested more than 40 levels deep") % {"line": piece.line})
         return
     try:
         chains = split_chain(text, piece.line)
     except (DeriveError, RecursionError, ValueError) as exc:
-        r.skipped.append(f"line {piece.line}: a formula that cannot be read ({str(exc)[:80]})")
+        r.skipped.append(_("line %(line)s: a formula that cannot be read (%(why)s)") % {"line": piece.line,
+                                                                                     "why": str(exc)[:80]})
         return
     for chain in chains:
         for m in chain.members:

@@ -28,6 +28,7 @@ from derive.grade.audit.names import Known, Vocabulary
 from derive.core.derivation import Derivation
 from derive.grade.answers import Quantity
 from derive.grade.precision import agrees, tolerance
+from derive.i18n import _
 
 VERDICTS = ("wrong", "inconsistent", "unmatched")
 #: Digits a number needs to be matched by its value alone (``2`` or ``0.5`` match too much by chance).
@@ -117,7 +118,7 @@ class _Judge:
             from derive.grade.judge import mistakes
 
             rows = []
-            for _, explanation, values in mistakes(self.d):
+            for _label, explanation, values in mistakes(self.d):
                 for name, v in values.items():
                     if math.isfinite(v):
                         rows.append((v, name, explanation))
@@ -149,13 +150,14 @@ class _Judge:
             known = {k.name: k for k in c.cands}
             diagnosis, k, origin = self.diagnose(c, c.cands)
             if c.other_network:
-                return self._finding(c, None, "unmatched", f"named {c.name}, but written where the document works "
-                                     f"with other parameters or inputs than the spec's (from line {self._region(c)})")
+                return self._finding(c, None, "unmatched", _("named %(name)s, but written where the document works "
+                                                             "with other parameters or inputs than the spec's (from "
+                                                             "line %(line)s)") % {"name": c.name, "line": self._region(c)})
             if diagnosis is None and not c.tight:
                 return None  # a number near a name in prose that is none of its values: not a claim about it
             if k is None:
                 k = self._nearest(c, c.cands)
-                diagnosis = diagnosis or self.slip(c, k)
+                diagnosis = diagnosis or self.slip(c, k)[1]
             f = self._finding(c, k, "wrong", diagnosis, origin)
             if k.quantity is not None:
                 self.given[k.name] = c.value
@@ -179,8 +181,8 @@ class _Judge:
                     tied = [m[2] for m in matches if m[1] == best[1] and m[0] <= best[0] + 1e-12 * abs(c.value)]
                     return self._finding(c, k, "wrong", "; or ".join(dict.fromkeys(tied)))
             if c.result:
-                return self._finding(c, None, "unmatched", "no quantity of the spec has this value, and no classic "
-                                     "mistake gives it")
+                return self._finding(c, None, "unmatched", _("no quantity of the spec has this value, and no "
+                                                             "classic mistake gives it"))
         return None
 
     def _region(self, c: Claim) -> int:
@@ -214,12 +216,13 @@ class _Judge:
             again = recompute(self.d, k.quantity, self.given)
             if again is not None and (agrees(c.value, c.unit, again) or Tolerance().allows(c.value, again)):
                 origin = sorted({line for u in upstream for line in (self.wrong[u].origin or [self.wrong[u].line])})
-                names = ", ".join(f"{u} (line {self.wrong[u].line})" for u in upstream)
-                return f"follows correctly from the document's own wrong {names}", k, origin
+                names = ", ".join(_("%(name)s (line %(line)s)") % {"name": u, "line": self.wrong[u].line}
+                                  for u in upstream)
+                return _("follows correctly from the document's own wrong %(names)s") % {"names": names}, k, origin
         # 2. digits cut off
         for k in cands:
-            text = self.slip(c, k)
-            if text.startswith("digits cut off"):
+            kind, text = self.slip(c, k)
+            if kind == "cut":
                 return text, k, []
         # 3. a classic mistake
         names = {k.name for k in cands if k.quantity is not None}
@@ -231,23 +234,25 @@ class _Judge:
             return "; or ".join(dict.fromkeys(tied)), k, []
         # 4. a slip in this number
         for k in cands:
-            text = self.slip(c, k)
-            if text.startswith(("the sign", "twice", "half")):
+            kind, text = self.slip(c, k)
+            if kind in ("sign", "twice", "half"):
                 return text, k, []
         return None, None, []
 
-    def slip(self, c: Claim, k: Known) -> str:
-        from derive.grade.judge import Tolerance, Verdict, _slip
+    def slip(self, c: Claim, k: Known) -> tuple[str, str]:
+        """(kind, words) of a slip in this number (see derive.grade.judge.slip_of)."""
+        from derive.grade.judge import Tolerance, Verdict, slip_of
 
         q = k.quantity or Quantity(table="", key=k.name, kind="value", node=k.node, instance=None, value=k.value)
         written = c.written if "e" not in c.written.lower() else repr(c.value)
         v = Verdict(name=k.name, quantity=q, given=written, status="wrong", given_value=c.value)
-        text = _slip(v, Tolerance())
-        if text.startswith("no classic") and k.value != 0 and abs(c.value - k.value) <= 1e-3 * abs(k.value):
+        kind, text = slip_of(v, Tolerance())
+        if kind == "none" and k.value != 0 and abs(c.value - k.value) <= 1e-3 * abs(k.value):
             same = _common_digits(c.value, k.value)
-            text = (f"right to {same} significant digits, but it shows {c.digits}: the last ones are off by "
-                    f"{abs(c.value - k.value):.2g} (rounded intermediate values carried forward?)")
-        return text
+            kind, text = "close", _("right to %(same)s significant digits, but it shows %(digits)s: the last ones are off "
+                                    "by %(off)s (rounded intermediate values carried forward?)") % {
+                "same": same, "digits": c.digits, "off": f"{abs(c.value - k.value):.2g}"}
+        return kind, text
 
 
 def audit(d: Derivation, doc: Document) -> AuditReport:
@@ -276,7 +281,7 @@ def audit(d: Derivation, doc: Document) -> AuditReport:
         try:
             check = check_chain(chain)
         except (RecursionError, ValueError, ArithmeticError):
-            reading.skipped.append(f"line {chain.line}: a chain that cannot be evaluated")
+            reading.skipped.append(_("line %(line)s: a chain that cannot be evaluated") % {"line": chain.line})
             continue
         compared += check.comparisons > 0
         for bad in check.failures[:1]:  # the first false step names the wrong member; the rest follow from it
@@ -287,8 +292,10 @@ def audit(d: Derivation, doc: Document) -> AuditReport:
                 continue  # already reported as a wrong number
             findings.append(Finding(line=bad.line, text=doc.line_text(bad.line, bad.right.strip()), given=right,
                                     written=bad.right, quantity=None, expected=left, verdict="inconsistent",
-                                    diagnosis=f"{_short(bad.left)} {bad.relation} {_short(bad.right)} is false at the "
-                                              f"printed precision ({_range(bad.left_range)} vs {_range(bad.right_range)})"))
+                                    diagnosis=_("%(left)s %(relation)s %(right)s is false at the printed precision "
+                                                "(%(left_range)s vs %(right_range)s)") % {
+                                        "left": _short(bad.left), "relation": bad.relation, "right": _short(bad.right),
+                                        "left_range": _range(bad.left_range), "right_range": _range(bad.right_range)}))
     findings.sort(key=lambda f: (f.line, VERDICTS.index(f.verdict)))
     return AuditReport(document=doc.source, spec=d.spec.name, format=doc.format, numbers=reading.numbers,
                        checked=checked, chains=compared, findings=findings, skipped=reading.skipped,
@@ -313,12 +320,14 @@ def _range(r: tuple[float, float]) -> str:
     return f"{mid:.6g}" if r[1] - r[0] <= 1e-12 * max(1.0, abs(mid)) else f"{r[0]:.6g} … {r[1]:.6g}"
 
 
-def render_audit(report: AuditReport, fmt: str = "text", templates=None) -> str:
-    """The report as terminal text or Markdown (templates/audit_report.{txt,md}.j2)."""
+def render_audit(report: AuditReport, fmt: str = "text", templates=None, lang: str | None = None) -> str:
+    """The report as terminal text or Markdown (templates/audit_report.{txt,md}.j2), in ``lang``."""
     from pathlib import Path
 
+    from derive.i18n import language
     from derive.render.page import environment
 
     env = environment(Path(templates) if templates else None)
     name = {"text": "audit_report.txt.j2", "md": "audit_report.md.j2"}[fmt]
-    return env.get_template(name).render(report=report, plain=lambda x: f"{x:.10g}")
+    with language(lang):
+        return env.get_template(name).render(report=report, plain=lambda x: f"{x:.10g}")

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from derive.errors import SpecError
+from derive.i18n import _
 from derive.grade.answers import Quantity
 from derive.render.page import Page
 
@@ -136,7 +137,8 @@ def variant_blanks(run, v, *, mistakes: bool = True) -> list[Blank]:
         kept = tuple(Choice(value=c[0], credit=c[1], feedback=_sentence("; or ".join(c[2])), labels=tuple(c[3]))
                      for c in choices[:MAX_CHOICES])
         out.append(Blank(number=n, quantity=q, label=run.label(page, q),
-                         where=f"instance {q.instance + 1}" if q.instance is not None else "all instances",
+                         where=(_("instance %(n)s") % {"n": q.instance + 1}) if q.instance is not None
+                         else _("all instances"),
                          key=key, text=run.answer(v, q), tolerance=tol, choices=kept))
     return out
 
@@ -170,7 +172,7 @@ def intro_markdown(run, v) -> str:
     the loss, the rounding policy and any given values."""
     picture = f"{v.stem}-network.svg"
     intro = run.markdown(v, key=False, picture=picture)
-    intro = intro.split("## Your answers")[0].replace("Name: ______________________________\n", "")
+    intro = intro.split("## " + _("Your answers"))[0].replace(_("Name:") + " ______________________________\n", "")
     return intro.rstrip() + "\n"
 
 

@@ -18,6 +18,7 @@ import base64
 import html
 import xml.etree.ElementTree as ET
 
+from derive.i18n import _
 from derive.worksheets.lms import Blank, html_math, intro_markdown, number_text, tolerance_text, variant_blanks
 
 #: The grades Moodle accepts for an answer (question_bank::fraction_options), as fractions.
@@ -45,7 +46,7 @@ def plain_feedback(text: str) -> str:
 def subquestion(b: Blank, decimals: int) -> str:
     """One blank as a NUMERICAL sub-question with the mistake answers."""
     tol = tolerance_text(b.tolerance, decimals)
-    parts = [f"={number_text(b.key, decimals)}:{tol}#Right."]
+    parts = [f"={number_text(b.key, decimals)}:{tol}#{plain_feedback(_('Right.'))}"]
     for c in b.choices:
         parts.append(f"%{percent(c.credit)}%{number_text(c.value, decimals)}:{tol}#{plain_feedback(c.feedback)}")
     return "{1:NUMERICAL:" + "~".join(parts) + "}"
@@ -62,17 +63,19 @@ def question(run, v) -> ET.Element:
         for b in blanks)
     body = html_math(intro_markdown(run, v)).replace(f'src="{picture}"', f'src="@@PLUGINFILE@@/{picture}"')
     text = (f"{body}\n<table class=\"generaltable\">\n"
-            "<tr><th>#</th><th>quantity</th><th>instance</th><th>answers file</th><th>your answer</th></tr>\n"
+            "<tr><th>#</th>" + "".join(f"<th>{html.escape(h)}</th>" for h in (
+                _("quantity"), _("instance"), _("answers file"), _("your answer"))) + "</tr>\n"
             f"{rows}\n</table>\n")
     q = ET.Element("question", {"type": "cloze"})
-    ET.SubElement(ET.SubElement(q, "name"), "text").text = f"{run.base.name}: variant {v.label} ({run.code(v)})"
+    ET.SubElement(ET.SubElement(q, "name"), "text").text = _("%(name)s: variant %(label)s (%(code)s)") % {
+        "name": run.base.name, "label": v.label, "code": run.code(v)}
     qt = ET.SubElement(q, "questiontext", {"format": "html"})
     ET.SubElement(qt, "text").text = text
     file = ET.SubElement(qt, "file", {"name": picture, "path": "/", "encoding": "base64"})
     file.text = base64.b64encode(run.picture(v, "svg")).decode("ascii")
     feedback = "".join(f"<p>{b.number}. {html.escape(b.name)} = {b.text}</p>" for b in blanks)
     gf = ET.SubElement(q, "generalfeedback", {"format": "html"})
-    ET.SubElement(gf, "text").text = f"<p>The key:</p>{feedback}"
+    ET.SubElement(gf, "text").text = "<p>" + html.escape(_("The key:")) + f"</p>{feedback}"
     ET.SubElement(q, "penalty").text = "0.3333333"
     ET.SubElement(q, "hidden").text = "0"
     ET.SubElement(q, "idnumber").text = f"derive-{run.base.name}-{run.code(v)}"

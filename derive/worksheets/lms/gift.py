@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 
+from derive.i18n import _
 from derive.worksheets.lms import Blank, html_math, intro_markdown, number_text, tolerance_text, variant_blanks
 from derive.worksheets.lms.cloze import moodle_grade, percent, plain_feedback
 
@@ -50,16 +51,18 @@ def variant_text(run, v) -> str:
     uri = "data:image/svg+xml;base64," + base64.b64encode(run.picture(v, "svg")).decode("ascii")
     intro = html_math(intro_markdown(run, v)).replace(f'src="{picture}"', f'src="{uri}"')
     out = [f"$CATEGORY: $course$/top/derive/{run.base.name}/variant-{v.label}", "",
-           f"::{escape(f'Variant {v.label}: the network')}::[html]{escape(intro)}", ""]
+           "::" + escape(_("Variant %(label)s: the network") % {"label": v.label}) + f"::[html]{escape(intro)}", ""]
     for b in variant_blanks(run, v):
-        text = html_math(f"Variant {v.label}, blank {b.number} ({b.where}): {b.label} = ? "
-                         f"{run.settings.rounding.describe()}")
-        out += [f"::{escape(f'Variant {v.label}, blank {b.number}: {b.name}')}::[html]{escape(text)}"
+        names = {"label": v.label, "n": b.number, "where": b.where, "quantity": b.label, "name": b.name}
+        text = html_math(_("Variant %(label)s, blank %(n)s (%(where)s): %(quantity)s = ?") % names
+                         + f" {run.settings.rounding.describe()}")
+        out += ["::" + escape(_("Variant %(label)s, blank %(n)s: %(name)s") % names) + f"::[html]{escape(text)}"
                 f"{numerical(b, decimals)}", ""]
     return "\n".join(out) + "\n"
 
 
 def document(parts: list[str], run) -> str:
-    head = (f"// GIFT questions of `derive worksheet {run.base.name}` (seed {run.seed}): per variant a category, "
-            "a description with the network and one numerical question per blank.\n\n")
+    head = "// " + _("GIFT questions of `%(command)s` (seed %(seed)s): per variant a category, a description with "
+                     "the network and one numerical question per blank.") % {
+        "command": f"derive worksheet {run.base.name}", "seed": run.seed} + "\n\n"
     return head + "".join(parts)

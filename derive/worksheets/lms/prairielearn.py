@@ -22,6 +22,7 @@ import json
 import uuid
 from pathlib import Path
 
+from derive.i18n import _, language
 from derive.spec.parse import Range, dump_spec
 from derive.worksheets.lms import DEFAULT_PARTIAL, FOLLOWS, credit_of, html_math, intro_markdown, variant_blanks
 
@@ -69,7 +70,8 @@ def spec_toml(run) -> str:
         lines.append(f"blanks = {s.blanks}")
     if s.partial:
         lines.append("partial = { " + ", ".join(f'"{k}" = {v!r}' for k, v in s.partial) + " }")
-    return dump_spec(run.base, comment=f"The base spec of a derive worksheet ({run.base.source}).") + \
+    return dump_spec(run.base, comment=_("The base spec of a derive worksheet (%(source)s).") % {
+        "source": run.base.source}) + \
         "\n".join(lines) + "\n"
 
 
@@ -80,7 +82,7 @@ def files(run, variants: int) -> dict[str, str]:
     name = run.base.name
     info = {
         "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"derive:worksheet:{name}:{run.seed}")),
-        "title": f"Backpropagation by hand: {run.base.title}",
+        "title": _("Backpropagation by hand: %(title)s") % {"title": run.base.title},
         "topic": "Backpropagation",
         "tags": ["derive", "backpropagation", name],
         "type": "v3",
@@ -96,6 +98,8 @@ def files(run, variants: int) -> dict[str, str]:
     question = ("<pl-question-panel>\n{{{params.sheet}}}\n"
                 "</pl-question-panel>\n\n" + inputs + "\n")
     settings = {"seed": run.seed, "variants": variants, "notation": run.notation}
+    if run.lang != "en":
+        settings["lang"] = run.lang  # the words of the sheet and of the feedback
     base = f"prairielearn/{name}/"
     return {base + "info.json": json.dumps(info, indent=2) + "\n", base + "question.html": question,
             base + "server.py": SERVER, base + "spec.toml": spec_toml(run),
@@ -115,12 +119,19 @@ def _run(here: Path):
 
     settings = json.loads((here / "derive.json").read_text())
     base = load_spec(str(here / "spec.toml"))
-    return Run(base, seed=int(settings["seed"]), notation=settings.get("notation", "inout")), int(settings["variants"])
+    with language(settings.get("lang", "en")):
+        run = Run(base, seed=int(settings["seed"]), notation=settings.get("notation", "inout"))
+    return run, int(settings["variants"])
 
 
 def generate(here: Path, data: dict) -> None:
     """PrairieLearn's generate: draw the variant, put its sheet in params and its key in correct_answers."""
     run, variants = _run(Path(here))
+    with language(run.lang):
+        _generate(run, variants, data)
+
+
+def _generate(run, variants: int, data: dict) -> None:
     k = 1 + int(data.get("variant_seed", 0)) % variants
     v = run.variant(k)
     picture = f"{v.stem}-network.svg"
@@ -134,10 +145,15 @@ def generate(here: Path, data: dict) -> None:
 
 def grade(here: Path, data: dict) -> None:
     """PrairieLearn's grade: every blank judged by derive, with a score and feedback of its own."""
+    run, _variants = _run(Path(here))
+    with language(run.lang):
+        _grade(run, data)
+
+
+def _grade(run, data: dict) -> None:
     from derive.grade.answers import parse_answers
     from derive.grade.judge import Tolerance, check_answers, mistakes
 
-    run, _ = _run(Path(here))
     v = run.variant(int(data["params"]["variant"]))
     d = v.derivation
     blanks = variant_blanks(run, v, mistakes=False)
@@ -156,20 +172,20 @@ def grade(here: Path, data: dict) -> None:
     answers = parse_answers(doc, d, source="prairielearn")
     answers = dataclasses.replace(answers, rounding={"decimals": rounding.decimals, "carry": rounding.carry})
     report = check_answers(d, answers, Tolerance.of(run.settings.tolerance))
-    labels = {explanation: label for label, explanation, _ in mistakes(d)} if report.count("wrong") else {}
+    labels = {explanation: label for label, explanation, _values in mistakes(d)} if report.count("wrong") else {}
     for b in blanks:
         data["partial_scores"][answers_name(b.number)] = {"score": 0.0, "weight": 1,
-                                                          "feedback": "No number was given."}
+                                                          "feedback": _("No number was given.")}
     for verdict in report.verdicts:
         b = by_name[verdict.quantity.name]
-        score, feedback = 0.0, verdict.note or "Not the key."
+        score, feedback = 0.0, verdict.note or _("Not the key.")
         if verdict.status == "correct":
-            score, feedback = 1.0, "Right." + (f" ({verdict.note})" if verdict.note else "")
+            score, feedback = 1.0, _("Right.") + (f" ({verdict.note})" if verdict.note else "")
         elif verdict.status == "wrong" and verdict.diagnosis:
             feedback = verdict.diagnosis[:1].upper() + verdict.diagnosis[1:] + "."
             if verdict.first_wrong:
                 score = partial.get(FOLLOWS, 0.0)
-                feedback += " First wrong step: " + ", ".join(verdict.first_wrong) + "."
+                feedback += " " + _("First wrong step: %(steps)s.") % {"steps": ", ".join(verdict.first_wrong)}
             else:
                 named = [label for explanation, label in labels.items() if explanation in verdict.diagnosis]
                 score = max((credit_of(label, partial) for label in named), default=0.0)

@@ -21,6 +21,7 @@ import io
 import xml.etree.ElementTree as ET
 import zipfile
 
+from derive.i18n import _
 from derive.render.html import plain
 from derive.worksheets.lms import html_math, intro_markdown, number_text, variant_blanks
 
@@ -60,20 +61,25 @@ def assessment(run, v) -> tuple[str, str]:
     shown = decimals - scale
     ident = f"derive-{run.base.name}-{run.code(v)}"
     root = ET.Element("questestinterop", {"xmlns": NS})
-    a = ET.SubElement(root, "assessment", {"ident": ident, "title": f"{plain(run.title)}: variant {v.label}"})
+    a = ET.SubElement(root, "assessment", {"ident": ident, "title": _("%(title)s: variant %(label)s") % {
+        "title": plain(run.title), "label": v.label}})
     meta = ET.SubElement(a, "qtimetadata")
     _field(meta, "cc_maxattempts", "1")
     section = ET.SubElement(a, "section", {"ident": "root_section"})
     intro = html_math(intro_markdown(run, v))
     if scale:
-        intro += (f"<p>Give every answer in units of 10<sup>-{scale}</sup>: write 0.000123 as "
-                  f"{number_text(0.000123 * 10**scale, shown)} (the platform keeps 4 decimal places).</p>")
-    _item(section, f"{ident}-network", f"Variant {v.label}: the network", "text_only_question", "0", intro)
+        intro += "<p>" + _("Give every answer in units of %(unit)s: write 0.000123 as %(example)s (the platform keeps "
+                           "4 decimal places).") % {"unit": f"10<sup>-{scale}</sup>",
+                                                     "example": number_text(0.000123 * 10**scale, shown)} + "</p>"
+    _item(section, f"{ident}-network", _("Variant %(label)s: the network") % {"label": v.label}, "text_only_question",
+          "0", intro)
     for b in variant_blanks(run, v, mistakes=False):
-        unit = f" in units of 10<sup>-{scale}</sup>" if scale else ""
-        text = html_math(f"Blank {b.number} ({b.where}): {b.label} = ?{unit} "
-                         f"{run.settings.rounding.describe()}")
-        item = _item(section, f"{ident}-b{b.number}", f"Variant {v.label}, blank {b.number}: {b.name}",
+        unit = (" " + _("in units of %(unit)s") % {"unit": f"10<sup>-{scale}</sup>"}) if scale else ""
+        text = html_math(_("Blank %(n)s (%(where)s): %(quantity)s = ?") % {"n": b.number, "where": b.where,
+                                                                          "quantity": b.label}
+                         + f"{unit} {run.settings.rounding.describe()}")
+        item = _item(section, f"{ident}-b{b.number}", _("Variant %(label)s, blank %(n)s: %(name)s") % {
+                         "label": v.label, "n": b.number, "name": b.name},
                      "numerical_question", "1", text)
         presentation = item.find("presentation")
         response = ET.SubElement(presentation, "response_str", {"ident": "response1", "rcardinality": "Single"})
