@@ -16,6 +16,8 @@ from derive.spec.parse import load_spec
 FORMATS = ("md", "tex", "pdf", "html", "ipynb")
 EXAMPLES = tuple((preset, fmt) for fmt in FORMATS for preset in ("two-two-two", "slp-identity", "svm-hinge", "add-times",
                                                                  "sigmoid-neuron"))
+#: (language, preset, formats) of the samples in another language, under output/LANGUAGE/ (docs/languages.md).
+IN_OTHER_LANGUAGES = (("de", "two-two-two", ("md", "pdf")),)
 #: (preset, answers file under output/, report file under output/) of every check report.
 CHECKS = (("two-two-two", "seed-001/answers.toml", "seed-001/report.md"),)
 #: (preset, document under the repository, report file under output/) of every audit report.
@@ -37,6 +39,11 @@ def generate(formats: tuple[str, ...] = FORMATS) -> dict[str, str | bytes]:
     for preset, fmt in EXAMPLES:
         if fmt in formats:
             files.update(render_files(derive(load_spec(preset)), fmt=fmt, views=VIEWS, pictures=True))
+    for lang, preset, kinds in IN_OTHER_LANGUAGES:
+        for fmt in kinds:
+            if fmt in formats:
+                made = render_files(derive(load_spec(preset)), fmt=fmt, views=VIEWS, pictures=True, lang=lang)
+                files.update({f"{lang}/{name}": content for name, content in made.items()})
     from derive.worksheets.write import worksheet_files
 
     for preset, variants, seed, kinds, folder in WORKSHEETS:
