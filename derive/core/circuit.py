@@ -163,11 +163,23 @@ def build_circuit(spec) -> CircuitGraph:
         trained = k in spec.parameters and spec.training is not None
         nodes[k] = Node(key=k, role="parameter" if trained else "input", symbol=symbols[k], trainable=trained)
     for n in spec.nodes:
-        expr = n.formula.to_sympy(symbols, GATES)
+        expr = _flat(n.formula.to_sympy(symbols, GATES))
         symbols[n.name] = sp.Symbol(n.name, real=True)
         parents = tuple(dict.fromkeys(_names_in_order(n.formula.tree)))  # as the formula reads, left to right
         nodes[n.name] = Node(key=n.name, role="node", symbol=symbols[n.name], expr=expr, parents=parents, op=Local())
     return CircuitGraph(spec=spec, nodes=nodes, loss_key=spec.output)
+
+
+def _flat(e: sp.Expr) -> sp.Expr:
+    """Sums of sums and products of products as one sum or product, in the formula's order and unevaluated
+    (``a + b + c`` is read as (a + b) + c; the page writes it without those parentheses)."""
+    if not e.args or e.is_Atom:
+        return e
+    args = [_flat(a) for a in e.args]
+    if e.is_Add or e.is_Mul:
+        flat = [x for a in args for x in (a.args if type(a) is type(e) else (a,))]
+        return type(e)(*flat, evaluate=False)
+    return e.func(*args, evaluate=False) if isinstance(e, sp.Function) or e.is_Pow else e.func(*args)
 
 
 def _names_in_order(tree) -> list[str]:

@@ -216,7 +216,8 @@ def gate_label(node) -> tuple[str, bool]:
     """The label drawn in a gate and whether it is short (a circle): ``+`` and ``×`` for a sum or product of
     two names, ``exp`` or ``σ`` for a function of one name, else the formula itself (a rounded box)."""
     tree = node.formula.tree
-    if isinstance(tree, ast.BinOp) and isinstance(tree.left, ast.Name) and isinstance(tree.right, ast.Name):
+    if (isinstance(tree, ast.BinOp) and isinstance(tree.left, ast.Name) and isinstance(tree.right, ast.Name)
+            and isinstance(tree.op, (ast.Add, ast.Mult))):  # symmetric: the order of its inputs does not matter
         return _OPS[type(tree.op)], True
     if isinstance(tree, ast.Call) and all(isinstance(a, ast.Name) for a in tree.args):
         f = tree.func.id
@@ -317,7 +318,11 @@ def circuit_scene(d, *, digits: int = 4, reveal: bool = True) -> Scene:
             (ax, ay), (bx, by) = ends[p], starts[n.name]
             lines.append(Line([(ax, ay), (ax + 10, ay), (bx - 10, by), (bx - 1, by)], color=INK, width=1.0,
                               arrow=True))
-    scene.items = lines + shapes
+    # a white ground under each wire's labels: a wire that crosses on its way to a later gate passes beneath them
+    halos = [Rect(x0_ - 1.5, y0_ - 0.5, x1_ - x0_ + 3, y1_ - y0_ + 1, fill="#ffffff")
+             for t in shapes if isinstance(t, Text) and t.size == 10
+             for x0_, y0_, x1_, y1_ in [t.extent()]]
+    scene.items = lines + halos + shapes
     gates = "; ".join(f"{names[n.name]} = {formula_text(n.text)}" for n in spec.nodes)
     scene.description = (f"The circuit of {spec.name}: {gates}. Each wire carries its value above it"
                          + (" and the gradient of the output below it (red)" if reveal else "") + ": "
@@ -333,7 +338,7 @@ def overlapping(scene: Scene) -> list[tuple[str, str]]:
         for b in texts[i + 1:]:
             if _overlap(a.extent(), b.extent()):
                 out.append((a.text, b.text))
-    for r in [i for i in scene.items if isinstance(i, Rect)]:
+    for r in [i for i in scene.items if isinstance(i, Rect) and i.stroke != "none"]:  # the gates (not label grounds)
         for t in texts:
             inside = r.x <= t.x <= r.x + r.w and r.y <= t.y <= r.y + r.h
             if not inside and _overlap(r.extent(), t.extent()):

@@ -62,7 +62,7 @@ def md_prose(text: str, *, field: str = "text", one_line: bool = False) -> str:
             code = " ".join(part.replace("`", "'").split())
             out.append(f"`{code}`" if code else "")
         else:
-            lines = part.split("\n") if not one_line else [" ".join(part.split())]
+            lines = part.split("\n") if not one_line else [re.sub(r"\s+", " ", part)]  # the space beside math kept
             out.append("\n".join(md_text(line, emphasis=True) for line in lines))
     joined = "".join(out)
     if one_line:

@@ -696,6 +696,9 @@ class _Interval:
             return min(cands), max(cands)
         if f in ("sinh",):
             return _mono(math.sinh, *a)
+        if f in ("sgn", "step") and (a[0] > 0 or a[1] < 0):  # a range on one side of 0: one value
+            v = (1.0 if a[0] > 0 else (-1.0 if f == "sgn" else 0.0))
+            return v, v
         if f in ("sin", "cos", "cosh", "sgn", "step", "softmax"):
             if a[0] == a[1]:
                 v = {"sin": math.sin, "cos": math.cos, "cosh": math.cosh,

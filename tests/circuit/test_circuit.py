@@ -291,3 +291,26 @@ def test_training_takes_gradient_steps_on_the_parameters():
     assert d.training.outputs == pytest.approx(outs, rel=1e-12)
     assert d.training.params[-1]["w"] == pytest.approx(w.item(), rel=1e-12)
     assert "## Gradient steps" in render(d, fmt="md")
+
+
+def test_kinked_gates_show_their_brackets_and_every_chain_is_read():
+    """|x|, max, min and ReLU: their local gradients are sign(x) and Iverson brackets, with numbers, all checked."""
+    d = circuit('name = "kinks"\n[circuit]\ninputs = { x = -1.2345, y = 0.7 }\n'
+                'nodes = ["q = abs(x)", "r = max(q, y)", "s = min(x, y)", "t = relu(s)", '
+                '"f = r * sigma(y) + t + sqrt(q * q + 1) + y ^ 3"]\noutput = "f"\n')
+    text = render(d, fmt="md")
+    assert r"\operatorname{sign}\left(-1.234\right) = -1" in text
+    assert r"\left[1.234 - 0.7 > 0\right] = 1" in text
+    assert r"f = r \cdot \sigma\left(y\right) + t + \sqrt{q \cdot q + 1} + y^{3}" in text  # one sum, no nesting
+    report = check_page(text, "md")
+    assert report.failures == [] and sum(c.unreadable for c in report.chains) == 0
+    wrong = text.replace(r"\operatorname{sign}\left(-1.234\right) = -1", r"\operatorname{sign}\left(-1.234\right) = 1")
+    assert len(check_page(wrong, "md").failures) == 1
+
+
+def test_a_title_keeps_the_space_before_its_math():
+    from derive.render.escape import md_prose
+
+    assert md_prose("through a circuit: $f = (x + y) z$", field="title", one_line=True) == \
+        "through a circuit: $f = (x + y) z$"
+    assert r"\title{Backpropagation through a circuit: $f" in render(derive(load_spec("add-times")), fmt="tex")
