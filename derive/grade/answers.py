@@ -124,14 +124,17 @@ def answers_file(d: Derivation, *, filled: bool, digits: int | None = None,
     comment lines at the top.
     """
     quantities = [q for q in catalogue(d).values() if only is None or q.name in only]
+    from derive.i18n import _
+
+    command = {"command": f"derive check {d.spec.name}"}
     lines = [
-        f"# Answers for `derive check {d.spec.name}`." if filled is False else
-        f"# The key for `derive check {d.spec.name}`.",
-        '# Each value is a number ("0.7319", -5.3e-8) or, per instance, a formula in the names below',
-        '# ("2*(y1_out - t1)", "sigma(h1_in)", "exp(-x)", ^ or **). Values left "" are skipped.',
-        "# Names: hN_in / hN_out are a unit's sum and activation, eN the error, L the loss,",
-        "# dL/dX the derivative of the loss by X; [total] is the whole data set's loss; [update] the",
-        "# parameters after the first gradient-descent epoch.",
+        "# " + (_("Answers for `%(command)s`.") if filled is False else _("The key for `%(command)s`.")) % command,
+        *("# " + line for line in _(
+            'Each value is a number ("0.7319", -5.3e-8) or, per instance, a formula in the names below\n'
+            '("2*(y1_out - t1)", "sigma(h1_in)", "exp(-x)", ^ or **). Values left "" are skipped.\n'
+            "Names: hN_in / hN_out are a unit's sum and activation, eN the error, L the loss,\n"
+            "dL/dX the derivative of the loss by X; [total] is the whole data set's loss; [update] the\n"
+            "parameters after the first gradient-descent epoch.").split("\n")),
     ]
     if heading is not None:
         lines = [f"# {line}" if line else "#" for line in heading]

@@ -135,7 +135,7 @@ def english_in(text: str, *, words: bool = True, user_text: tuple[str, ...] = ()
     if words:  # Markdown and HTML: leave out math and code before looking for single words
         text = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|`[^`]*`|\\\(.*?\\\)|\\\[.*?\\\]", " ", text)
     if words:
-        found += [w for w in WORDS if re.search(r"(?<![A-Za-z_./\\-])" + w + r"(?![A-Za-z0-9_./(-])", text)]
+        found += [w for w in WORDS if re.search(r"(?<![A-Za-z_./\\\[-])" + w + r"(?![A-Za-z0-9_./(\[-])", text)]  # not a name in code
     return sorted(found)
 
 
@@ -194,7 +194,7 @@ def test_english_is_the_default_and_unchanged():
 
 
 def test_german_sheets_keys_and_reports(tmp_path):
-    from derive.grade.answers import read_answers
+    from derive.grade.answers import answers_file, read_answers
     from derive.grade.audit.documents import read_document
     from derive.grade.audit.report import audit, render_audit
     from derive.grade.judge import check_answers
@@ -209,6 +209,12 @@ def test_german_sheets_keys_and_reports(tmp_path):
     for name, text in texts.items():
         assert english_in(text, user_text=user_words(base)) == [], name
     assert "## Ihre Antworten" in texts["variant-01.sheet.md"]
+    for name in ("variant-01.answers.toml", "variant-01.key.toml", "variant-01.toml"):
+        comments = "\n".join(line for line in files[name].splitlines() if line.startswith("#"))
+        assert comments and english_in(comments, user_text=user_words(base)) == [], name
+    with language("de"):
+        blank = answers_file(derive(base), filled=False)
+    assert english_in("\n".join(line for line in blank.splitlines() if line.startswith("#"))) == []
     d = derive(base)
     given = read_answers(ROOT / "output" / "seed-001" / "answers.toml", d)
     with language("de"):
@@ -254,3 +260,34 @@ def test_german_pdf_text(tmp_path):
         text = re.sub(r"-\n\s*", "", text)  # words hyphenated at the end of a line
         assert english_in(text, words=False, user_text=user_words(base)) == [], name
         assert "Variante 01" in text or "Vorwärtsdurchlauf" in text
+
+
+@pytest.mark.parametrize("preset", ["two-two-two", "svm-hinge"])
+def test_german_notebook_code_runs_and_speaks_german(preset):
+    import contextlib
+    import io
+
+    import numpy as np
+
+    cells = json.loads(render_files(derive(load_spec(preset)), fmt="ipynb", lang="de", pictures=False)
+                       [f"{preset}.ipynb"])["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), np.printoptions():  # the notebook sets its own print options
+        exec(compile(code, "<notebook>", "exec"), {"__name__": "__notebook__"})
+    printed = out.getvalue()
+    assert "stimmt mit der Herleitung überein" in printed and "agrees" not in printed
+    assert english_in(notebook_words(code)) == []
+
+
+def notebook_words(code: str) -> str:
+    """The comments, docstrings and check labels of notebook code."""
+    found = re.findall(r'#(.*)|"""(.*?)"""|check\("([^"]*)"', code)
+    return "\n".join(" ".join(groups) for groups in found)
+
+
+def test_the_notebook_check_finds_english():
+    cells = json.loads(render_files(derive(load_spec("two-two-two")), fmt="ipynb", pictures=False)
+                       ["two-two-two.ipynb"])["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    assert "the loss of each instance" in english_in(notebook_words(code))
