@@ -21,6 +21,7 @@ from derive.core.activations import activation_of
 from derive.core.losses import LOSSES
 from derive.verify import reference
 from derive.grade.answers import Quantity, catalogue
+from derive.i18n import _
 from derive.core.derivation import Derivation
 from derive.pipeline import derive
 from derive.errors import SpecError
@@ -271,7 +272,7 @@ def make_variant(base: Spec, settings: Settings, seed: int, k: int) -> Variant:
     """Variant k (from 1): drawn from a generator seeded by (seed, k) alone, redrawn while degenerate."""
     rng = np.random.default_rng([seed, k])
     name = f"{base.name}-variant-{k:02d}"
-    title = f"{base.title} (worksheet variant {k:02d})"
+    title = _("%(title)s (worksheet variant %(k)s)") % {"title": base.title, "k": f"{k:02d}"}
     reason = None
     for attempt in range(1, MAX_ATTEMPTS + 1):
         spec = draw_spec(base, settings, rng, name, title)
