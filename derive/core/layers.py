@@ -60,6 +60,10 @@ class LayerType:
         """The LaTeX name of one of the layer's nodes, or None for the usual names of units, weights and biases."""
         return None
 
+    def edges(self, weights) -> list[tuple[int, int, str]]:
+        """The edges a picture draws into the layer: (unit i before, unit j of the layer, the key of its weight)."""
+        return [(i, j, w) for i, row in enumerate(weights) for j, w in enumerate(row)]
+
     def build(self, layer, l: int, previous: list, add: Callable) -> Built:
         """Add layer ``l``'s nodes with ``add(key, role, **fields)``, taking the nodes ``previous`` as inputs."""
         raise NotImplementedError
@@ -216,6 +220,9 @@ class BatchNorm(LayerType):
         d_prev = (N * dhat - dhat.sum(axis=0) - hat * (dhat * hat).sum(axis=0)) / (N * np.sqrt(var + layer.eps))
         return dZ, (dZ * hat)[:, None, :], dZ.copy(), d_prev
 
+    def edges(self, weights):
+        return [(j, j, g) for j, g in enumerate(weights[0])]  # unit j is normalized alone, then scaled by γ_j
+
     def param_json(self, weights, bias):
         if isinstance(weights, dict):  # an optimizer's buffers, by name
             return {"gamma": {name: rows[0] for name, rows in weights.items()}, "beta": bias}
@@ -224,13 +231,13 @@ class BatchNorm(LayerType):
     def node_name(self, node, layer, notation):
         from derive.render.printer import _unit
 
-        base, sub = _unit(layer.name, node.index[0]) if node.index else (layer.name, "")
+        base, sub = _unit(layer.name, node.index[-1]) if node.index else (layer.name, "")
         l = node.layer + 1
         letters = {"weight": r"\gamma", "bias": r"\beta", "mean": r"\mu", "hat": r"\hat{x}"}
         if node.role == "constant":
             return r"\varepsilon"
         if node.role == "var":
-            return (rf"\sigma^{{2\,[{l}]}}_{{{node.index[0] + 1}}}" if notation == "layer"
+            return (rf"\sigma^{{2\,[{l}]}}_{{{node.index[-1] + 1}}}" if notation == "layer"
                     else rf"\sigma^{{2}}_{{{base}_{{{sub}}}}}")
         if node.role in letters:
             j = node.index[-1] + 1

@@ -17,6 +17,7 @@ import jinja2
 
 from derive.core.activations import activation_of
 from derive.core.derivation import Derivation
+from derive.core.layers import layer_type
 from derive.render.markdown import sections
 
 MARKER = re.compile(r"^# %% (.+)$", flags=re.M)
@@ -28,12 +29,33 @@ def code_cells(env: jinja2.Environment, d: Derivation) -> list[tuple[str, str]]:
     X = [list(inst.x) for inst in spec.data]
     T = [list(inst.t) for inst in spec.data]
     text = env.get_template("notebook.py.j2").render(
-        spec=spec, values=d.to_values(), X=X, T=T, last=spec.layers[-1].name, activation=activation_of,
+        spec=spec, values=_as_arrays(d, d.to_values()), X=X, T=T, kind=layer_type, coupled=d.coupled, last=spec.layers[-1].name, activation=activation_of,
         loss=d.graph.loss, penalized=penalized(d),
         batches=[list(rows) for rows in spec.training.batches(len(spec.data))] if spec.training else [],
         py=lambda v: json.dumps(v, allow_nan=False))
     parts = MARKER.split(text)
     return [(parts[i].strip(), parts[i + 1].strip("\n") + "\n") for i in range(1, len(parts) - 1, 2)]
+
+
+def _as_arrays(d: Derivation, values: dict) -> dict:
+    """The JSON with each batch normalization's γ and β as the notebook holds them: ``W_bn`` (one row) and ``b_bn``."""
+    names = {layer.name for layer in d.spec.layers if layer_type(layer).couples}
+
+    def fix(tree):
+        if isinstance(tree, dict):
+            for name in names & set(tree):
+                entry = tree[name]
+                if isinstance(entry, dict) and "gamma" in entry:
+                    gamma = entry.pop("gamma")
+                    entry["weights"] = {k: [v] for k, v in gamma.items()} if isinstance(gamma, dict) else [gamma]
+                    entry["bias"] = entry.pop("beta")
+            for v in tree.values():
+                fix(v)
+        elif isinstance(tree, list):
+            for v in tree:
+                fix(v)
+        return tree
+    return fix(values)
 
 
 def penalized(d: Derivation) -> list[str]:

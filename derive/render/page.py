@@ -27,6 +27,7 @@ from derive.render.escape import md_prose, md_text
 from derive.render.printer import DEFAULT_DIGITS, NOTATIONS, as_factor, format_number, node_names, result, substituted, tex
 from derive.core.activations import activation_of
 from derive.core.optimizers import optimizer_of
+from derive.core.layers import layer_type
 
 FORMATS = ("md", "tex", "pdf", "html", "ipynb")
 VIEWS = ("scalar", "matrix", "tape")
@@ -404,9 +405,65 @@ class Page:
         return activation_of(self.spec.layers[l])
 
     def layer_nodes(self, l: int) -> list[str]:
-        """Forward order within layer l: every pre-activation, then every activation."""
+        """Forward order within layer l: every normalized value (a batch normalization's), every pre-activation,
+        then every activation."""
         units = self.graph.layer_units[l]
-        return [z for z, _ in units] + [a for _, a in units]
+        return self.role_keys("hat", l) + [z for z, _ in units] + [a for _, a in units]
+
+    def role_keys(self, role: str, l: int) -> list[str]:
+        """The instance graph's keys of ``role`` in layer l (``hat``, ``mean``, ``var``), in unit order."""
+        return [n.key for n in self.graph.nodes.values() if n.role == role and n.layer == l]
+
+    def couples(self, l: int) -> bool:
+        """Whether layer l couples the instances of the batch (its statistics come from every instance)."""
+        return layer_type(self.spec.layers[l]).couples
+
+    @cached_property
+    def batch(self) -> "Page":
+        """The same page over the batch-wide graph (names with the instance, ``h_{1}^{\mathrm{in}\,(2)}``):
+        for the batch statistics and their chain-rule steps, with ``d.batch.numbers``."""
+        other = Page(self.d, notation=self.notation, digits=self.digits, views=self.views, figures=self.figures)
+        other.graph, other.steps = self.d.batch.graph, self.d.batch.steps
+        other.names = node_names(other.graph, self.notation)
+        return other
+
+    @cached_property
+    def forward_parts(self) -> list[dict]:
+        """The forward pass in parts: each a run of layers shown instance by instance, a part after a coupling
+        layer's batch statistics (``stats``: that layer's index, else None). One part without such a layer."""
+        return self._parts(range(len(self.spec.layers)))
+
+    def _parts(self, order) -> list[dict]:
+        parts = [{"layers": [], "stats": None, "first": True}]
+        for l in order:
+            if self.couples(l):
+                parts.append({"layers": [], "stats": l, "first": False})
+            parts[-1]["layers"].append(l)
+        return [p for p in parts if p["layers"] or p["stats"] is not None]
+
+    @cached_property
+    def backward_parts(self) -> list[dict]:
+        """The backward pass in parts, from the loss down: a coupling layer's batch statistics (``stats``) come
+        between the part that reaches its normalized values and the part below it. Each part has its ``groups``
+        (as :attr:`backward_groups`) and its ``layers`` (for the parameters), in backward order."""
+        parts = [{"layers": [], "stats": None}]
+        for l in reversed(range(len(self.spec.layers))):
+            parts[-1]["layers"].append(l)
+            if self.couples(l):
+                parts.append({"layers": [], "stats": l})
+        groups = self.backward_groups
+        for k, part in enumerate(parts):
+            part["first"], part["last"] = k == 0, k == len(parts) - 1
+            mine = {self.spec.layers[l].name for l in part["layers"]}
+            # the errors (no layer) open the first part, the network's inputs (no layer) close the last
+            part["groups"] = [(title, keys) for title, keys in groups if self._group_layer(keys) in mine
+                              or (self._group_layer(keys) is None and (part["first"] if self.graph[keys[0]].role == "error"
+                                                                       else part["last"]))]
+        return parts
+
+    def _group_layer(self, keys: list[str]) -> str | None:
+        node = self.graph[keys[0]]
+        return None if node.layer is None else self.spec.layers[node.layer].name
 
     @cached_property
     def loss_nodes(self) -> list[str]:
@@ -426,6 +483,8 @@ class Page:
             ins = [z for z, _ in graph.layer_units[l] if z in self.steps.steps]
             groups.append((_("Through the outputs of layer %(name)s") % {"name": name}, outs))
             groups.append((_("Through the inputs of layer %(name)s") % {"name": name}, ins))
+            groups.append((_("Through the normalized values of layer %(name)s") % {"name": name},
+                           [k for k in self.role_keys("hat", l) if k in self.steps.steps]))
         inputs = [k for k in graph.input_keys if k in self.steps.steps]
         groups.append((_("Through the network's inputs"), inputs))
         return [(title, keys) for title, keys in groups if keys]
@@ -436,6 +495,11 @@ class Page:
         if bias is not None and self.spec.layers[l].train_bias:
             keys += list(bias)
         return keys
+
+    def paths(self, key: str):
+        """Every path from ``key`` to the loss (None where too many, or where the instances are coupled: then the
+        paths run through the other instances of the batch, beyond one instance's page)."""
+        return None if self.d.coupled else self.steps.paths(key)
 
     def path_factors(self, path: tuple[str, ...]) -> list[tuple[str, str]]:
         """The (child, node) edges of a path node → … → L, listed from the loss end."""
@@ -573,9 +637,14 @@ class Page:
             if not reg:
                 return rf"g_{{{name}}} &= {self.dL(key)} {self.result(g)}"
             sym, num = self.dL(key), self.num(after.first_data_grad[key])
+        elif self.d.coupled:  # the batch's own statistics: its loss L_1 has no per-instance terms to name
+            sym = self.dL(key, "L_{1}")
+            num = " + ".join((self.factor if i else self.num)(after.first_instances[i].grad[key]) for i in range(len(batch)))
+            if spec.reduction == "mean" and len(batch) > 1:
+                num = rf"\frac{{1}}{{{len(batch)}}}\left({num}\right)"
         else:
             sym = " + ".join(self.dL(key, f"L^{{({n + 1})}}") for n in batch)
-            num = " + ".join((self.factor if i else self.num)(self.d.instances[n].grad[key]) for i, n in enumerate(batch))
+            num = " + ".join((self.factor if i else self.num)(after.first_instances[i].grad[key]) for i in range(len(batch)))
             if spec.reduction == "mean" and len(batch) > 1:
                 sym = rf"\frac{{1}}{{{len(batch)}}}\left({sym}\right)"
                 num = rf"\frac{{1}}{{{len(batch)}}}\left({num}\right)"

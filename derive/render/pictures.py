@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
 from derive.core.derivation import Derivation
+from derive.core.layers import layer_type
 from derive.i18n import _, ngettext
 from derive.render.printer import format_number, node_names
 
@@ -100,6 +101,9 @@ def _group(tex: str, i: int) -> tuple[str, int]:
     return tex[i + 1:], len(tex)
 
 
+_GREEK = {"gamma": "γ", "beta": "β", "mu": "μ", "sigma": "σ", "varepsilon": "ε", "epsilon": "ε"}
+
+
 def plain(tex: str) -> str:
     """A name or number as derive writes it in LaTeX, as plain Unicode text for a picture.
 
@@ -118,6 +122,15 @@ def plain(tex: str) -> str:
         elif tex.startswith(r"\partial", i):
             out.append("∂")
             i += 8
+        elif tex.startswith(r"\hat", i):  # x̂: the letter, then the combining circumflex
+            body, i = _group(tex, i + 4)
+            out.append(plain(body) + "\u0302")
+        elif tex[i] == "\\" and tex[i + 1:i + 2].isalpha():  # a Greek letter (a batch normalization's γ, β, μ, σ, ε)
+            j = i + 1
+            while j < len(tex) and tex[j].isalpha():
+                j += 1
+            out.append(_GREEK.get(tex[i + 1:j], tex[i + 1:j]))
+            i = j
         elif c in "_^":
             body, i = _group(tex, i + 1)
             text = plain(body)
@@ -451,12 +464,11 @@ def network_scene(d: Derivation, instance: int, *, notation: str = "inout", digi
     edges = []
     for l, rows in enumerate(graph.layer_weights):
         sources, targets_ = columns[l], columns[l + 1]
-        for i, row in enumerate(rows):
-            for j, w in enumerate(row):
-                (x0, y0), (x1, y1) = centre[sources[i]], centre[targets_[j]]
-                start, end = (x0 + box_w / 2, y0), (x1 - box_w / 2 - 1, y1)
-                behind.append(Line([start, end], arrow=True))
-                edges.append((w, start, end, l, j, len(targets_)))
+        for i, j, w in layer_type(spec.layers[l]).edges(rows):
+            (x0, y0), (x1, y1) = centre[sources[i]], centre[targets_[j]]
+            start, end = (x0 + box_w / 2, y0), (x1 - box_w / 2 - 1, y1)
+            behind.append(Line([start, end], arrow=True))
+            edges.append((w, start, end, l, j, len(targets_)))
     fits = True
     weights = []
     labels = []

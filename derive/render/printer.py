@@ -12,6 +12,7 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
 from derive.core.graph import Graph, Node
+from derive.core.layers import layer_type
 
 NOTATIONS = ("inout", "netout", "layer")
 DEFAULT_DIGITS = 4
@@ -135,9 +136,39 @@ def node_names(graph: Graph, notation: str = "inout") -> dict[sp.Symbol, str]:
 
 
 def _name(node: Node, layers, notation: str) -> str:
+    name = _plain_name(node, layers, notation)
+    return name if node.instance is None else instance_name(name, node.instance)
+
+
+def instance_name(name: str, n: int) -> str:
+    """A quantity of instance n in a batch-wide graph: its name with ``(n)`` in its superscript
+    (``h_{1}^{\mathrm{in}\,(2)}``, ``x_{1}^{(2)}``, ``z^{[1](2)}_{1}``)."""
+    depth, last = 0, None
+    for i, ch in enumerate(name):
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+        elif ch == "^" and depth == 0 and name[i + 1: i + 2] == "{":
+            last = i
+    if last is None:
+        return f"{name}^{{({n})}}"
+    depth = 0
+    for j in range(last + 1, len(name)):
+        depth += {"{": 1, "}": -1}.get(name[j], 0)
+        if depth == 0:
+            inner = name[last + 2: j]
+            sep = r"\," if inner[-1:].isalpha() or inner.endswith("}") else ""
+            return f"{name[:last]}^{{{inner}{sep}({n})}}{name[j + 1:]}"
+    return f"{name}^{{({n})}}"
+
+
+def _plain_name(node: Node, layers, notation: str) -> str:
     role = node.role
+    if role == "total":
+        return "L"
     if role == "input":
-        return _input_name(node.key)
+        return _input_name(node.base)
     if role == "target":
         return f"t_{{{node.index[0] + 1}}}"
     if role == "error":
@@ -146,6 +177,9 @@ def _name(node: Node, layers, notation: str) -> str:
         return "L"
     layer = layers[node.layer]
     l = node.layer + 1
+    own = layer_type(layer).node_name(node, layer, notation)
+    if own is not None:
+        return own
     if role == "weight":
         i, j = node.index
         if notation == "layer":
