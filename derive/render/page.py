@@ -420,7 +420,7 @@ class Page:
 
     @cached_property
     def batch(self) -> "Page":
-        """The same page over the batch-wide graph (names with the instance, ``h_{1}^{\mathrm{in}\,(2)}``):
+        r"""The same page over the batch-wide graph (names with the instance, ``h_{1}^{\mathrm{in}\,(2)}``):
         for the batch statistics and their chain-rule steps, with ``d.batch.numbers``."""
         other = Page(self.d, notation=self.notation, digits=self.digits, views=self.views, figures=self.figures)
         other.graph, other.steps = self.d.batch.graph, self.d.batch.steps

@@ -141,7 +141,7 @@ def _name(node: Node, layers, notation: str) -> str:
 
 
 def instance_name(name: str, n: int) -> str:
-    """A quantity of instance n in a batch-wide graph: its name with ``(n)`` in its superscript
+    r"""A quantity of instance n in a batch-wide graph: its name with ``(n)`` in its superscript
     (``h_{1}^{\mathrm{in}\,(2)}``, ``x_{1}^{(2)}``, ``z^{[1](2)}_{1}``)."""
     depth, last = 0, None
     for i, ch in enumerate(name):
