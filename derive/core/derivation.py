@@ -119,6 +119,22 @@ class Derivation:
         """Whether a layer couples the instances (the numbers come from a batch-wide graph)."""
         return self.batch is not None
 
+    def evaluate_data(self, params: dict[str, float], data=None, rounding=None) -> tuple[Numbers, ...]:
+        """Every instance of ``data`` (the spec's by default) evaluated at ``params``, in floats or with every
+        intermediate rounded by ``rounding`` (:func:`derive.core.numbers.evaluate_rounded`): one by one, or as one
+        batch when a layer couples them (then each instance's view)."""
+        from derive.core.numbers import evaluate_rounded
+
+        data = self.spec.data if data is None else data
+        if self.batch is None:
+            if rounding is None:
+                return tuple(evaluate(self.steps, leaf_values(self.graph, params, inst)) for inst in data)
+            return tuple(evaluate_rounded(self.steps, leaf_values(self.graph, params, inst), rounding) for inst in data)
+        graph, steps = _batch_form(self.spec, len(data))
+        leaves = batch_leaf_values(graph, params, data)
+        num = evaluate(steps, leaves) if rounding is None else evaluate_rounded(steps, leaves, rounding)
+        return tuple(instance_view(steps, num, self.steps, n) for n in range(1, len(data) + 1))
+
     def evaluate_rows(self, rows, params: dict[str, float]) -> tuple[Numbers, ...]:
         """The data's instances ``rows`` evaluated at ``params``: one by one, or as one batch when a layer couples them."""
         if self.batch is None:

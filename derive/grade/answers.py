@@ -32,12 +32,14 @@ class Quantity:
     """One number of a derivation that a student can be asked for."""
 
     table: str
-    """``instance1``, …, ``total``, ``update``, ``update.instance1``, …, ``trained.instance1``, …"""
+    """``instance1``, …, ``batch`` (a batch normalization's statistics), ``total``, ``update``, ``update.instance1``, …,
+    ``trained.instance1``, …"""
     key: str
     """Within the table: ``h1_out``, ``dL/dw11``, ``L``, ``w11``."""
     kind: str
-    """``value``, ``grad``, ``total_loss``, ``total_grad``, ``update``, ``update_loss``, ``after_update``
-    (an output or loss of an instance after the first epoch) or ``trained`` (an output after training)."""
+    """``value``, ``grad``, ``batch_value``, ``batch_grad`` (a batch normalization's mean or variance and its
+    gradient), ``total_loss``, ``total_grad``, ``update``, ``update_loss``, ``after_update`` (an output or loss
+    of an instance after the first epoch) or ``trained`` (an output after training)."""
     node: str
     """The graph node it is about."""
     instance: int | None
@@ -54,13 +56,18 @@ def grad_key(node: str) -> str:
     return f"dL/d{node}"
 
 
-def backward_order(d: Derivation) -> list[str]:
+def backward_order(d: Derivation, stats: bool = False) -> list[str]:
     """The nodes with a gradient, in the order a worked example derives them: errors, then layer by
-    layer from the output (activations, sums), then the parameters from the output layer, then the inputs."""
+    layer from the output (activations, sums; a batch normalization's x̂, and with ``stats`` its
+    variance and mean, whose gradients the ``[batch]`` table holds), then the parameters from the
+    output layer, then the inputs."""
     graph, steps = d.graph, d.steps.steps
     order = [n.key for n in graph.computed if n.role == "error"]
-    for units in reversed(graph.layer_units):
+    for l, units in reversed(list(enumerate(graph.layer_units))):
         order += [a for _, a in units] + [z for z, _ in units]
+        order += [n.key for n in graph.nodes.values() if n.role == "hat" and n.layer == l]  # a batch normalization's x̂
+        if stats:
+            order += [n.key for r in ("var", "mean") for n in graph.nodes.values() if n.role == r and n.layer == l]
     for l in reversed(range(len(graph.layer_units))):
         order += [k for row in graph.layer_weights[l] for k in row] + list(graph.layer_bias[l] or ())
     order += list(graph.input_keys)
@@ -84,6 +91,12 @@ def catalogue(d: Derivation) -> dict[str, Quantity]:
             if key != graph.loss_key:
                 add(Quantity(table, grad_key(key), "grad", key, n, num.grad[key],
                              None if num.exact_grad is None else num.exact_grad[key]))
+    if d.batch is not None:  # a batch normalization's statistics over the batch, and their gradients (summed loss)
+        stats = [n.key for n in graph.nodes.values() if n.role in ("mean", "var")]
+        for key in stats:
+            add(Quantity("batch", key, "batch_value", key, None, d.batch.numbers.value[key]))
+        for key in reversed(stats):
+            add(Quantity("batch", grad_key(key), "batch_grad", key, None, d.batch.numbers.grad[key]))
     if len(d.instances) > 1:
         add(Quantity("total", "L", "total_loss", graph.loss_key, None, d.loss))
         for p in graph.parameters:

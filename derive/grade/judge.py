@@ -28,6 +28,7 @@ from derive.grade.formula import Formula, FormulaError, gradient_names, parse_fo
 from derive.grade.precision import agrees, parse_decimal
 from derive.i18n import _, current
 from derive.core.numbers import evaluate, leaf_values
+from derive.spec.parse import Instance
 from derive.grade.mistakes import mistakes, quantity_values  # noqa: F401 (the classroom helpers import them from here)
 
 RANDOM_POINTS = 3
@@ -224,7 +225,7 @@ def _judge(d: Derivation, q: Quantity, label: str, raw: object, tol: Tolerance,
 def _grads_before(d: Derivation, node: str) -> list[str]:
     """The nodes whose gradients backpropagation has when it reaches ``node``'s (a formula for
     ∂L/∂node may use them: ``dL/dy1_out * y1_out * (1 - y1_out)``), never ``node``'s own."""
-    order = backward_order(d)
+    order = backward_order(d, stats=True)
     return order[: order.index(node)] if node in order else []
 
 
@@ -243,6 +244,10 @@ def _points(d: Derivation, n: int, cache: dict) -> list[Numbers]:
         points = []
         for _k in range(RANDOM_POINTS):
             params = {k: x * (1 + 0.3 * rng.uniform(-1, 1)) + 0.1 * rng.uniform(-1, 1) for k, x in d.params.items()}
+            if d.coupled:  # instance n's inputs moved within its batch, evaluated as one batch
+                moved = Instance(x=tuple(x + 0.2 * rng.uniform(-1, 1) for x in inst.x), t=inst.t)
+                points.append(d.evaluate_data(params, d.spec.data[:n] + (moved,) + d.spec.data[n + 1:])[n])
+                continue
             leaves = leaf_values(d.graph, params, inst)
             for k in d.graph.input_keys:
                 leaves[k] += 0.2 * rng.uniform(-1, 1)

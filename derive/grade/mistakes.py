@@ -18,7 +18,7 @@ import numpy as np
 
 from derive.core.activations import activation_of
 from derive.core.derivation import Derivation
-from derive.core.numbers import Numbers, backward, evaluate, evaluate_rounded, leaf_values, round_to
+from derive.core.numbers import Numbers, backward, round_to
 from derive.i18n import _
 
 #: (label, explanation, per-instance numbers, options of :func:`quantity_values`) of one model of a mistake.
@@ -69,6 +69,12 @@ class Mistake:
         raise NotImplementedError
 
 
+#: With a layer that couples the instances (batch normalization), the models that re-run one instance's backward
+#: pass with a local derivative changed (missing-path, no-derivative, transposed-backward, updated-weights) are
+#: left out: an instance's steps alone do not carry the batch statistics' gradients, which sum over the batch.
+COUPLED = "models re-running one instance's backward pass are left out"
+
+
 class Reduction(Mistake):
     """The instances summed where the loss averages them, or the other way round."""
 
@@ -91,6 +97,8 @@ class MissingPath(Mistake):
 
     def models(self, d):
         graph, steps = d.graph, d.steps
+        if d.coupled:  # re-running one instance's backward pass alone misses the batch's (see COUPLED)
+            return
         if not any(len(s.terms) > 1 and graph[k].role in ("out", "input") for k, s in steps.steps.items()):
             return
 
@@ -115,6 +123,8 @@ class NoDerivative(Mistake):
 
     def models(self, d):
         graph, steps = d.graph, d.steps
+        if d.coupled:  # see COUPLED
+            return
         for l, layer in enumerate(d.spec.layers):
             if not activation_of(layer).has_derivative_factor:
                 continue
@@ -186,8 +196,9 @@ class Transposed(Mistake):
                             local[(z, a)] = d.params[keys[j][i]]
             return with_grads(num, backward(steps, local, 1.0))
 
-        yield ("transposed-backward", _("the weight matrix read transposed in the backward pass (w_ji used for w_ij)"),
-               [transposed_backward(n) for n in d.instances], {})
+        if not d.coupled:  # see COUPLED
+            yield ("transposed-backward", _("the weight matrix read transposed in the backward pass (w_ji used for w_ij)"),
+                   [transposed_backward(n) for n in d.instances], {})
         swapped = dict(d.params)
         for l in square:
             keys = graph.layer_weights[l]
@@ -195,7 +206,7 @@ class Transposed(Mistake):
                 for j, key in enumerate(row):
                     swapped[key] = d.params[keys[j][i]]
         yield ("transposed-forward", _("the weights read transposed (w_ji used for w_ij)"),
-               [evaluate(steps, leaf_values(graph, swapped, inst)) for inst in spec.data], {})
+               list(d.evaluate_data(swapped)), {})
 
 
 class UpdatedWeights(Mistake):
@@ -205,7 +216,7 @@ class UpdatedWeights(Mistake):
 
     def models(self, d):
         graph = d.graph
-        if d.after_step is None or not d.spec.training.one_update(len(d.spec.data)):
+        if d.after_step is None or not d.spec.training.one_update(len(d.spec.data)) or d.coupled:  # see COUPLED
             return
 
         def updated_backward(num):
@@ -227,14 +238,12 @@ class Rounded(Mistake):
     name = "rounded"
 
     def models(self, d):
-        graph, steps, spec = d.graph, d.steps, d.spec
         for digits in (2, 3, 4):
             yield (f"rounded-{digits}", _("intermediate values rounded to %(digits)s significant digits and carried "
-                                          "forward") % {"digits": digits}, [evaluate_rounded(steps, leaf_values(graph, d.params, inst), round_to(digits))
-                               for inst in spec.data], {})
+                                          "forward") % {"digits": digits},
+                   list(d.evaluate_data(d.params, rounding=round_to(digits))), {})
         yield ("float32", _("float32 arithmetic (PyTorch's default dtype) instead of float64"),
-               [evaluate_rounded(steps, leaf_values(graph, d.params, inst), lambda x: float(np.float32(x)))
-                for inst in spec.data], {})
+               list(d.evaluate_data(d.params, rounding=lambda x: float(np.float32(x)))), {})
 
 
 class LearningRate(Mistake):

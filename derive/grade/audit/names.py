@@ -175,7 +175,7 @@ class Vocabulary:
         for q in catalogue(d).values():
             kind = {"value": "value", "grad": "grad", "total_grad": "grad", "total_loss": "value",
                     "update": "update", "update_loss": "update", "after_update": "update",
-                    "trained": "update"}[q.kind]
+                    "trained": "update", "batch_value": "value", "batch_grad": "grad"}[q.kind]
             self._record(Known(q.name, q.node, kind, q.value, q))
         for p in graph.parameters:
             self._record(Known(f"initial.{p.key}", p.key, "value", d.params[p.key]))
