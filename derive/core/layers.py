@@ -60,6 +60,10 @@ class LayerType:
         """The LaTeX name of one of the layer's nodes, or None for the usual names of units, weights and biases."""
         return None
 
+    def weight_shape(self, layer, previous: int) -> tuple[int, int]:
+        """The shape of the layer's ``weights`` after ``previous`` units (a worksheet draws them anew)."""
+        return (previous, layer.size)
+
     def edges(self, weights) -> list[tuple[int, int, str]]:
         """The edges a picture draws into the layer: (unit i before, unit j of the layer, the key of its weight)."""
         return [(i, j, w) for i, row in enumerate(weights) for j, w in enumerate(row)]
@@ -219,6 +223,9 @@ class BatchNorm(LayerType):
         # the three paths into z^(n): through x̂^(n) directly, through σ² and through μ (their sums over the batch)
         d_prev = (N * dhat - dhat.sum(axis=0) - hat * (dhat * hat).sum(axis=0)) / (N * np.sqrt(var + layer.eps))
         return dZ, (dZ * hat)[:, None, :], dZ.copy(), d_prev
+
+    def weight_shape(self, layer, previous):
+        return (1, layer.size)  # the one row γ
 
     def edges(self, weights):
         return [(j, j, g) for j, g in enumerate(weights[0])]  # unit j is normalized alone, then scaled by γ_j

@@ -53,7 +53,7 @@ def policy_values(d: Derivation, rounding: Rounding) -> dict[str, float]:
         return {name: rounding(q.value) for name, q in known.items()}
     graph, steps, spec = d.graph, d.steps, d.spec
     out = {name: rounding(q.value) for name, q in known.items()}  # tables the policy does not model
-    nums = [evaluate_rounded(steps, leaf_values(graph, d.params, inst), rounding) for inst in spec.data]
+    nums = list(d.evaluate_data(d.params, rounding=rounding))  # one by one, or as one batch (batchnorm)
     for name, q in known.items():
         if q.kind == "value":
             out[name] = nums[q.instance].value[q.node]
@@ -89,8 +89,11 @@ def policy_values(d: Derivation, rounding: Rounding) -> dict[str, float]:
             if k == 0 and len(rows) == len(spec.data):
                 grad = total_grad
             else:
-                batch = [nums[i] if k == 0 else evaluate_rounded(steps, leaf_values(graph, params, spec.data[i]),
-                                                                 rounding) for i in rows]
+                if d.coupled:  # the mini-batch with its own statistics
+                    batch = list(d.evaluate_data(params, tuple(spec.data[i] for i in rows), rounding))
+                else:
+                    batch = [nums[i] if k == 0 else evaluate_rounded(steps, leaf_values(graph, params, spec.data[i]),
+                                                                     rounding) for i in rows]
                 part = ((lambda xs: rounding(sum(xs) / len(xs))) if mean else (lambda xs: rounding(sum(xs))))
                 grad = penalized({p.key: part([n.grad[p.key] for n in batch]) if len(batch) > 1 else batch[0].grad[p.key]
                                   for p in graph.parameters}, params)

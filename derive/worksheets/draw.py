@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from derive.core.activations import activation_of
+from derive.core.layers import layer_type
 from derive.core.losses import LOSSES
 from derive.verify import reference
 from derive.grade.answers import Quantity, catalogue
@@ -108,7 +109,7 @@ def draw_spec(base: Spec, settings: Settings, rng: np.random.Generator, name: st
     layers = []
     prev = len(base.inputs)
     for layer in base.layers:
-        weights = _tuple(_grid(rng, settings.weights, (prev, layer.size)))
+        weights = _tuple(_grid(rng, settings.weights, layer_type(layer).weight_shape(layer, prev)))
         bias = None if layer.bias is None else _tuple(_grid(rng, settings.bias, (layer.size,)))
         layers.append(dataclasses.replace(layer, weights=weights, bias=bias))
         prev = layer.size
@@ -153,7 +154,8 @@ def blanks(d: Derivation, scope: tuple[str, ...]) -> list[Quantity]:
     for n in range(len(d.instances)):
         table = f"instance{n + 1}"
         if "forward" in scope:
-            for units in graph.layer_units:
+            for l, units in enumerate(graph.layer_units):
+                names += [f"{table}.{k}" for k in _roles(d, "hat", l)]  # a batch normalization's x̂
                 names += [f"{table}.{z}" for z, _ in units] + [f"{table}.{a}" for _, a in units]
         if "loss" in scope:
             names += [f"{table}.{n.key}" for n in graph.computed if n.role in ("error", "loss")]
@@ -162,7 +164,13 @@ def blanks(d: Derivation, scope: tuple[str, ...]) -> list[Quantity]:
         for l in grad_layers:
             units = graph.layer_units[l]
             names += [f"{table}.dL/d{a}" for _, a in units] + [f"{table}.dL/d{z}" for z, _ in units]
+            names += [f"{table}.dL/d{k}" for k in _roles(d, "hat", l)]
             names += [f"{table}.dL/d{k}" for k in _parameters(d, l)]
+    # a batch normalization's statistics, once for the batch: their values (forward), their gradients (its layer's)
+    stats = [l for l in range(len(spec.layers)) if _roles(d, "mean", l)]
+    if "forward" in scope:
+        names += [f"batch.{k}" for l in stats for role in ("mean", "var") for k in _roles(d, role, l)]
+    names += [f"batch.dL/d{k}" for l in stats if l in grad_layers for role in ("var", "mean") for k in _roles(d, role, l)]
     update_layers = grad_layers or list(range(last, -1, -1))
     if len(d.instances) > 1:
         if "loss" in scope:
@@ -183,6 +191,11 @@ def cap(asked: list[Quantity], most: int | None) -> list[Quantity]:
         return asked[-1:]
     picks = sorted({round(i * (len(asked) - 1) / (most - 1)) for i in range(most)})
     return [asked[i] for i in picks]
+
+
+def _roles(d: Derivation, role: str, l: int) -> list[str]:
+    """The keys of ``role`` in layer l (a batch normalization's ``hat``, ``mean``, ``var``), in unit order."""
+    return [n.key for n in d.graph.nodes.values() if n.role == role and n.layer == l]
 
 
 def _parameters(d: Derivation, l: int) -> list[str]:

@@ -71,9 +71,9 @@ class Run:
 
     def label(self, page: Page, q: Quantity) -> str:
         name = page.name(q.node)
-        if q.kind in ("value", "total_loss"):
+        if q.kind in ("value", "total_loss", "batch_value"):
             return f"${name}$"
-        if q.kind in ("grad", "total_grad"):
+        if q.kind in ("grad", "total_grad", "batch_grad"):
             return rf"$\partial L / \partial {name}$"
         return _("%(name)s after the update") % {"name": f"${name}$"}
 
