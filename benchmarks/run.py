@@ -159,13 +159,14 @@ def verify_rows(repeat: int, tmp: Path) -> list[str]:
     return rows
 
 
-def time_command(argv, repeat: int) -> float:
-    times = []
+def time_command(argv, repeat: int) -> tuple[float, float]:
+    """The median wall-clock and CPU seconds (user + system of the child and its workers) of ``repeat`` runs."""
+    walls, cpus = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run(argv, check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        wall, cpu = run_once(argv)
+        walls.append(wall)
+        cpus.append(cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def time_baseline(spec: Path, timeout: float) -> str:
@@ -268,8 +269,8 @@ def main() -> None:
         print(f"wrote {DOC} (self-verification table)")
     if args.startup_only or args.only_verify:
         return
-    floor = time_command([sys.executable, "-c", "import sympy, numpy"], args.repeat)
-    rows = [f"| start-up floor: `python -c 'import sympy, numpy'` | {floor:.2f} s | | | |"]
+    floor, floor_cpu = time_command([sys.executable, "-c", "import sympy, numpy"], args.repeat)
+    rows = [f"| start-up floor: `python -c 'import sympy, numpy'` | {floor:.2f} s | 1 | {floor_cpu:.2f} s | | | |"]
     with tempfile.TemporaryDirectory() as tmp:
         for label, sizes, command, target in CASES:
             if command == "worksheet":
@@ -281,21 +282,23 @@ def main() -> None:
                 spec = Path(tmp) / f"{'-'.join(map(str, sizes))}.toml"
                 spec.write_text(spec_text(sizes))
                 argv = [sys.executable, "-m", "derive", command, str(spec)]
-            ours = time_command(argv, args.repeat)
+            ours, cpu = time_command(argv, args.repeat)
             baseline = time_baseline(spec, args.baseline_timeout) if command == "values" else "—"
             verdict = "—" if target is None else ("met" if ours < target else "**missed**")
-            rows.append(f"| {label} | {ours:.2f} s | {'—' if target is None else f'< {target:g} s'} | {verdict} "
-                        f"| {baseline} |")
+            rows.append(f"| {label} | {ours:.2f} s | {ours / floor:.2f} | {cpu:.2f} s "
+                        f"| {'—' if target is None else f'< {target:g} s'} | {verdict} | {baseline} |")
             print(rows[-1], flush=True)
     table = "\n".join([
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, {platform.python_implementation()} "
-        f"{platform.python_version()}, median of {args.repeat} runs (process start included).",
+        f"{platform.python_version()}, median of {args.repeat} runs (process start included), load average "
+        f"{os.getloadavg()[0]:.1f} when done.",
         "",
         "The first row is the floor every run pays before derive does anything: starting Python and",
-        "importing SymPy and NumPy.",
+        "importing SymPy and NumPy; *× floor* divides a row's wall time by it; CPU is user + system time",
+        "of the process and its workers.",
         "",
-        "| case | derive | target | | naive `sympy.diff` of the whole loss, every weight |",
-        "|---|---|---|---|---|",
+        "| case | derive (wall) | × floor | CPU | target (wall) | | naive `sympy.diff` of the whole loss, every weight |",
+        "|---|---|---|---|---|---|---|",
         *rows,
     ])
     replace_block(BEGIN, END, table)
