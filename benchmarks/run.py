@@ -95,27 +95,29 @@ VERIFY_CASES = [
     ("3-4-3-2 tanh/softmax/cross-entropy, 3 instances, all views", "softmax", "scalar,matrix,tape"),
 ]
 
-#: One `derive render` in a fresh process, timed from before derive is imported, with the time spent
-#: in the check of the page's chains (verify_page) taken apart.
+#: One `derive render` in a fresh process, its CPU time from before derive is imported (other work on a
+#: shared machine inflates wall time, not CPU time), with the time spent in the check of the page's
+#: chains (verify_page) taken apart.
 VERIFY_RUN = r"""
-import json, sys, time
-start = time.perf_counter()
-from derive.cli import main
+import gc, json, sys, time
+start = time.process_time()
+from derive.cli import GC_THRESHOLDS, main
+gc.set_threshold(*GC_THRESHOLDS)  # as the command runs
 from derive.verify import chains
 spent = [0.0]
 real = chains.verify_page
 def timed(*args, **kwargs):
-    t = time.perf_counter()
+    t = time.process_time()
     try:
         return real(*args, **kwargs)
     finally:
-        spent[0] += time.perf_counter() - t
+        spent[0] += time.process_time() - t
 chains.verify_page = timed
 try:
     main(["render", sys.argv[1], "-f", sys.argv[2], "--views", sys.argv[3], "--no-pictures", "-o", sys.argv[4]])
 except SystemExit as exc:
     assert exc.code == 0, exc.code
-print(json.dumps({"total": time.perf_counter() - start, "checks": spent[0]}), file=sys.stderr)
+print(json.dumps({"total": time.process_time() - start, "checks": spent[0]}), file=sys.stderr)
 """
 
 
@@ -259,8 +261,8 @@ def main() -> None:
         replace_block(VERIFY_BEGIN, VERIFY_END, "\n".join([
             f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, {platform.python_implementation()} "
             f"{platform.python_version()}, median of {args.repeat} runs: `derive render SPEC -f FMT --no-pictures` in a "
-            "fresh process, timed from before derive is imported; *checks* is the time spent verifying the page's "
-            "chains (the Markdown, then the html or tex written from it).",
+            "fresh process, its CPU time from before derive is imported; *checks* is the CPU time spent verifying the "
+            "page's chains (the Markdown, then the html or tex written from it).",
             "",
             "| case | format | render | checks | share |",
             "|---|---|---|---|---|",
@@ -270,7 +272,7 @@ def main() -> None:
     if args.startup_only or args.only_verify:
         return
     floor, floor_cpu = time_command([sys.executable, "-c", "import sympy, numpy"], args.repeat)
-    rows = [f"| start-up floor: `python -c 'import sympy, numpy'` | {floor:.2f} s | 1 | {floor_cpu:.2f} s | | | |"]
+    rows = [f"| start-up floor: `python -c 'import sympy, numpy'` | {floor:.2f} s | 1 | {floor_cpu:.2f} s | 1 | | | |"]
     with tempfile.TemporaryDirectory() as tmp:
         for label, sizes, command, target in CASES:
             if command == "worksheet":
@@ -285,7 +287,7 @@ def main() -> None:
             ours, cpu = time_command(argv, args.repeat)
             baseline = time_baseline(spec, args.baseline_timeout) if command == "values" else "—"
             verdict = "—" if target is None else ("met" if ours < target else "**missed**")
-            rows.append(f"| {label} | {ours:.2f} s | {ours / floor:.2f} | {cpu:.2f} s "
+            rows.append(f"| {label} | {ours:.2f} s | {ours / floor:.2f} | {cpu:.2f} s | {cpu / floor_cpu:.2f} "
                         f"| {'—' if target is None else f'< {target:g} s'} | {verdict} | {baseline} |")
             print(rows[-1], flush=True)
     table = "\n".join([
@@ -294,11 +296,12 @@ def main() -> None:
         f"{os.getloadavg()[0]:.1f} when done.",
         "",
         "The first row is the floor every run pays before derive does anything: starting Python and",
-        "importing SymPy and NumPy; *× floor* divides a row's wall time by it; CPU is user + system time",
-        "of the process and its workers.",
+        "importing SymPy and NumPy. *× floor* divides a row's wall time, and its CPU time (user + system",
+        "of the process and its workers), by the floor's; the targets are wall times.",
         "",
-        "| case | derive (wall) | × floor | CPU | target (wall) | | naive `sympy.diff` of the whole loss, every weight |",
-        "|---|---|---|---|---|---|---|",
+        "| case | derive (wall) | × floor | CPU | × floor | target (wall) | | naive `sympy.diff` of the whole loss, "
+        "every weight |",
+        "|---|---|---|---|---|---|---|---|",
         *rows,
     ])
     replace_block(BEGIN, END, table)
