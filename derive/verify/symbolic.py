@@ -179,9 +179,9 @@ class Derivatives:
         """Every derivative at the leaves' values (by key), in ``bits``-bit arithmetic; NaN where not real."""
         if self.rows is not None:
             return dict(zip(self.params, evaluate(self.rows, self.roots, leaves, bits)))
-        env = {sp.Symbol(k, real=True): sp.Float(v, precision=bits) for k, v in leaves.items()}
         out = {}
         for key, expr in self.exprs.items():
+            env = {s: sp.Float(leaves[s.name], precision=bits) for s in expr.free_symbols}
             value = expr.xreplace(env).evalf()
             out[key] = float(value) if value.is_real else float("nan")
         return out
@@ -211,7 +211,7 @@ def loss_derivatives(graph, directory: Path | None = None) -> Derivatives:
         key = json.dumps({"format": FORMAT, "sympy": sp.__version__, "loss": key_rows, "roots": key_roots,
                           "params": keys}, separators=(",", ":"))
         path = Path(directory) / f"{hashlib.sha256(key.encode()).hexdigest()}.json"
-        stored = _read(path, key)
+        stored = _read(path, key, {row[1] for row in key_rows if row[0] == "sym"})
         if stored is not None:
             return Derivatives(keys, stored[0], stored[1], cached=True)
     full = evaluated(loss)
@@ -225,8 +225,9 @@ def loss_derivatives(graph, directory: Path | None = None) -> Derivatives:
     return Derivatives(keys, rows, roots)
 
 
-def _read(path: Path, key: str):
-    """(rows, roots) stored under ``key`` at ``path``, or None (absent, unreadable, or not a well-formed table)."""
+def _read(path: Path, key: str, names: set[str]):
+    """(rows, roots) stored under ``key`` at ``path``, or None (absent, unreadable, or not a well-formed table
+    over the symbols ``names``)."""
     try:
         with open(path, "rb") as f:
             raw = f.read(MAX_FILE_BYTES + 1)
@@ -237,6 +238,8 @@ def _read(path: Path, key: str):
             return None
         rows, roots = data["rows"], data["roots"]
         _validate(rows, roots)
+        if any(row[0] == "sym" and row[1] not in names for row in rows):
+            return None
         return rows, roots
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None

@@ -60,7 +60,8 @@ def test_another_network_is_not_read_from_the_cache(tmp_path):
     assert symbolic.loss_derivatives(c.graph, tmp_path).cached
 
 
-@pytest.mark.parametrize("damage", ["forward reference", "unknown operation", "not json", "other key"])
+@pytest.mark.parametrize("damage", ["forward reference", "unknown operation", "not json", "other key",
+                                    "unknown symbol"])
 def test_a_damaged_cache_file_is_ignored_and_rewritten(tmp_path, damage):
     d = derive(load_spec("two-two-two"), verify=False)
     symbolic.loss_derivatives(d.graph, tmp_path)
@@ -72,6 +73,9 @@ def test_a_damaged_cache_file_is_ignored_and_rewritten(tmp_path, damage):
         data["rows"][-1] = ["__import__", 0]
     elif damage == "other key":
         data["key"] += " "
+    elif damage == "unknown symbol":
+        first = next(i for i, row in enumerate(data["rows"]) if row[0] == "sym")
+        data["rows"][first][1] = "no_such_leaf"
     path.write_text("{" if damage == "not json" else json.dumps(data))
     again = symbolic.loss_derivatives(d.graph, tmp_path)
     assert not again.cached
