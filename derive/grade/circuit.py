@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from derive.errors import SpecError
+from derive.i18n import _
 from derive.files import read_bounded
 from derive.grade.answers import MAX_ANSWERS_BYTES, TOLERANCE_KEYS, Quantity
 from derive.grade.formula import FormulaError, parse_formula
@@ -179,8 +180,7 @@ def _explain(d, known: dict[str, Quantity], verdicts: list[Verdict], tol: Tolera
         if upstream:
             again = recompute(d, name, given)
             if again is not None and tol.allows(v.given_value, again):
-                v.diagnosis = (f"follows correctly from your {', '.join(upstream)}, which "
-                               f"{'is' if len(upstream) == 1 else 'are'} wrong")
+                v.diagnosis = _("follows correctly from your wrong answer for %(names)s") % {"names": ", ".join(upstream)}
                 v.first_wrong = _origins(d, upstream, given, wrong, tol)
                 continue
         if models is None:

@@ -324,8 +324,9 @@ class BranchNotAdded(_CircuitMistake):
             for keep in kids:
                 others = ", ".join(k for k in kids if k != keep)
                 yield (f"branch-not-added-{key}-{keep}",
-                       f"the wire {key} branches into {', '.join(kids)}: the gradients of its branches add, and only "
-                       f"the one through {keep} was counted (not through {others})",
+                       _("the wire %(name)s branches into %(gates)s: the gradients of its branches add, and only "
+                         "the one through %(kept)s was counted (not through %(others)s)")
+                       % {"name": key, "gates": ", ".join(kids), "kept": keep, "others": others},
                        self.redo(d, terms=lambda k, cs, key=key, keep=keep: [keep] if k == key else cs), {})
 
 
@@ -350,18 +351,20 @@ class WrongGate(_CircuitMistake):
                     continue
                 alternatives = []
                 if isinstance(tree.op, ast.Mult):
-                    alternatives = [(d.value[mine], f"∂{c}/∂{mine} of the multiply gate {c} = {a}·{b} is the other "
-                                                    f"input {other}, not {mine} itself"),
-                                    (1.0, f"∂{c}/∂{mine} taken as 1, an add gate's local gradient, but {c} = {a}·{b} "
-                                          f"multiplies: its local gradient is the other input {other}")]
+                    names = {"c": c, "n": mine, "gate": f"{c} = {a}·{b}", "other": other}
+                    alternatives = [(d.value[mine], _("∂%(c)s/∂%(n)s of the multiply gate %(gate)s is the other "
+                                                      "input %(other)s, not %(n)s itself") % names),
+                                    (1.0, _("∂%(c)s/∂%(n)s taken as 1, an add gate's local gradient, but %(gate)s "
+                                            "multiplies: its local gradient is the other input %(other)s") % names)]
                 elif isinstance(tree.op, (ast.Add, ast.Sub)):
                     sign = -1.0 if isinstance(tree.op, ast.Sub) and mine == b else 1.0
-                    alternatives = [(sign * d.value[other], f"∂{c}/∂{mine} taken as the other input {other}, a "
-                                                            f"multiply gate's local gradient, but {c} = "
-                                                            f"{node.text} adds: its local gradient is {sign:+g}")]
+                    names = {"c": c, "n": mine, "gate": f"{c} = {node.text}", "other": other, "sign": f"{sign:+g}"}
+                    alternatives = [(sign * d.value[other], _("∂%(c)s/∂%(n)s taken as the other input %(other)s, a "
+                                                              "multiply gate's local gradient, but %(gate)s adds: its "
+                                                              "local gradient is %(sign)s") % names)]
                     if sign < 0:
-                        alternatives.append((1.0, f"the sign of the subtraction dropped: ∂{c}/∂{mine} of "
-                                                  f"{c} = {node.text} is -1"))
+                        alternatives.append((1.0, _("the sign of the subtraction dropped: ∂%(c)s/∂%(n)s of %(gate)s "
+                                                    "is -1") % names))
                 for value, why in alternatives:
                     local = dict(d.numbers.local)
                     local[(c, mine)] = value
@@ -381,8 +384,9 @@ class UpstreamNotMultiplied(_CircuitMistake):
         for key, step in d.steps.steps.items():
             if key != out:
                 values[grad_name(d, key)] = sum(d.numbers.local[(t.child, key)] for t in step.terms)
-        yield ("upstream-not-multiplied", "the local gradient alone: the chain rule multiplies it by the gradient "
-               "arriving from the gate above (d{0}/dc · ∂c/∂n)".format(out), values, {})
+        yield ("upstream-not-multiplied", _("the local gradient alone: the chain rule multiplies it by the gradient "
+                                            "arriving from the gate above (d%(out)s/dc · ∂c/∂n)") % {"out": out},
+               values, {})
 
 
 for _cls in (Reduction, MissingPath, NoDerivative, Signs, FactorTwo, Transposed, UpdatedWeights, Rounded,

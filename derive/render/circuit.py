@@ -16,6 +16,7 @@ import sympy as sp
 from sympy.printing.str import StrPrinter
 
 from derive.errors import UsageError
+from derive.i18n import _
 from derive.render.pictures import FILL, GRADIENT, INK, Line, Rect, Scene, Text, _overlap, plain
 from derive.render.printer import DEFAULT_DIGITS, DeriveLatexPrinter, as_factor, format_number, result, tex
 
@@ -243,7 +244,7 @@ def circuit_scene(d, *, digits: int = 4, reveal: bool = True) -> Scene:
     names = {k: plain(latex_name(k)) for k in graph.nodes}
     value, grad = d.value, d.grad
     depth: dict[str, int] = {}
-    for k, _ in spec.inputs:
+    for k, _v in spec.inputs:
         depth[k] = 0
     for n in spec.nodes:
         depth[n.name] = 1 + max(depth[p] for p in graph[n.name].parents)
@@ -272,7 +273,7 @@ def circuit_scene(d, *, digits: int = 4, reveal: bool = True) -> Scene:
     row = 50.0
     top = 34.0
     ys: dict[str, float] = {}
-    for i, (k, _) in enumerate(spec.inputs):
+    for i, (k, _v) in enumerate(spec.inputs):
         ys[k] = top + i * row
     for c in range(1, columns):
         col = [n.name for n in spec.nodes if depth[n.name] == c]
@@ -312,7 +313,8 @@ def circuit_scene(d, *, digits: int = 4, reveal: bool = True) -> Scene:
         if g is not None:
             g.x, g.y = mid, y + 9
             shapes.append(g)
-        words.append(f"{v.text}" + (f" (gradient {g.text})" if g is not None else ""))
+        if reveal or k in dict(spec.inputs):
+            words.append(v.text + (" (" + _("gradient %(g)s") % {"g": g.text} + ")" if g is not None else ""))
     for n in spec.nodes:
         for p in graph[n.name].parents:
             (ax, ay), (bx, by) = ends[p], starts[n.name]
@@ -324,9 +326,11 @@ def circuit_scene(d, *, digits: int = 4, reveal: bool = True) -> Scene:
              for x0_, y0_, x1_, y1_ in [t.extent()]]
     scene.items = lines + halos + shapes
     gates = "; ".join(f"{names[n.name]} = {formula_text(n.text)}" for n in spec.nodes)
-    scene.description = (f"The circuit of {spec.name}: {gates}. Each wire carries its value above it"
-                         + (" and the gradient of the output below it (red)" if reveal else "") + ": "
-                         + ", ".join(words) + ".")
+    wires = ", ".join(words)
+    scene.description = ((_("The circuit %(name)s: %(gates)s. Each wire carries its value above it and the gradient of "
+                            "the output below it (red): %(wires)s.") if reveal else
+                          _("The circuit %(name)s: %(gates)s. The values of its leaves: %(wires)s."))
+                         % {"name": spec.name, "gates": gates, "wires": wires})
     return scene
 
 
@@ -350,7 +354,7 @@ def draw_circuit(d, fmt: str, *, digits: int = 4, reveal: bool = True) -> bytes:
     from derive.render.pictures import pdf, svg
 
     scene = circuit_scene(d, digits=digits, reveal=reveal)
-    title = f"The circuit {d.spec.name}"
+    title = _("The circuit %(name)s") % {"name": d.spec.name}
     return svg(scene, title) if fmt == "svg" else pdf(scene, title)
 
 
@@ -362,8 +366,8 @@ def check_digits(digits: int) -> None:
 def circuit_pictures(d, kind: str, *, digits: int = 4) -> tuple[dict[str, bytes], dict[str, tuple[str, str]]]:
     """The circuit's picture as a file (svg or pdf) and the page's figure entry."""
     file = f"{d.spec.name}-circuit.{kind}"
-    caption = ("The circuit: each gate with its operation, each wire with its value above it and the gradient "
-               f"d{d.spec.output}/d(wire) below it (red)")
+    caption = _("The circuit: each gate with its operation, each wire with its value above it and the gradient "
+                "d%(out)s/d(wire) below it (red)") % {"out": d.spec.output}
     return {file: draw_circuit(d, kind, digits=digits)}, {"circuit": (file, caption)}
 
 

@@ -18,6 +18,7 @@ import sympy as sp
 
 from derive.core.activations import nonpositive, step
 from derive.core.circuit import CircuitDerivation, sign
+from derive.i18n import N_
 from derive.verify.checks import Check
 
 SYMPY_MAX_NODES = 32
@@ -37,25 +38,31 @@ def on_kink(d: CircuitDerivation) -> list[str]:
     return out
 
 
+SYMPY_WHAT = N_("d output / d name for every name against sympy.diff of the composed expression")
+FD_WHAT = N_("d output / d name for every name against central finite differences")
+
+
 def run_circuit_checks(d: CircuitDerivation, *, symbolic: bool = True) -> dict[str, Check]:
     kinks = on_kink(d)
-    note = ("skipped: the circuit sits on a kink (" + ", ".join(kinks) + "), where the gradient is a convention"
-            if kinks else "")
+    kink = (N_("skipped: the circuit sits on a kink (%(edges)s), where the gradient is a convention"),
+            {"edges": ", ".join(kinks)})
+    sympy_tol, fd_tol = f"rtol {SYMPY_RTOL:g}, atol {SYMPY_ATOL:g}", f"rtol {FD_RTOL:g}, atol {FD_ATOL:g}"
     checks = {}
-    if not symbolic or len(d.spec.nodes) > SYMPY_MAX_NODES or kinks:
-        why = note or ("skipped: not asked" if not symbolic else f"skipped: more than {SYMPY_MAX_NODES} nodes")
-        checks["sympy_diff"] = Check("sympy_diff", "d output / d name for every name against sympy.diff of the "
-                                     "composed expression", None, f"rtol {SYMPY_RTOL:g}, atol {SYMPY_ATOL:g}", None, why)
-    else:
-        checks["sympy_diff"] = _compare("sympy_diff", "d output / d name for every name against sympy.diff of the "
-                                        "composed expression", sympy_gradients(d), d.grad, SYMPY_RTOL, SYMPY_ATOL)
     if kinks:
-        checks["finite_differences"] = Check("finite_differences", "d output / d name for every name against "
-                                             "central finite differences", None, f"rtol {FD_RTOL:g}, atol {FD_ATOL:g}",
-                                             None, note)
+        checks["sympy_diff"] = Check("sympy_diff", SYMPY_WHAT, None, sympy_tol, None, note_message=kink)
+    elif not symbolic:
+        checks["sympy_diff"] = Check("sympy_diff", SYMPY_WHAT, None, sympy_tol, None,
+                                     note_message=(N_("skipped: not asked for (a worksheet's variants)"), {}))
+    elif len(d.spec.nodes) > SYMPY_MAX_NODES:
+        checks["sympy_diff"] = Check("sympy_diff", SYMPY_WHAT, None, sympy_tol, None,
+                                     note_message=(N_("skipped: more than %(most)s nodes"), {"most": SYMPY_MAX_NODES}))
     else:
-        checks["finite_differences"] = _compare("finite_differences", "d output / d name for every name against "
-                                                "central finite differences", fd_gradients(d), d.grad, FD_RTOL, FD_ATOL)
+        checks["sympy_diff"] = _compare("sympy_diff", SYMPY_WHAT, sympy_gradients(d), d.grad, SYMPY_RTOL, SYMPY_ATOL)
+    if kinks:
+        checks["finite_differences"] = Check("finite_differences", FD_WHAT, None, fd_tol, None, note_message=kink)
+    else:
+        checks["finite_differences"] = _compare("finite_differences", FD_WHAT, fd_gradients(d), d.grad, FD_RTOL,
+                                                FD_ATOL)
     return checks
 
 
@@ -67,7 +74,7 @@ def _compare(name: str, description: str, got: dict[str, float], want: dict[str,
         worst = max(worst, err)
         ok = ok and err <= atol + rtol * abs(want[k])
     return Check(name, description, worst, f"rtol {rtol:g}, atol {atol:g}", ok,
-                 f"{len(got)} gradients compared")
+                 note_message=(N_("%(num)s gradients compared"), {"num": len(got)}))
 
 
 def sympy_gradients(d: CircuitDerivation) -> dict[str, float]:

@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from derive.errors import SpecError, UsageError
+from derive.i18n import N_, _
 from derive.spec.parse import Range
 
 FORMATS = ("md", "pdf")
@@ -97,7 +98,7 @@ def circuit_worksheet_files(base, *, variants: int, seed: int, formats: tuple[st
     decimals = decimals if decimals is not None else (ws.decimals if ws is not None else 4)
     most = blanks if blanks is not None else (ws.blanks if ws is not None else None)
     env = environment()
-    title = "Worksheet: " + md_prose(base.title, field="title", one_line=True)
+    title = _("Worksheet: %(title)s") % {"title": md_prose(base.title, field="title", one_line=True)}
     unit = 10.0 ** -decimals
     files: dict[str, str | bytes] = {}
     sheets, keys, figures, rows = [], [], {}, []
@@ -123,7 +124,8 @@ def circuit_worksheet_files(base, *, variants: int, seed: int, formats: tuple[st
                                                  heading=[f"The key of worksheet variant {k:02d} of {base.name}."]) \
             + tolerance
         worked = {h: text for h, text in sections(render(d, fragment=True)) if h is not None}
-        steps = "\n".join(worked[h] for h in ("Forward pass", "Local gradients", "Backward pass") if h in worked)
+        steps = "\n".join(worked[_(h)] for h in (N_("Forward pass"), N_("Local gradients"), N_("Backward pass"))
+                          if _(h) in worked)
 
         def label(q, page=page):
             return f"${page.name(q.node)}$" if q.kind == "value" else f"${page.grad_name(q.node)}$"
@@ -144,8 +146,8 @@ def circuit_worksheet_files(base, *, variants: int, seed: int, formats: tuple[st
         if "pdf" in formats:
             figure = f"{stem}-circuit.pdf"
             figures[figure] = draw_circuit(d, "pdf", reveal=False)
-            sheets.append((f"Variant {k:02d}", sheet(False, figure)))
-            keys.append((f"Variant {k:02d}: answer key", sheet(True, figure)))
+            sheets.append((_("Variant %(label)s") % {"label": f"{k:02d}"}, sheet(False, figure)))
+            keys.append((_("Variant %(label)s: answer key") % {"label": f"{k:02d}"}, sheet(True, figure)))
         if progress:
             progress(k)
     if "md" in formats:

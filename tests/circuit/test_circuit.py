@@ -314,3 +314,24 @@ def test_a_title_keeps_the_space_before_its_math():
     assert md_prose("through a circuit: $f = (x + y) z$", field="title", one_line=True) == \
         "through a circuit: $f = (x + y) z$"
     assert r"\title{Backpropagation through a circuit: $f" in render(derive(load_spec("add-times")), fmt="tex")
+
+
+@pytest.mark.parametrize("preset", ["add-times", "sigmoid-neuron"])
+def test_german_circuit_pages_and_sheets_carry_no_english(preset, tmp_path):
+    from tests.render.test_languages import english_in, user_words
+    from derive.i18n import language
+    from derive.worksheets.circuit import circuit_worksheet_files
+
+    d = derive(load_spec(preset))
+    files = render_files(d, fmt="md", lang="de", pictures=True)
+    md = files[f"{preset}.md"]
+    assert english_in(md, user_text=user_words(d.spec)) == []
+    assert "## Der Schaltkreis" in md and check_page(md, "md").failures == []
+    assert "Der Schaltkreis" in files[f"{preset}-circuit.svg"].decode()
+    cells = json.loads(render_files(d, fmt="ipynb", lang="de", pictures=False)[f"{preset}.ipynb"])["cells"]
+    english = json.loads(render_files(d, fmt="ipynb", pictures=False)[f"{preset}.ipynb"])["cells"]
+    assert [c["cell_type"] for c in cells] == [c["cell_type"] for c in english]  # each code cell after its section
+    with language("de"):
+        sheets = circuit_worksheet_files(load_spec(preset), variants=1, seed=1)
+    for name in ("variant-01.sheet.md", "variant-01.key.md", "keys.md"):
+        assert english_in(sheets[name], user_text=user_words(d.spec)) == [], name

@@ -81,7 +81,7 @@ def test_an_answer_that_follows_from_an_earlier_wrong_one():
     report = check(d, {"df/dq": 4, "df/dx": 4})
     first, second = report.verdicts
     assert first.status == second.status == "wrong"
-    assert "follows correctly from your df/dq" in second.diagnosis and second.first_wrong == ["df/dq"]
+    assert "follows correctly from your wrong answer for df/dq" in second.diagnosis and second.first_wrong == ["df/dq"]
 
 
 def test_the_circuit_mistakes_are_classes_in_the_registry():
