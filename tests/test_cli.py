@@ -120,3 +120,31 @@ def test_render_pdf_writes_a_file(tmp_path, capsys, monkeypatch):
     assert (tmp_path / "two-two-two.pdf").read_bytes().startswith(b"%PDF")
     status, _, err = run(["render", "two-two-two", "-f", "pdf", "--fragment"], capsys)
     assert status == 2 and "--fragment: a pdf is a whole document" in err and err.count("\n") == 1
+
+
+def test_the_command_ends_quickly_with_all_its_output_and_status(tmp_path):
+    """`python -m derive` (and the `derive` script) ends with os._exit after main(): nothing it printed or wrote
+    is lost (a page of 50 KB through a pipe, files through -o), exit handlers still run, and the status stands."""
+    from pathlib import Path
+
+    from derive.render.page import render
+    from derive.pipeline import derive
+    from derive.spec.parse import load_spec
+
+    root = Path(__file__).resolve().parent.parent
+    command = [sys.executable, "-m", "derive"]
+    page = subprocess.run([*command, "render", "two-two-two", "--views", "scalar,matrix,tape", "--no-pictures"],
+                          capture_output=True, text=True, cwd=root)
+    assert page.returncode == 0, page.stderr
+    expected = render(derive(load_spec("two-two-two")), views=("scalar", "matrix", "tape"))
+    assert len(expected) > 40_000 and page.stdout.rstrip("\n") == expected.rstrip("\n")
+    files = subprocess.run([*command, "worksheet", "two-two-two", "--variants", "3", "-o", str(tmp_path)],
+                           capture_output=True, text=True, cwd=root)
+    assert files.returncode == 0 and len(list(tmp_path.iterdir())) >= 6, files.stderr
+    bad = subprocess.run([*command, "values", "no-such-preset"], capture_output=True, text=True, cwd=root)
+    assert bad.returncode == 2 and bad.stderr.startswith("derive: error: ") and bad.stdout == ""
+    code = ("import atexit, sys; from pathlib import Path; from derive.cli import run; "
+            f"atexit.register(lambda: Path({str(tmp_path / 'atexit')!r}).write_text('ran')); "
+            "sys.argv = ['derive', 'presets']; run()")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=root)
+    assert (tmp_path / "atexit").read_text() == "ran"
