@@ -210,8 +210,13 @@ class Spec:
 
     @property
     def shown_source(self) -> str:
-        """Where the spec came from, as a page shared with others may say it: the file's name, not its path."""
-        return self.source if self.source.startswith("preset ") else Path(self.source).name
+        """Where the spec came from, as a page shared with others may say it: the file's name, not its path
+        (a preset's in the page's language)."""
+        if self.source.startswith("preset "):
+            from derive.i18n import _
+
+            return _("preset %(name)s") % {"name": self.source[len("preset "):]}
+        return Path(self.source).name
 
 
 # --------------------------------------------------------------------------- reading
