@@ -346,3 +346,26 @@ def test_german_pages_the_presets_do_not_cover(case):
         assert "übersprungen: eine relu-Einheit liegt genau an ihrem Knick" in page
     if case == "cross_entropy":
         assert "Kreuzentropie nach Softmax vereinfacht sich zu" in page
+
+
+def test_german_lms_quizzes():
+    """Moodle XML, Moodle cloze, GIFT, QTI and PrairieLearn in German: their question texts, names and feedback."""
+    import html
+    import io
+    import zipfile
+
+    from derive.worksheets.write import worksheet_files
+
+    base = load_spec("two-two-two")
+    with language("de"):
+        files = worksheet_files(base, variants=1, seed=7,
+                                formats=("moodle", "moodle-cloze", "gift", "qti", "prairielearn"))
+    texts = {name: files[name] for name in ("moodle.xml", "moodle-cloze.xml", "gift.txt")}
+    with zipfile.ZipFile(io.BytesIO(files["qti.zip"])) as z:
+        texts.update({n: z.read(n).decode("utf-8") for n in z.namelist() if n.endswith(".xml")})
+    texts.update({n: t for n, t in files.items() if n.startswith("prairielearn/") and n.endswith((".json", ".html"))})
+    assert "Lücke" in texts["gift.txt"] and "Richtig." in texts["moodle-cloze.xml"]
+    for name, text in texts.items():
+        plain = html.unescape(re.sub(r"<[^>]+>", " ", html.unescape(text)))
+        plain = re.sub(r"`[^`]*`|data:[^\s\"')]+", " ", plain)  # code, embedded pictures
+        assert english_in(plain, words=False, user_text=user_words(base)) == [], name
