@@ -171,7 +171,7 @@ def test_bad_leaves_and_parameters_name_the_field():
 
 
 def _pages(d):
-    for fmt in ("md", "html", "tex"):
+    for fmt in ("md", "html", "tex", "ipynb"):
         yield fmt, render(d, fmt=fmt, pictures=True)
 
 
@@ -335,3 +335,14 @@ def test_german_circuit_pages_and_sheets_carry_no_english(preset, tmp_path):
         sheets = circuit_worksheet_files(load_spec(preset), variants=1, seed=1)
     for name in ("variant-01.sheet.md", "variant-01.key.md", "keys.md"):
         assert english_in(sheets[name], user_text=user_words(d.spec)) == [], name
+
+
+def test_a_circuit_that_doubles_its_expression_is_checked_in_time():
+    """q_k = q_{k-1}·q_{k-1} + …: the composed expression doubles with each node (2^30 parts): sympy.diff is skipped,
+    saying so, and finite differences compare the gradients whose differences settle."""
+    nodes = ['"q1 = x * y"'] + [f'"q{i} = q{i - 1} * q{i - 1} + q{i - 1} - q{i - 1}"' for i in range(2, 31)]
+    d = circuit('name = "dbl"\n[circuit]\ninputs = { x = 1.0, y = 1.0 }\nnodes = [' + ", ".join(nodes)
+                + ']\noutput = "q30"\n')
+    assert d.checks["sympy_diff"].passed is None and "more than 4000 parts" in d.checks["sympy_diff"].note
+    assert d.checks["finite_differences"].passed is True and "of 32 gradients compared" in d.checks["finite_differences"].note
+    assert d.grad["x"] == 2.0 ** 29
