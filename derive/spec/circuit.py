@@ -76,7 +76,12 @@ class CircuitSpec:
 
     @property
     def shown_source(self) -> str:
-        return self.source if self.source.startswith("preset ") else Path(self.source).name
+        """The file's name, or a preset's in the page's language (as a network spec's)."""
+        if self.source.startswith("preset "):
+            from derive.i18n import _
+
+            return _("preset %(name)s") % {"name": self.source[len("preset "):]}
+        return Path(self.source).name
 
     def with_inputs(self, values: dict[str, float]) -> "CircuitSpec":
         """The same circuit with other leaf values (a worksheet's variant)."""
