@@ -106,8 +106,9 @@ def instance_steps(batch: Steps, graph: Graph) -> Steps:
         node = bg[key]
         if node.role == "total" or node.instance not in (None, 1):
             continue
-        terms = [Term(child=bg[t.child].base, local=t.local.xreplace(plain)) for t in step.terms
-                 if bg[t.child].instance in (None, 1) and bg[t.child].role != "total"]
+        with sp.evaluate(False):  # keep each local derivative in the form its operation wrote it
+            terms = [Term(child=bg[t.child].base, local=t.local.xreplace(plain)) for t in step.terms
+                     if bg[t.child].instance in (None, 1) and bg[t.child].role != "total"]
         # the instance's own children first, then the shared ones latest first: x̂ directly, the variance, the mean
         own = [t for t in terms if bg.nodes.get(t.child) is None]
         steps[node.base] = Step(node=node.base, terms=tuple(own + [t for t in reversed(terms) if t not in own]))

@@ -24,7 +24,7 @@ import numpy as np
 import sympy as sp
 
 from derive.core.activations import ACTIVATIONS, activation_of
-from derive.core.ops import Local
+from derive.core.ops import BatchVariance, Local
 
 
 @dataclass(frozen=True)
@@ -199,7 +199,7 @@ class BatchNorm(LayerType):
             var = sp.Mul(sp.Rational(1, N), sp.Add(*squares, evaluate=False), evaluate=False)
             variances.append(adders[0](f"{layer.unit_key(j)}_var", "var", expr=var,
                                        parents=tuple(z.key for z in zs) + (means[j].key,), layer=l, index=(j,),
-                                       op=Local()))
+                                       op=BatchVariance([z.symbol for z in zs], mu)))
         return [self._units(layer, l, previous[n], adders[n], gamma, beta, eps, means, variances) for n in range(N)]
 
     @staticmethod

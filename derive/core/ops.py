@@ -66,3 +66,21 @@ class LossOf(Local):
 
     def partial(self, expr, parent):
         return self.loss.partial(self.args.index(parent), self.args, self.ts)
+
+
+class BatchVariance(Local):
+    """σ² = (1/N) Σ_n (z_n − μ)²: ∂σ²/∂z_n = 2(z_n − μ)/N, ∂σ²/∂μ = −(2/N)(Σ_n z_n − N·μ) (0 in value, as the
+    textbooks write it), in the form a reader expects rather than SymPy's expanded sum."""
+
+    def __init__(self, zs, mu):
+        self.zs, self.mu = tuple(zs), mu
+
+    def partial(self, expr, parent):
+        N = len(self.zs)
+        if parent == self.mu:
+            total = sp.Add(*self.zs, sp.Mul(-N, self.mu, evaluate=False), evaluate=False)  # Σ z_n − N·μ
+            return sp.Mul(sp.Rational(-2, N), total, evaluate=False)
+        if parent in self.zs:
+            return sp.Mul(sp.Rational(2, N), sp.Add(parent, sp.Mul(-1, self.mu, evaluate=False), evaluate=False),
+                          evaluate=False)
+        return super().partial(expr, parent)
