@@ -444,7 +444,9 @@ class _Reader:
     # -- the document
 
     def spec(self, doc: dict, default_name: str | None) -> Spec:
-        if "circuit" in doc and "network" not in doc:  # a circuit of any expression: derive.spec.circuit
+        if "circuit" in doc:  # a circuit of any expression: derive.spec.circuit
+            if "network" in doc:
+                raise self.fail("circuit", "a spec holds a [network] or a [circuit], not both")
             from derive.spec.circuit import read_circuit
 
             return read_circuit(self, doc, default_name)

@@ -346,3 +346,10 @@ def test_a_circuit_that_doubles_its_expression_is_checked_in_time():
     assert d.checks["sympy_diff"].passed is None and "more than 4000 parts" in d.checks["sympy_diff"].note
     assert d.checks["finite_differences"].passed is True and "of 32 gradients compared" in d.checks["finite_differences"].note
     assert d.grad["x"] == 2.0 ** 29
+
+
+def test_a_spec_with_a_network_and_a_circuit_is_refused():
+    with pytest.raises(SpecError) as err:
+        spec_from('name = "c"\n[circuit]\ninputs = { x = 1 }\nnodes = ["f = x * 2"]\noutput = "f"\n'
+                  '[network]\ninputs = 1\n')
+    assert err.value.field == "circuit" and "not both" in str(err.value)
