@@ -54,7 +54,8 @@ class Steps:
         """How many distinct paths lead from each node to the loss."""
         counts: dict[str, int] = {}
         for key, step in self.steps.items():
-            counts[key] = 1 if not step.terms else sum(counts[t.child] for t in step.terms)
+            counts[key] = (1 if key == self.graph.loss_key else 0) if not step.terms else sum(
+                counts[t.child] for t in step.terms)
         return counts
 
     def paths(self, key: str) -> list[tuple[str, ...]] | None:
@@ -63,7 +64,7 @@ class Steps:
             return None
         step = self.steps[key]
         if not step.terms:
-            return [(key,)]
+            return [(key,)] if key == self.graph.loss_key else []
         return [(key, *rest) for t in step.terms for rest in self.paths(t.child)]
 
 
@@ -81,12 +82,13 @@ def derive_steps(graph: Graph) -> Steps:
     children = graph.children
     steps: dict[str, Step] = {}
     for node in reversed(graph.nodes.values()):
-        if node.role in ("target", "constant") or (node.role == "bias" and not node.trainable):
+        if node.role in ("target", "constant", "mask") or (node.role == "bias" and not node.trainable):
             continue
-        terms = tuple(Term(child=c, local=local_derivative(graph[c], node)) for c in children[node.key])
-        if node.key != graph.loss_key and not terms:
-            continue
-        steps[node.key] = Step(node=node.key, terms=terms)
+        # A node whose children all lead nowhere (an entry of a feature map that pooling with a stride
+        # leaves out) has a step without terms: dL/dn = 0 (only the loss's own step, dL/dL = 1, is also empty).
+        live = [c for c in children[node.key] if c in steps]
+        steps[node.key] = Step(node=node.key, terms=tuple(Term(child=c, local=local_derivative(graph[c], node))
+                                                          for c in live))
     return Steps(graph=graph, steps=steps)
 
 

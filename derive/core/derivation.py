@@ -18,6 +18,7 @@ import functools
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import numpy as np
 import sympy as sp
 
 from derive.verify import reference
@@ -288,7 +289,9 @@ class Derivation:
     # ------------------------------------------------------------------ JSON
 
     def layer_values(self, num: Numbers) -> dict:
-        out = {layer.name: {"in": [num.value[z] for z, _ in units], "out": [num.value[a] for _, a in units]}
+        """{layer: {in, out}}: lists of the layer's shape (nested for feature maps)."""
+        out = {layer.name: {"in": shaped([num.value[z] for z, _ in units], layer.out_shape),
+                            "out": shaped([num.value[a] for _, a in units], layer.out_shape)}
                for layer, units in zip(self.spec.layers, self.graph.layer_units)}
         for l, keys in self.layer_roles("hat").items():  # a batch normalization's normalized values x̂
             out[self.spec.layers[l].name]["hat"] = [num.value[k] for k in keys]
@@ -318,7 +321,7 @@ class Derivation:
             bias = None
             if bkeys is not None and (layer.train_bias or not gradient):
                 bias = [values[k] for k in bkeys]
-            tree[layer.name] = layer_type(layer).param_json([[values[k] for k in row] for row in wkeys], bias)
+            tree[layer.name] = layer_type(layer).param_json(nested(wkeys, values.__getitem__), bias)
         return tree
 
     def state_tree(self, state: dict[str, dict]) -> dict:
@@ -326,7 +329,7 @@ class Derivation:
         names = self.spec.training.optimizer.state_names
         tree = {}
         for layer, wkeys, bkeys in zip(self.spec.layers, self.graph.layer_weights, self.graph.layer_bias):
-            weights = {n: [[state[k][n] for k in row] for row in wkeys] for n in names}
+            weights = {n: nested(wkeys, lambda k: state[k][n]) for n in names}
             bias = None
             if bkeys is not None and layer.train_bias:
                 bias = {n: [state[k][n] for k in bkeys] for n in names}
@@ -340,15 +343,15 @@ class Derivation:
         for inst, num in zip(spec.data, self.instances):
             grad = self.param_tree(num.grad, gradient=True)
             for layer, units in zip(spec.layers, graph.layer_units):
-                grad[layer.name]["in"] = [num.grad[z] for z, _ in units]
-                grad[layer.name]["out"] = [num.grad[a] for _, a in units]
-            grad["inputs"] = [num.grad[k] for k in graph.input_keys]
+                grad[layer.name]["in"] = shaped([num.grad[z] for z, _ in units], layer.out_shape)
+                grad[layer.name]["out"] = shaped([num.grad[a] for _, a in units], layer.out_shape)
+            grad["inputs"] = shaped([num.grad[k] for k in graph.input_keys], spec.input_shape)
             nodes = {k: {"value": num.value[k], "grad": num.grad.get(k)} for k in graph.nodes}
             if num.exact is not None:
                 for k, entry in nodes.items():
                     entry["exact"] = {"value": sp.sstr(num.exact[k], order="none"),
                                       "grad": sp.sstr(num.exact_grad[k], order="none") if k in num.exact_grad else None}
-            instances.append({"x": list(inst.x), "t": list(inst.t), "loss": num.loss,
+            instances.append({"x": shaped(list(inst.x), spec.input_shape), "t": list(inst.t), "loss": num.loss,
                               "layers": self.layer_values(num), "grad": grad, "nodes": nodes})
         out = {"name": spec.name, "arithmetic": spec.arithmetic, "loss": self.loss, "reduction": spec.reduction,
                "instances": instances,
@@ -382,3 +385,14 @@ class Derivation:
         out["checks"] = {name: c.to_json() for name, c in self.checks.items()}
         return out
 
+
+def shaped(values: list, shape) -> list:
+    """A flat list (row-major) as nested lists of ``shape``; a vector (or no shape) stays flat."""
+    if not shape or len(shape) == 1:
+        return values
+    return np.reshape(np.array(values, dtype=float), shape).tolist()
+
+
+def nested(keys, value) -> list:
+    """Nested key tuples (a weight matrix, a convolution's kernels) as nested lists of ``value(key)``."""
+    return [nested(k, value) if isinstance(k, tuple) else value(k) for k in keys]

@@ -183,8 +183,12 @@ def build_graph(spec: Spec) -> Graph:
 
     previous = inputs
     layer_units, layer_weights, layer_bias = [], [], []
+    outputs: list[list] = []
     for l, layer in enumerate(spec.layers):
-        built = layer_type(layer).build(layer, l, previous, add)
+        kind = layer_type(layer)
+        built = (kind.build(layer, l, previous, add, earlier=outputs) if kind.needs_earlier
+                 else kind.build(layer, l, previous, add))
+        outputs.append(built.outputs)
         layer_units.append(built.units)
         layer_weights.append(built.weights)
         layer_bias.append(built.bias)
@@ -208,12 +212,17 @@ def build_batch_graph(spec: Spec, instances: int) -> Graph:
                else [] for n in range(instances)]
     previous = inputs
     layer_units, layer_weights, layer_bias = [], [], []
+    outputs: list[list[list]] = []
     for l, layer in enumerate(spec.layers):
         kind = layer_type(layer)
         if kind.couples:
             built = kind.build_batch(layer, l, previous, adders)
+        elif kind.needs_earlier:
+            built = [kind.build(layer, l, previous[n], adders[n], earlier=[outs[n] for outs in outputs])
+                     for n in range(instances)]
         else:
             built = [kind.build(layer, l, previous[n], adders[n]) for n in range(instances)]
+        outputs.append([b.outputs for b in built])
         layer_units.append(built[0].units)
         layer_weights.append(built[0].weights)
         layer_bias.append(built[0].bias)

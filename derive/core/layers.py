@@ -1,30 +1,64 @@
-"""The layer-type registry: one class per kind of layer, holding how it builds its graph nodes and how
-the NumPy reference runs it.
+"""The layer-type registry: one class per kind of layer, owning everything about that kind.
 
-``dense`` (``z = a_prev @ W + b``, ``a = f(z)``) and ``batchnorm`` (training mode: each feature
-normalized by the mean and biased variance of the current batch, then ``γ·x̂ + β``, as
-``F.batch_norm(training=True)``). A layer type builds the scalar nodes of one layer into the graph
-(:meth:`LayerType.build`) and, written apart from that, runs the layer forward and backward in NumPy
-for the reference check (:meth:`LayerType.forward`, :meth:`LayerType.backward`). The graph builder
-and the reference never ask which type they hold.
+A layer type (a subclass of :class:`LayerType`, registered with :func:`register`) holds:
+
+- its spec keys and how they are read and checked (:attr:`LayerType.keys`, :meth:`LayerType.parse`,
+  which returns the :class:`~derive.spec.parse.Layer` record, its output ``shape`` included; errors
+  name the field, ``network.layers[1].kernel``);
+- its scalar graph nodes, each a local expression of its parents (:meth:`LayerType.build`), with their
+  plain keys and LaTeX names (:meth:`LayerType.tex_name`);
+- its two parameter arrays, ``weights`` and ``bias`` (either may be empty or None), in the shapes the
+  spec gives them (dense: (previous size, size); tensor layers: PyTorch's (out, in, k…));
+- its NumPy forward and backward for the independent reference, written apart from the graph
+  (:meth:`LayerType.forward`, :meth:`LayerType.backward`), on arrays ``(instances, *shape)``;
+- its page section: the template partial it names (:attr:`LayerType.partial`, a file of macros in
+  ``templates/layers/``), and its TOML (:meth:`LayerType.dump`).
 
 A layer that *couples the instances of a batch* (``couples = True``: batch normalization, whose
 statistics depend on every instance) builds two forms: :meth:`LayerType.build` for one instance,
 where the batch statistics are leaves (what a per-instance page shows), and
 :meth:`LayerType.build_batch` for the batch-wide graph, where they are nodes over every instance
 (see :mod:`derive.core.graph`). Its NumPy ``forward``/``backward`` take the rows of the whole batch.
+
+Nothing outside this module compares layer type names: consumers look the class up
+(:func:`layer_type`) and ask it. Adding a layer type is one class here, one partial and one
+:func:`register` call (docs/extending.md).
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
-from typing import Callable, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import sympy as sp
 
 from derive.core.activations import ACTIVATIONS, activation_of
 from derive.core.ops import BatchVariance, Local
+from derive.i18n import N_, _
+
+
+@dataclass(frozen=True)
+class LayerContext:
+    """What a layer type's parser knows of the network around the table it reads."""
+
+    index: int
+    """0-based position of the layer."""
+    field: str
+    """``network.layers[k]``: the prefix of every error about this table."""
+    name: str
+    in_shape: tuple[int, ...]
+    """What the layer takes in: ``(n,)`` for a vector, ``(C, H, W)`` or ``(C, L)`` for feature maps."""
+    earlier: tuple
+    """The layers before it (records)."""
+    symbol: str
+    """The default letter of its weights (w, v, u, … in the order of the layers that have weights)."""
+    source: str
+    """What feeds it, in words: ``input`` or ``unit of layer h``."""
+    last: bool
+    """Whether it is the output layer."""
 
 
 @dataclass(frozen=True)
@@ -32,20 +66,58 @@ class Built:
     """The keys of the nodes a layer added to the graph."""
 
     units: tuple[tuple[str, str], ...]
-    """Per unit: the keys of (pre-activation, activation)."""
-    weights: tuple[tuple[str, ...], ...]
-    """The weight keys as a (previous size × size) matrix."""
+    """Per output entry (row-major over the layer's shape): the keys of (pre-activation, activation). A layer
+    without an activation of its own (pooling, flatten) gives its output key twice."""
+    weights: tuple
+    """The weight keys, nested in the shape of the layer's weights (dense: previous size × size; a
+    convolution: channels × in_channels × k…); ``()`` for a layer without weights."""
     bias: tuple[str, ...] | None
     outputs: list
-    """The output nodes, which the next layer (or the loss) takes as inputs."""
+    """The output nodes (row-major), which the next layer (or the loss) takes as inputs."""
 
 
 class LayerType:
-    """A kind of layer."""
+    """A kind of layer. Subclasses set the class attributes and implement the methods below."""
 
     name: ClassVar[str]
+    keys: ClassVar[tuple[str, ...]] = ()
+    """The spec keys it reads, besides ``name`` and ``type`` (any other is an unknown key)."""
+    title: ClassVar[str] = ""
+    """What the page calls it: "dense", "convolution", "max pooling"."""
+    has_weights: ClassVar[bool] = False
+    """Whether it takes a weight letter (w, v, …) in the order of the layers that do."""
+    can_output: ClassVar[bool] = False
+    """Whether it may be the output layer (its units feed the loss)."""
+    exact: ClassVar[bool] = False
+    """Whether ``arithmetic = "exact"`` supports it."""
+    scalar_steps: ClassVar[bool] = False
+    """Whether the page shows each of its nodes as its own forward line and chain-rule step (dense), or the
+    layer's partial shows it as a whole (feature maps as matrices)."""
+    activated: ClassVar[bool] = False
+    """Whether it has an activation of its own (the page describes each activation used once)."""
+    routes: ClassVar[bool] = False
+    """Max pooling: the gradient of each output goes to one entry of its window (the winner)."""
+    partial: ClassVar[str] = ""
+    """The template of its page section (``layers/<name>.md.j2``): macros ``network``, ``forward`` and
+    ``backward`` (see templates/layers/)."""
     couples: ClassVar[bool] = False
     """True when a quantity of one instance depends on the other instances of the batch."""
+    needs_earlier: ClassVar[bool] = False
+    """True when it takes the output of an earlier layer besides the previous one (``add``): then ``build`` gets
+    ``earlier=`` (the output nodes of every layer before it) and ``forward`` gets ``earlier=`` (their arrays),
+    and the reference adds its ``dA`` to the gradient of that layer (:meth:`source`)."""
+
+    def source(self, layer) -> int | None:
+        """The index of the earlier layer it also takes (``needs_earlier``), else None."""
+        return None
+
+    def check_data(self, read, layer, field: str, data: tuple) -> None:
+        """Check what the layer gives per instance against the data (dropout: one mask per instance)."""
+
+    def extra(self, layer, n: int) -> tuple[tuple[str, float], ...]:
+        """Instance n's own leaves of this layer, (key, value) pairs (dropout: its mask); they reach the
+        NumPy reference as ``mask=`` (its forward and backward), in this order."""
+        return ()
 
     def build_batch(self, layer, l: int, previous: list[list], adders: list[Callable]) -> list[Built]:
         """The layer over a whole batch: ``previous[n]`` are instance n's inputs, ``adders[n]`` adds instance n's
@@ -56,41 +128,121 @@ class LayerType:
         """The layer's parameters (or their gradients, or an optimizer's buffers) for `derive values`."""
         return {"weights": weights, "bias": bias}
 
-    def node_name(self, node, layer, notation: str) -> str | None:
-        """The LaTeX name of one of the layer's nodes, or None for the usual names of units, weights and biases."""
-        return None
+    # -- the spec
 
-    def weight_shape(self, layer, previous: int) -> tuple[int, int]:
-        """The shape of the layer's ``weights`` after ``previous`` units (a worksheet draws them anew)."""
-        return (previous, layer.size)
+    def weight_shape(self, layer, previous: int) -> tuple[int, ...]:
+        """The shape of the layer's ``weights`` (a worksheet draws them anew): as the spec gives them."""
+        return tuple(np.shape(layer.weights)) if np.size(layer.weights) else (previous, layer.size)
 
     def edges(self, weights) -> list[tuple[int, int, str]]:
         """The edges a picture draws into the layer: (unit i before, unit j of the layer, the key of its weight)."""
         return [(i, j, w) for i, row in enumerate(weights) for j, w in enumerate(row)]
 
-    def build(self, layer, l: int, previous: list, add: Callable) -> Built:
-        """Add layer ``l``'s nodes with ``add(key, role, **fields)``, taking the nodes ``previous`` as inputs."""
+    def parse(self, read, table: dict, ctx: LayerContext):
+        """The :class:`~derive.spec.parse.Layer` of a ``[[network.layers]]`` table (its keys already known to
+        be in :attr:`keys`). ``read`` is the spec reader: ``read.fail(field, message)``, ``read.integer``,
+        ``read.window``, ``read.tensor``, ``read.activation``, ``read.bias``, ``read.weight_symbol``."""
         raise NotImplementedError
 
+    def dump(self, layer, num: Callable, default_symbol: str) -> list[str]:
+        """The TOML lines of its keys (after ``name`` and ``type``) that read back to the same layer."""
+        raise NotImplementedError
+
+    # -- the graph
+
+    def build(self, layer, l: int, previous: list, add: Callable) -> Built:
+        """Add layer ``l``'s nodes with ``add(key, role, **fields)``, taking the nodes ``previous`` (row-major
+        over ``layer.in_shape``) as inputs."""
+        raise NotImplementedError
+
+    def tex_name(self, layer, node, notation: str) -> str:
+        """The LaTeX name of one of its nodes (a weight, bias, pre-activation or activation)."""
+        raise NotImplementedError
+
+    def kink(self, layer, units, instances, graph, h: float, exactly: bool = False) -> tuple | None:
+        """What of this layer sits within ``h`` of a point where it is not differentiable ("a relu unit sits at
+        its kink"), in any instance (``Numbers``), or None: finite differences are one-sided there. A message
+        for derive.i18n, (N_(text), parameters); ``exactly`` says "exactly at"."""
+        act = activation_of(layer)
+        if act.kinks and any(act.near_kink(num.value[z], h) for num in instances for z, _ in units):
+            return ((N_("a %(name)s unit sits exactly at its kink (z = 0)") if exactly
+                     else N_("a %(name)s unit sits at its kink (z = 0)")), {"name": act.name})
+        return None
+
+    # -- the notebook (its NumPy code, written apart from forward/backward; helpers in notebook.py.j2)
+
+    def code_forward(self, layer, prev: str) -> str:
+        """Python lines (indented 4) of ``forward(P, X)`` that set ``Z_<name>`` and ``A_<name>`` from the array
+        named ``prev``. Dense layers are written by the template itself."""
+        raise NotImplementedError
+
+    def code_backward(self, layer, below: str) -> str:
+        """Python lines of ``backward(P, X, T)``: from ``dA`` (dL/d its output) and ``Z, A = F[name]``, set
+        ``G[name]`` (``out``, ``in``, per-instance ``weights`` and ``bias``) and ``dA`` to dL/d ``below``."""
+        raise NotImplementedError
+
+    # -- the independent NumPy reference
+
     def forward(self, layer, W: np.ndarray, b: np.ndarray | None, a_prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(Z, A) of the layer for the rows ``a_prev`` (one row per instance)."""
+        """(Z, A) of the layer, shapes ``(N, *layer.shape)``, for ``a_prev`` of shape ``(N, *layer.in_shape)``."""
         raise NotImplementedError
 
     def backward(self, layer, W: np.ndarray, b: np.ndarray | None, a_prev: np.ndarray, Z: np.ndarray,
                  A: np.ndarray, dA: np.ndarray, *, stable: bool = False):
-        """(dZ, per-instance dW, per-instance db or None, dA_prev) from dL/dA. ``stable``: the output layer
-        under a loss of logarithms, where dL/dA may be e^{40}: f'(z) from z (Activation.backward_stable)."""
+        """(dZ, per-instance dW (N, *W.shape), per-instance db or None, dA_prev) from dL/dA. ``stable``: the
+        output layer under a loss of logarithms, where dL/dA may be e^{40}: f'(z) from z
+        (Activation.backward_stable)."""
         raise NotImplementedError
+
+
+def _suffix(name: str) -> str:
+    """``h`` → ``h``, ``h2`` → ``h2_``: where a layer's name ends in a digit, indices follow an underscore."""
+    return f"{name}_" if name[-1].isdigit() else name
+
+
+def _indices(index) -> str:
+    return "_".join(str(i + 1) for i in index)
 
 
 class Dense(LayerType):
     r"""A fully connected layer: $z_j = \sum_i a_i w_{ij} + b_j$, $a_j = f(z_j)$."""
 
     name = "dense"
+    keys = ("size", "activation", "weights", "bias", "train_bias", "weight_symbol", "slope")
+    title = N_("dense")
+    has_weights = can_output = exact = scalar_steps = activated = True
+
+    def parse(self, read, table, ctx):
+        from derive.spec.parse import MAX_UNITS_PER_LAYER, Layer
+
+        f = ctx.field
+        if len(ctx.in_shape) != 1:
+            raise read.fail(f"{f}.type", f"a dense layer takes a vector, but its input has shape "
+                                         f"{'×'.join(map(str, ctx.in_shape))}; put a flatten layer before it")
+        previous = ctx.in_shape[0]
+        size = read.integer(read.require(table, "size", f), f"{f}.size", 1, MAX_UNITS_PER_LAYER)
+        activation, slope = read.activation(table, ctx)
+        weights = read.matrix(read.require(table, "weights", f), f"{f}.weights", previous, size,
+                              f"{previous} rows, one per {ctx.source}; {size} columns, one per unit of layer {ctx.name}")
+        bias, train_bias = read.bias(table, ctx, size, f"one per unit of layer {ctx.name}")
+        symbol = read.weight_symbol(table, ctx)
+        return Layer(name=ctx.name, size=size, activation=activation, weights=weights, bias=bias,
+                     train_bias=train_bias, weight_symbol=symbol, slope=slope, type=self.name,
+                     in_shape=(previous,), shape=(size,))
+
+    def dump(self, layer, num, default_symbol):
+        vec = lambda v: "[" + ", ".join(num(x) for x in v) + "]"  # noqa: E731
+        lines = [f"size = {layer.size}", f'activation = "{layer.activation}"',
+                 "weights = [" + ", ".join(vec(r) for r in layer.weights) + "]"]
+        lines += _dump_bias(layer, vec)
+        if layer.weight_symbol != default_symbol:
+            lines.append(f'weight_symbol = "{layer.weight_symbol}"')
+        lines += _dump_slope(layer, num)
+        return lines
 
     def build(self, layer, l, previous, add):
         from derive.core.graph import weight_key
-        from derive.core.ops import ActivationUnit, WeightedSum
+        from derive.core.ops import WeightedSum
 
         weights = [[add(weight_key(layer.weight_symbol, i, j), "weight", layer=l, index=(i, j), trainable=True)
                     for j in range(layer.size)] for i in range(len(previous))]
@@ -112,6 +264,28 @@ class Dense(LayerType):
         return Built(units=tuple((z.key, a.key) for z, a in zip(pre, out)),
                      weights=tuple(tuple(w.key for w in row) for row in weights),
                      bias=tuple(b.key for b in bias) if bias is not None else None, outputs=out)
+
+    def tex_name(self, layer, node, notation):
+        from derive.render.printer import _sub, _unit
+
+        l = node.layer + 1
+        if node.role == "weight":
+            i, j = node.index
+            if notation == "layer":
+                return f"W^{{[{l}]}}_{{{_sub(i, j)}}}"
+            return f"{layer.weight_symbol}_{{{_sub(i, j)}}}"
+        base, sub = _unit(layer.name, node.index[0])
+        if node.role == "bias":
+            if notation == "layer":
+                return f"b^{{[{l}]}}_{{{node.index[0] + 1}}}"
+            return f"b_{{{base}_{{{sub}}}}}"
+        if notation == "layer":
+            letter = "z" if node.role == "in" else "a"
+            return f"{letter}^{{[{l}]}}_{{{node.index[0] + 1}}}"
+        if notation == "netout":
+            word = "net" if node.role == "in" else "out"
+            return rf"\mathrm{{{word}}}_{{{base}_{{{sub}}}}}"
+        return rf"{base}_{{{sub}}}^{{\mathrm{{{node.role}}}}}"
 
     def forward(self, layer, W, b, a_prev):
         z = a_prev @ W + (b if b is not None else 0.0)
@@ -147,7 +321,53 @@ class BatchNorm(LayerType):
     (identity unless given). The layer's ``weights`` are the one row γ, its ``bias`` β (``F.batch_norm``)."""
 
     name = "batchnorm"
+    keys = ("size", "gamma", "beta", "eps", "activation")
+    title = N_("batch normalization")
     couples = True
+    can_output = scalar_steps = activated = True
+    has_weights = True
+    """Its γ takes a place in the sequence of weight letters (the layers after it keep their letters)."""
+    cancels_bias = True
+    """A trained bias right before it has no effect (the mean over the batch removes it)."""
+
+    def parse(self, read, table, ctx):
+        """Per feature of the layer before it: ``gamma`` (ones), ``beta`` (zeros), ``eps`` (1e-5), ``activation``."""
+        from derive.spec.parse import MAX_UNITS_PER_LAYER, Layer
+
+        f, kind, name = ctx.field, self.name, ctx.name
+        if len(ctx.in_shape) != 1:
+            raise read.fail(f"{f}.type", f"a {kind} layer normalizes a vector, but its input has shape "
+                                         f"{'×'.join(map(str, ctx.in_shape))}; put a flatten layer before it")
+        previous = ctx.in_shape[0]
+        before = ctx.source
+        if "size" in table:
+            size = read.integer(table["size"], f"{f}.size", 1, MAX_UNITS_PER_LAYER)
+            if size != previous:
+                raise read.fail(f"{f}.size", f"a {kind} layer keeps the size of what it normalizes: expected "
+                                             f"{previous} (one per {before}), got {size}")
+        gamma = read.vector(table.get("gamma", [1.0] * previous), f"{f}.gamma", previous, f"one per {before}")
+        beta = read.vector(table.get("beta", [0.0] * previous), f"{f}.beta", previous, f"one per {before}")
+        eps = read.number(table.get("eps", 1e-5), f"{f}.eps")
+        if not eps > 0:
+            raise read.fail(f"{f}.eps", f"expected a positive number (the default is 1e-5), got {eps!r}")
+        activation = read.choice(table.get("activation", "identity"), f"{f}.activation", ACTIVATIONS)
+        earlier = ctx.earlier
+        if self.cancels_bias and earlier and ACTIVATIONS[earlier[-1].activation].shifts and earlier[-1].bias is not None \
+                and earlier[-1].train_bias:
+            raise read.fail(f"network.layers[{ctx.index - 1}].bias", f"a trained bias right before {kind} layer "
+                            f"'{name}' has no effect (the normalization subtracts the batch mean again; its gradient "
+                            "is exactly 0, and optimizers such as adam would amplify rounding noise): leave it out or "
+                            "set train_bias = false")
+        return Layer(name=name, size=previous, activation=activation, weights=(gamma,), bias=beta,
+                     train_bias=True, weight_symbol="", type=kind, eps=eps, in_shape=(previous,), shape=(previous,))
+
+    def dump(self, layer, num, default_symbol):
+        vec = lambda v: "[" + ", ".join(num(x) for x in v) + "]"  # noqa: E731
+        return [f"gamma = {vec(layer.weights[0])}", f"beta = {vec(layer.bias)}", f"eps = {num(layer.eps)}",
+                f'activation = "{layer.activation}"']
+
+    def tex_name(self, layer, node, notation):
+        return self.node_name(node, layer, notation) or LAYERS["dense"].tex_name(layer, node, notation)
 
     def _parameters(self, layer, l, add):
         gamma = [add(f"gamma_{layer.unit_key(j)}", "weight", layer=l, index=(0, j), trainable=True)
@@ -253,6 +473,739 @@ class BatchNorm(LayerType):
         return None
 
 
+class LayerNorm(BatchNorm):
+    r"""Layer normalization of one instance over its features $j = 1 \ldots F$ (the vector of the layer
+    before it): $\mu = \frac{1}{F}\sum_j z_j$, $\sigma^2 = \frac{1}{F}\sum_j (z_j - \mu)^2$ (biased),
+    $\hat{x}_j = (z_j - \mu)/\sqrt{\sigma^2 + \varepsilon}$, then $\gamma_j \hat{x}_j + \beta_j$ and the
+    layer's activation (identity unless given): ``F.layer_norm`` with an elementwise affine. Unlike batch
+    normalization it does not couple the instances."""
+
+    name = "layernorm"
+    title = N_("layer normalization")
+    couples = False
+    scalar_steps = False
+    cancels_bias = False
+    partial = "layers/norm.md.j2"
+
+    def build(self, layer, l, previous, add):
+        from derive.core.ops import WeightedSum
+
+        gamma, beta, eps = self._parameters(layer, l, add)
+        F = len(previous)
+        zs = [z.symbol for z in previous]
+        mean = add(f"{layer.name}_mean", "mean", expr=sp.Mul(sp.Rational(1, F), sp.Add(*zs, evaluate=False),
+                                                               evaluate=False),
+                   parents=tuple(z.key for z in previous), layer=l, index=(), op=Local())
+        squares = [sp.Pow(sp.Add(z, sp.Mul(-1, mean.symbol, evaluate=False), evaluate=False), 2, evaluate=False)
+                   for z in zs]
+        var = add(f"{layer.name}_var", "var", expr=sp.Mul(sp.Rational(1, F), sp.Add(*squares, evaluate=False),
+                                                           evaluate=False),
+                  parents=tuple(z.key for z in previous) + (mean.key,), layer=l, index=(), op=Local())
+        hats, pre = [], []
+        for j, z in enumerate(previous):
+            expr = sp.Mul(sp.Add(z.symbol, sp.Mul(-1, mean.symbol, evaluate=False), evaluate=False),
+                          sp.Pow(sp.Add(var.symbol, eps.symbol, evaluate=False), sp.Rational(-1, 2), evaluate=False),
+                          evaluate=False)
+            hats.append(add(f"{layer.unit_key(j)}_hat", "hat", expr=expr, parents=(z.key, mean.key, var.key, eps.key),
+                            layer=l, index=(j,), op=Local()))
+            pre.append(add(f"{layer.unit_key(j)}_in", "in",
+                           expr=sp.Add(sp.Mul(gamma[j].symbol, hats[j].symbol, evaluate=False), beta[j].symbol,
+                                       evaluate=False),
+                           parents=(gamma[j].key, hats[j].key, beta[j].key), layer=l, index=(j,), op=WeightedSum()))
+        out = activate(layer, l, pre, add)
+        return Built(units=tuple((z.key, a.key) for z, a in zip(pre, out)),
+                     weights=(tuple(g.key for g in gamma),), bias=tuple(b.key for b in beta), outputs=out)
+
+    def build_batch(self, layer, l, previous, adders):
+        raise NotImplementedError("layernorm does not couple instances")
+
+    def param_json(self, weights, bias):
+        """Its γ as the one row of ``weights`` and β as ``bias`` (the notebook reads them as a dense layer's)."""
+        return LayerType.param_json(self, weights, bias)
+
+    def tex_name(self, layer, node, notation):
+        l = node.layer + 1
+        if node.role == "mean":
+            return rf"\mu^{{[{l}]}}" if notation == "layer" else rf"\mu_{{{layer.name}}}"
+        if node.role == "var":
+            return rf"\sigma^{{2\,[{l}]}}" if notation == "layer" else rf"\sigma^{{2}}_{{{layer.name}}}"
+        return super().tex_name(layer, node, notation)
+
+    @staticmethod
+    def normalized(layer, a_prev):
+        mean = a_prev.mean(axis=1, keepdims=True)
+        var = ((a_prev - mean) ** 2).mean(axis=1, keepdims=True)
+        return mean, var, (a_prev - mean) / np.sqrt(var + layer.eps)
+
+    def backward(self, layer, W, b, a_prev, Z, A, dA, *, stable=False):
+        act = ACTIVATIONS[layer.activation]
+        dZ = (act.backward_stable if stable else act.backward)(Z, A, dA, layer)
+        _, var, hat = self.normalized(layer, a_prev)
+        F = a_prev.shape[1]
+        dhat = dZ * W[0]
+        # the three paths into z_j: through x̂_j directly, through σ² and through μ (sums over the features)
+        d_prev = (F * dhat - dhat.sum(axis=1, keepdims=True) - hat * (dhat * hat).sum(axis=1, keepdims=True)) / (
+            F * np.sqrt(var + layer.eps))
+        return dZ, (dZ * hat)[:, None, :], dZ.copy(), d_prev
+
+    def code_forward(self, layer, prev):
+        n = layer.name
+        act = ACTIVATIONS[layer.activation].code_forward(f"Z_{n}", layer)
+        return (f"    mu = {prev}.mean(axis=1, keepdims=True)\n"
+                f"    var = (({prev} - mu) ** 2).mean(axis=1, keepdims=True)\n"
+                f'    Z_{n} = P["W_{n}"][0] * ({prev} - mu) / np.sqrt(var + {layer.eps!r}) + P["b_{n}"]\n'
+                f"    A_{n} = {act}")
+
+    def code_backward(self, layer, below):
+        n = layer.name
+        act = ACTIVATIONS[layer.activation].code_backward("Z", "A", "dA", layer)
+        return (f'    Z, A = F["{n}"]\n'
+                f"    dZ = {act}\n"
+                f"    mu = {below}.mean(axis=1, keepdims=True)\n"
+                f"    sd = np.sqrt((({below} - mu) ** 2).mean(axis=1, keepdims=True) + {layer.eps!r})\n"
+                f"    hat = ({below} - mu) / sd\n"
+                f'    dhat = dZ * P["W_{n}"][0]\n'
+                f'    G["{n}"] = {{"out": dA, "in": dZ, "weights": (dZ * hat)[:, None, :], "bias": dZ}}\n'
+                f"    dA = (dhat - dhat.mean(axis=1, keepdims=True) - hat * (dhat * hat).mean(axis=1, keepdims=True)) / sd")
+
+
+class Add(LayerType):
+    """A residual connection: each unit is the previous layer's output plus the output of an earlier layer
+    (``from``) of the same shape, $a_j = a^{\\mathrm{prev}}_j + a^{\\mathrm{from}}_j$. No parameters."""
+
+    name = "add"
+    keys = ("from",)
+    title = N_("residual addition")
+    partial = "layers/add.md.j2"
+    needs_earlier = True
+
+    def parse(self, read, table, ctx):
+        from derive.spec.parse import Layer
+
+        f = f"{ctx.field}.from"
+        source = read.string(read.require(table, "from", ctx.field), f)
+        names = [layer.name for layer in ctx.earlier]
+        if source not in names:
+            later = "a later layer or this one" if source == ctx.name else "no earlier layer"
+            raise read.fail(f, f"'{source}' names {later}; expected the name of an earlier layer "
+                               f"({', '.join(names[:-1]) or 'none but the one right before'}"
+                               f"{'' if len(names) < 2 else ''})")
+        index = names.index(source)
+        shape = ctx.earlier[index].out_shape
+        if tuple(shape) != tuple(ctx.in_shape):
+            raise read.fail(f, f"layer {source} gives shape {'×'.join(map(str, shape))}, but the layer before "
+                               f"gives {'×'.join(map(str, ctx.in_shape))}: an addition needs the same shape")
+        size = math.prod(ctx.in_shape)
+        return Layer(name=ctx.name, size=size, activation="identity", weights=(), bias=None, train_bias=False,
+                     weight_symbol="", type=self.name, in_shape=ctx.in_shape, shape=tuple(ctx.in_shape),
+                     options=(("from", source), ("from_index", index)))
+
+    def dump(self, layer, num, default_symbol):
+        return [f'from = "{layer.option("from")}"']
+
+    def source(self, layer):
+        return layer.option("from_index")
+
+    def build(self, layer, l, previous, add, earlier=()):
+        other = earlier[layer.option("from_index")]
+        outputs = []
+        for j, (a, r) in enumerate(zip(previous, other)):
+            key = f"{layer.unit_key(j)}_out"
+            outputs.append(add(key, "out", expr=sp.Add(a.symbol, r.symbol, evaluate=False), parents=(a.key, r.key),
+                               layer=l, index=(j,), op=Local()))
+        return Built(units=tuple((n.key, n.key) for n in outputs), weights=(), bias=None, outputs=outputs)
+
+    def tex_name(self, layer, node, notation):
+        from derive.render.printer import _unit
+
+        if notation == "layer":
+            return f"a^{{[{node.layer + 1}]}}_{{{node.index[0] + 1}}}"
+        base, sub = _unit(layer.name, node.index[0])
+        return f"{base}_{{{sub}}}"
+
+    def forward(self, layer, W, b, a_prev, earlier=()):
+        a = a_prev + earlier[layer.option("from_index")]
+        return a, a
+
+    def backward(self, layer, W, b, a_prev, Z, A, dA, *, stable=False):
+        """dA flows on unchanged to the layer before; the reference also adds it to layer ``from``'s gradient."""
+        return dA, np.zeros((len(dA), 0)), None, dA
+
+    def code_forward(self, layer, prev):
+        n = layer.name
+        return f'    Z_{n} = A_{n} = {prev} + A_{layer.option("from")}  # ' + _("the residual connection")
+
+    def code_backward(self, layer, below):
+        n = layer.name
+        return (f'    G["{n}"] = {{"out": dA, "in": dA, "weights": np.zeros((len(dA), 0)), "bias": None}}\n'
+                f'    extra["{layer.option("from")}"] = dA  # ' + _("added to the gradient of layer %(name)s") % {"name": layer.option("from")})
+
+
+class Dropout(LayerType):
+    """Inverted dropout with given masks: unit j of instance n is a_j · m_j^(n) / (1 − p), the mask m^(n) one
+    0/1 vector per instance (in data order), as ``F.dropout(training=True)`` computes it for that mask. No
+    parameters; the gradient passes only through the kept units, scaled by 1/(1 − p)."""
+
+    name = "dropout"
+    keys = ("p", "masks")
+    title = N_("dropout")
+    partial = "layers/dropout.md.j2"
+
+    def parse(self, read, table, ctx):
+        from derive.spec.parse import Layer
+
+        f = ctx.field
+        if len(ctx.in_shape) != 1:
+            raise read.fail(f"{f}.type", f"dropout takes a vector, but its input has shape "
+                                         f"{'×'.join(map(str, ctx.in_shape))}; put it after a flatten or dense layer")
+        p = read.number(read.require(table, "p", f), f"{f}.p")
+        if not 0 <= p < 1:
+            raise read.fail(f"{f}.p", f"expected a probability of dropping a unit, 0 ≤ p < 1, got {p!r}")
+        raw = read.require(table, "masks", f)
+        size = ctx.in_shape[0]
+        if not isinstance(raw, list) or not raw:
+            raise read.fail(f"{f}.masks", f"expected one mask per instance, each a list of {size} zeros and ones")
+        masks = []
+        for n, mask in enumerate(raw):
+            m = read.vector(mask, f"{f}.masks[{n}]", size, f"one 0 or 1 per unit of {ctx.source.split(' of ')[-1]}")
+            if any(v not in (0.0, 1.0) for v in m):
+                raise read.fail(f"{f}.masks[{n}]", f"expected zeros and ones (1: the unit is kept), got {list(m)}")
+            masks.append(m)
+        return Layer(name=ctx.name, size=size, activation="identity", weights=(), bias=None, train_bias=False,
+                     weight_symbol="", type=self.name, in_shape=(size,), shape=(size,),
+                     options=(("p", p), ("masks", tuple(masks))))
+
+    def check_data(self, read, layer, field, data):
+        masks = layer.option("masks")
+        if len(masks) != len(data):
+            raise read.fail(f"{field}.masks", f"expected one mask per instance: {len(data)} instances, "
+                                              f"got {len(masks)} masks")
+
+    def extra(self, layer, n):
+        return tuple((self.mask_key(layer, j), float(v)) for j, v in enumerate(layer.option("masks")[n]))
+
+    def mask_key(self, layer, j: int) -> str:
+        return f"m_{layer.unit_key(j)}"
+
+    def dump(self, layer, num, default_symbol):
+        masks = ", ".join("[" + ", ".join(num(v) for v in m) + "]" for m in layer.option("masks"))
+        return [f"p = {num(layer.option('p'))}", f"masks = [{masks}]"]
+
+    def scale(self, layer) -> sp.Expr:
+        """1/(1 − p), exact: 2 for p = 0.5."""
+        return 1 / (1 - sp.Rational(repr(float(layer.option("p")))))
+
+    def build(self, layer, l, previous, add):
+        scale = self.scale(layer)
+        outputs = []
+        for j, a in enumerate(previous):
+            m = add(self.mask_key(layer, j), "mask", layer=l, index=(j,))
+            outputs.append(add(f"{layer.unit_key(j)}_out", "out",
+                               expr=sp.Mul(a.symbol, m.symbol, scale, evaluate=False) if scale != 1 else
+                               sp.Mul(a.symbol, m.symbol, evaluate=False),
+                               parents=(a.key, m.key), layer=l, index=(j,), op=Local()))
+        return Built(units=tuple((n.key, n.key) for n in outputs), weights=(), bias=None, outputs=outputs)
+
+    def tex_name(self, layer, node, notation):
+        from derive.render.printer import _unit
+
+        base, sub = _unit(layer.name, node.index[0])
+        if node.role == "mask":
+            return f"m_{{{base}_{{{sub}}}}}"
+        if notation == "layer":
+            return f"a^{{[{node.layer + 1}]}}_{{{node.index[0] + 1}}}"
+        return f"{base}_{{{sub}}}"
+
+    def forward(self, layer, W, b, a_prev, mask=None):
+        a = a_prev * mask / (1 - layer.option("p"))
+        return a, a
+
+    def backward(self, layer, W, b, a_prev, Z, A, dA, *, stable=False, mask=None):
+        return dA, np.zeros((len(dA), 0)), None, dA * mask / (1 - layer.option("p"))
+
+    def code_forward(self, layer, prev):
+        n = layer.name
+        return f'    Z_{n} = A_{n} = {prev} * MASKS["{n}"] / (1 - {layer.option("p")!r})  # ' + _("the given masks")
+
+    def code_backward(self, layer, below):
+        n = layer.name
+        return (f'    G["{n}"] = {{"out": dA, "in": dA, "weights": np.zeros((len(dA), 0)), "bias": None}}\n'
+                f'    dA = dA * MASKS["{n}"] / (1 - {layer.option("p")!r})')
+
+
+def _dump_bias(layer, vec) -> list[str]:
+    if layer.bias is None:
+        return []
+    return [f"bias = {vec(layer.bias)}"] + ([] if layer.train_bias else ["train_bias = false"])
+
+
+def _dump_slope(layer, num) -> list[str]:
+    return [f"slope = {num(layer.slope)}"] if "slope" in ACTIVATIONS[layer.activation].options else []
+
+
+def _nested(values, num) -> str:
+    if isinstance(values, (tuple, list)):
+        return "[" + ", ".join(_nested(v, num) for v in values) + "]"
+    return num(values)
+
+
+def _shape_text(shape) -> str:
+    return "×".join(map(str, shape))
+
+
+def _window_value(layer_kernel, stride, padding) -> list[str]:
+    out = []
+    for key, value, default in (("kernel", layer_kernel, None), ("stride", stride, None), ("padding", padding, None)):
+        if value is None:
+            continue
+        out.append(f"{key} = {value[0] if len(set(value)) == 1 else list(value)}")
+    return out
+
+
+def _windows(x: np.ndarray, kernel, stride) -> np.ndarray:
+    """The windows of ``x`` (N, C, *spatial): shape (N, C, *out, *kernel), out = (size − k) // s + 1."""
+    dims = len(kernel)
+    axes = tuple(range(2, 2 + dims))
+    win = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=axes)
+    return win[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in stride)]
+
+
+def _pad(x: np.ndarray, padding) -> np.ndarray:
+    return np.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in padding])
+
+
+def _scatter(shape, kernel, stride, out_shape, pieces) -> np.ndarray:
+    """The sum, at every input position, of what each window position sends back: ``pieces(offset)`` is
+    an array (N, C, *out) for the kernel offset ``offset``; returns (N, C, *shape)."""
+    total = None
+    for offset in itertools.product(*map(range, kernel)):
+        piece = pieces(offset)
+        if total is None:
+            total = np.zeros(piece.shape[:2] + tuple(shape), dtype=float)
+        index = (slice(None), slice(None)) + tuple(
+            slice(o, o + s * (n - 1) + 1, s) for o, s, n in zip(offset, stride, out_shape))
+        total[index] += piece
+    return total
+
+
+_LETTERS = "ijk"
+_KLETTERS = "pqr"
+
+
+class _Windowed(LayerType):
+    """A layer that slides a window over feature maps (C, L) or (C, H, W): convolution and pooling."""
+
+    dims: ClassVar[int]
+    padded: ClassVar[bool] = False
+
+    def _spatial(self, read, table, ctx):
+        """(kernel, stride, padding, out spatial shape), checked against the input."""
+        f = ctx.field
+        axes = "[C, L]" if self.dims == 1 else "[C, H, W]"
+        if len(ctx.in_shape) != self.dims + 1:
+            raise read.fail(f"{f}.type", f"{self.name} takes feature maps of shape {axes}, but its input has shape "
+                                         f"{_shape_text(ctx.in_shape)} (set [network] input_shape = {axes})")
+        kernel = read.window(read.require(table, "kernel", f), f"{f}.kernel", self.dims, 1, 64)
+        stride = read.window(table.get("stride", list(kernel) if not self.padded else 1), f"{f}.stride",
+                             self.dims, 1, 64)
+        padding = read.window(table.get("padding", 0), f"{f}.padding", self.dims, 0, 64) if self.padded else \
+            (0,) * self.dims
+        spatial = ctx.in_shape[1:]
+        for k, p, n in zip(kernel, padding, spatial):
+            if k > n + 2 * p:
+                padded = f"{n} + 2·{p} = {n + 2 * p}" if self.padded else str(n)
+                raise read.fail(f"{f}.kernel", f"the kernel ({_shape_text(kernel)}) is larger than the "
+                                               f"{'padded ' if self.padded else ''}input ({padded} along an axis)")
+        out = tuple((n + 2 * p - k) // s + 1 for n, k, s, p in zip(spatial, kernel, stride, padding))
+        return kernel, stride, padding, out
+
+    def _dump_window(self, layer) -> list[str]:
+        def one(v):
+            return str(v[0]) if len(set(v)) == 1 else "[" + ", ".join(map(str, v)) + "]"
+        lines = [f"kernel = {one(layer.kernel)}", f"stride = {one(layer.stride)}"]
+        if self.padded:
+            lines.append(f"padding = {one(layer.padding)}")
+        return lines
+
+    def unit_key(self, layer, index) -> str:
+        """``c1_2_3``: channel 1, row 2, column 3 of layer c's output."""
+        return _suffix(layer.name) + _indices(index)
+
+    def _grid(self, layer, previous):
+        """The previous nodes as an object array of the input shape."""
+        grid = np.empty(len(previous), dtype=object)
+        grid[:] = previous
+        return grid.reshape(layer.in_shape)
+
+    def _sources(self, layer, position):
+        """For an output position (i, j): [(kernel offset, input position)] of the in-range window entries."""
+        out = []
+        for offset in itertools.product(*map(range, layer.kernel)):
+            pos = tuple(i * s + o - p for i, s, o, p in zip(position, layer.stride, offset, layer.padding))
+            if all(0 <= q < n for q, n in zip(pos, layer.in_shape[1:])):
+                out.append((offset, pos))
+        return out
+
+    def _index_text(self, index) -> str:
+        """1-based indices, ``1,2,3``; an index given as text (``i``, ``2i-1``) is written as it is."""
+        return ",".join(str(i + 1) if isinstance(i, int) else i for i in index)
+
+
+class Conv(_Windowed):
+    """A convolution (cross-correlation, as PyTorch computes it) over feature maps, then an activation:
+    $z_{o,i,j} = \\sum_{c,p,q} w_{o,c,p,q}\\, a_{c,\\, i s + p - P,\\, j s + q - P} + b_o$."""
+
+    keys = ("channels", "kernel", "stride", "padding", "activation", "weights", "bias", "train_bias",
+            "weight_symbol", "slope")
+    title = N_("convolution")
+    has_weights = activated = True
+    padded = True
+
+    def parse(self, read, table, ctx):
+        from derive.spec.parse import Layer
+
+        f = ctx.field
+        kernel, stride, padding, out = self._spatial(read, table, ctx)
+        channels = read.integer(read.require(table, "channels", f), f"{f}.channels", 1, 64)
+        activation, slope = read.activation(table, ctx, elementwise=True)
+        in_channels = ctx.in_shape[0]
+        wshape = (channels, in_channels) + kernel
+        what = (f"{channels} channel{'s' if channels > 1 else ''} × {in_channels} input channel{'s' if in_channels > 1 else ''} × the kernel "
+                f"{_shape_text(kernel)}, as PyTorch orders them")
+        weights = read.tensor(read.require(table, "weights", f), f"{f}.weights", wshape, what)
+        bias, train_bias = read.bias(table, ctx, channels, f"one per channel of layer {ctx.name}")
+        symbol = read.weight_symbol(table, ctx)
+        shape = (channels,) + out
+        return Layer(name=ctx.name, size=math.prod(shape), activation=activation, weights=weights, bias=bias,
+                     train_bias=train_bias, weight_symbol=symbol, slope=slope, type=self.name,
+                     in_shape=ctx.in_shape, shape=shape, kernel=kernel, stride=stride, padding=padding)
+
+    def dump(self, layer, num, default_symbol):
+        lines = [f"channels = {layer.shape[0]}"] + self._dump_window(layer) + [
+            f'activation = "{layer.activation}"', f"weights = {_nested(layer.weights, num)}"]
+        lines += _dump_bias(layer, lambda v: _nested(v, num))
+        if layer.weight_symbol != default_symbol:
+            lines.append(f'weight_symbol = "{layer.weight_symbol}"')
+        return lines + _dump_slope(layer, num)
+
+    def build(self, layer, l, previous, add):
+        from derive.core.ops import ActivationUnit, WeightedSum
+
+        grid = self._grid(layer, previous)
+        wshape = (layer.shape[0], layer.in_shape[0]) + layer.kernel
+        weights = np.empty(wshape, dtype=object)
+        for idx in np.ndindex(wshape):
+            weights[idx] = add(layer.weight_symbol + _indices(idx), "weight", layer=l, index=idx, trainable=True)
+        bias = None
+        if layer.bias is not None:
+            bias = [add(f"b_{_suffix(layer.name)}{o + 1}", "bias", layer=l, index=(o,), trainable=layer.train_bias)
+                    for o in range(layer.shape[0])]
+        act = activation_of(layer)
+        key_of = getattr(add, "key", lambda k: k)  # the key a node gets (instance n's in a batch-wide graph)
+        units, outputs = [], []
+        for idx in np.ndindex(layer.shape):
+            o, position = idx[0], idx[1:]
+            terms, parents = [], []
+            for offset, pos in self._sources(layer, position):
+                for c in range(layer.in_shape[0]):
+                    w, a = weights[(o, c) + offset], grid[(c,) + pos]
+                    terms.append(sp.Mul(w.symbol, a.symbol, evaluate=False))
+                    parents += [w.key, a.key]
+            if bias is not None:
+                terms.append(bias[o].symbol)
+                parents.append(bias[o].key)
+            expr = sp.Add(*terms, evaluate=False) if len(terms) > 1 else (terms[0] if terms else sp.S.Zero)
+            key = self.unit_key(layer, idx)
+            z = add(f"{key}_in", "in", expr=expr, parents=tuple(parents), layer=l, index=idx, op=WeightedSum())
+            a = add(f"{key}_out", "out", expr=act.unit_expr(0, [z.symbol]), parents=(z.key,), layer=l, index=idx,
+                    op=ActivationUnit(act, 0, [z.symbol], [sp.Symbol(key_of(f"{key}_out"), real=True)]))
+            units.append((z.key, a.key))
+            outputs.append(a)
+        return Built(units=tuple(units), weights=_keys(weights), outputs=outputs,
+                     bias=tuple(b.key for b in bias) if bias is not None else None)
+
+    def tex_name(self, layer, node, notation):
+        sub = self._index_text(node.index)
+        l = node.layer + 1
+        if node.role == "weight":
+            return f"W^{{[{l}]}}_{{{sub}}}" if notation == "layer" else f"{layer.weight_symbol}_{{{sub}}}"
+        if node.role == "bias":
+            return f"b^{{[{l}]}}_{{{sub}}}" if notation == "layer" else f"b_{{{layer.name}_{{{sub}}}}}"
+        base = _base(layer.name)
+        if notation == "layer":
+            return f"{'z' if node.role == 'in' else 'a'}^{{[{l}]}}_{{{sub}}}"
+        if notation == "netout":
+            word = "net" if node.role == "in" else "out"
+            return rf"\mathrm{{{word}}}_{{{base}_{{{sub}}}}}"
+        return rf"{base}_{{{sub}}}^{{\mathrm{{{node.role}}}}}"
+
+    def _letters(self):
+        return _LETTERS[:self.dims], _KLETTERS[:self.dims]
+
+    def code_forward(self, layer, prev):
+        n = layer.name
+        bias = f'P["b_{n}"]' if layer.bias is not None else "None"
+        act = ACTIVATIONS[layer.activation].code_forward(f"Z_{n}", layer)
+        return (f'    Z_{n} = conv({prev}, P["W_{n}"], {bias}, stride={layer.stride}, padding={layer.padding})\n'
+                f"    A_{n} = {act}")
+
+    def code_backward(self, layer, below):
+        n = layer.name
+        act = ACTIVATIONS[layer.activation].code_backward("Z", "A", "dA", layer)
+        axes = tuple(range(2, 2 + self.dims))
+        bias = f"dZ.sum(axis={axes})" if layer.bias is not None else "None"
+        return (f'    Z, A = F["{n}"]\n'
+                f"    dZ = {act}\n"
+                f'    dW, dA_below = conv_backward({below}, P["W_{n}"], dZ, stride={layer.stride}, '
+                f"padding={layer.padding})\n"
+                f'    G["{n}"] = {{"out": dA, "in": dZ, "weights": dW, "bias": {bias}}}\n'
+                f"    dA = dA_below")
+
+    def forward(self, layer, W, b, a_prev):
+        win = _windows(_pad(a_prev, layer.padding), layer.kernel, layer.stride)
+        s, k = self._letters()
+        z = np.einsum(f"nc{s}{k},oc{k}->no{s}", win, W)
+        if b is not None:
+            z = z + b.reshape((1, -1) + (1,) * self.dims)
+        return z, ACTIVATIONS[layer.activation].forward(z, layer)
+
+    def backward(self, layer, W, b, a_prev, Z, A, dA, *, stable=False):
+        act = ACTIVATIONS[layer.activation]
+        dZ = (act.backward_stable if stable else act.backward)(Z, A, dA, layer)
+        win = _windows(_pad(a_prev, layer.padding), layer.kernel, layer.stride)
+        s, k = self._letters()
+        dW = np.einsum(f"nc{s}{k},no{s}->noc{k}", win, dZ)
+        db = dZ.sum(axis=tuple(range(2, 2 + self.dims))) if b is not None else None
+        padded = tuple(n + 2 * p for n, p in zip(layer.in_shape[1:], layer.padding))
+        dXp = _scatter(padded, layer.kernel, layer.stride, layer.shape[1:],
+                       lambda offset: np.einsum(f"no{s},oc->nc{s}", dZ, W[(slice(None), slice(None)) + offset]))
+        inner = (slice(None), slice(None)) + tuple(slice(p, p + n) for p, n in zip(layer.padding, layer.in_shape[1:]))
+        return dZ, dW, db, dXp[inner]
+
+
+class Conv1d(Conv):
+    name = "conv1d"
+    dims = 1
+    partial = "layers/conv.md.j2"
+
+
+class Conv2d(Conv):
+    name = "conv2d"
+    dims = 2
+    partial = "layers/conv.md.j2"
+
+
+def _base(name: str) -> str:
+    """A layer name as a LaTeX base: ``c`` → ``c``, ``c2`` → ``c^{(2)}``… kept simple: the name itself."""
+    return name if len(name) == 1 else rf"\mathit{{{name}}}"
+
+
+def _keys(array: np.ndarray) -> tuple:
+    """An object array of nodes as nested tuples of their keys."""
+    if array.ndim == 1:
+        return tuple(n.key for n in array)
+    return tuple(_keys(sub) for sub in array)
+
+
+class Pool(_Windowed):
+    """Pooling: each output entry is the maximum (or the mean) of its window, channel by channel."""
+
+    keys = ("kernel", "stride")
+    partial = "layers/pool.md.j2"
+
+    def parse(self, read, table, ctx):
+        from derive.spec.parse import Layer
+
+        kernel, stride, padding, out = self._spatial(read, table, ctx)
+        shape = (ctx.in_shape[0],) + out
+        return Layer(name=ctx.name, size=math.prod(shape), activation="identity", weights=(), bias=None,
+                     train_bias=False, weight_symbol="", type=self.name, in_shape=ctx.in_shape, shape=shape,
+                     kernel=kernel, stride=stride, padding=padding)
+
+    def dump(self, layer, num, default_symbol):
+        return self._dump_window(layer)
+
+    def code_forward(self, layer, prev):
+        n = layer.name
+        return f'    Z_{n} = A_{n} = pool({prev}, {layer.kernel}, {layer.stride}, "{self.mode}")'
+
+    def code_backward(self, layer, below):
+        n = layer.name
+        return (f'    G["{n}"] = {{"out": dA, "in": dA, "weights": np.zeros((len(dA), 0)), "bias": None}}\n'
+                f'    dA = pool_backward({below}, dA, {layer.kernel}, {layer.stride}, "{self.mode}")')
+
+    def combine(self, symbols: list) -> tuple[sp.Expr, Any]:
+        """The expression of one output entry over its window's symbols, and its Local."""
+        raise NotImplementedError
+
+    def build(self, layer, l, previous, add):
+        grid = self._grid(layer, previous)
+        units, outputs = [], []
+        for idx in np.ndindex(layer.shape):
+            c, position = idx[0], idx[1:]
+            window = [grid[(c,) + pos] for _, pos in self._sources(layer, position)]
+            expr, op = self.combine([n.symbol for n in window])
+            key = self.unit_key(layer, idx)
+            node = add(key, "out", expr=expr, parents=tuple(n.key for n in window), layer=l, index=idx, op=op)
+            units.append((node.key, node.key))
+            outputs.append(node)
+        return Built(units=tuple(units), weights=(), bias=None, outputs=outputs)
+
+    def tex_name(self, layer, node, notation):
+        sub = self._index_text(node.index)
+        if notation == "layer":
+            return f"a^{{[{node.layer + 1}]}}_{{{sub}}}"
+        return f"{_base(layer.name)}_{{{sub}}}"
+
+    def forward(self, layer, W, b, a_prev):
+        a = self.reduce(_windows(a_prev, layer.kernel, layer.stride))
+        return a, a
+
+    def backward(self, layer, W, b, a_prev, Z, A, dA, *, stable=False):
+        win = _windows(a_prev, layer.kernel, layer.stride)
+        share = self.shares(win)  # (N, C, *out, *kernel): how much of each output goes back to each entry
+        dX = _scatter(layer.in_shape[1:], layer.kernel, layer.stride, layer.shape[1:],
+                      lambda offset: dA * share[(Ellipsis,) + offset])
+        return dA, np.zeros((len(dA), 0)), None, dX
+
+    def reduce(self, win: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def shares(self, win: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class ArgMax(sp.Function):
+    r"""$[a_k \text{ is the first maximum of its window}]$: ∂ max / ∂a_k (PyTorch's convention at ties: the
+    first maximum, in row-major order, takes the whole gradient). Arguments: the entry's index k, then the
+    window's entries."""
+
+    @classmethod
+    def eval(cls, k, *window):
+        if all(a.is_number for a in window):
+            values = [float(a) for a in window]
+            return sp.S.One if values.index(max(values)) == int(k) else sp.S.Zero
+        return None
+
+    def _latex(self, printer):
+        k = int(self.args[0])
+        names = [printer._print(a) for a in self.args[1:]]
+        return rf"\left[{names[k]} = \max\left({', '.join(names)}\right)\right]"
+
+
+class MaxOf:
+    """The local derivatives of a max node: 1 for the first maximum of the window, 0 for the others."""
+
+    def __init__(self, symbols):
+        self.symbols = tuple(symbols)
+
+    def partial(self, expr, parent):
+        return ArgMax(sp.Integer(self.symbols.index(parent)), *self.symbols)
+
+
+class MaxPool(Pool):
+    title = N_("max pooling")
+    routes = True
+    mode = "max"
+
+    def kink(self, layer, units, instances, graph, h, exactly=False):
+        for num in instances:
+            for key, _ in units:
+                top = sorted((num.value[p] for p in graph[key].parents), reverse=True)
+                if len(top) > 1 and top[0] - top[1] <= h:
+                    return (N_("a max-pooling window of layer %(name)s has two maxima (a tie)"), {"name": layer.name})
+        return None
+
+    def combine(self, symbols):
+        return (sp.Max(*symbols, evaluate=False) if len(symbols) > 1 else symbols[0]), MaxOf(symbols)
+
+    def reduce(self, win):
+        return win.reshape(win.shape[:2 + self.dims] + (-1,)).max(axis=-1)
+
+    def shares(self, win):
+        flat = win.reshape(win.shape[:2 + self.dims] + (-1,))
+        first = flat.argmax(axis=-1)  # the first maximum, as PyTorch routes the gradient at ties
+        onehot = (np.arange(flat.shape[-1]) == first[..., None]).astype(float)
+        return onehot.reshape(win.shape)
+
+
+class AvgPool(Pool):
+    title = N_("average pooling")
+    mode = "mean"
+
+    def combine(self, symbols):
+        from derive.core.ops import Local
+
+        return sp.Mul(sp.Rational(1, len(symbols)), sp.Add(*symbols, evaluate=False), evaluate=False), Local()
+
+    def reduce(self, win):
+        return win.reshape(win.shape[:2 + self.dims] + (-1,)).mean(axis=-1)
+
+    def shares(self, win):
+        return np.full(win.shape, 1.0 / math.prod(win.shape[2 + self.dims:]))
+
+
+class MaxPool1d(MaxPool):
+    name = "maxpool1d"
+    dims = 1
+
+
+class MaxPool2d(MaxPool):
+    name = "maxpool2d"
+    dims = 2
+
+
+class AvgPool1d(AvgPool):
+    name = "avgpool1d"
+    dims = 1
+
+
+class AvgPool2d(AvgPool):
+    name = "avgpool2d"
+    dims = 2
+
+
+class Flatten(LayerType):
+    """Feature maps as one vector, row-major (``torch.flatten`` from the channel axis): no new nodes, only a
+    new order of the previous layer's outputs."""
+
+    name = "flatten"
+    title = N_("flatten")
+    partial = "layers/flatten.md.j2"
+
+    def parse(self, read, table, ctx):
+        from derive.spec.parse import Layer
+
+        size = math.prod(ctx.in_shape)
+        return Layer(name=ctx.name, size=size, activation="identity", weights=(), bias=None, train_bias=False,
+                     weight_symbol="", type=self.name, in_shape=ctx.in_shape, shape=(size,))
+
+    def dump(self, layer, num, default_symbol):
+        return []
+
+    def build(self, layer, l, previous, add):
+        return Built(units=tuple((n.key, n.key) for n in previous), weights=(), bias=None, outputs=list(previous))
+
+    def tex_name(self, layer, node, notation):
+        raise AssertionError("flatten has no nodes of its own")
+
+    def code_forward(self, layer, prev):
+        n = layer.name
+        return f"    Z_{n} = A_{n} = {prev}.reshape(len({prev}), -1)  # " + _("row-major")
+
+    def code_backward(self, layer, below):
+        n = layer.name
+        return (f'    G["{n}"] = {{"out": dA, "in": dA, "weights": np.zeros((len(dA), 0)), "bias": None}}\n'
+                f"    dA = dA.reshape({below}.shape)")
+
+    def forward(self, layer, W, b, a_prev):
+        a = a_prev.reshape(len(a_prev), -1)
+        return a, a
+
+    def backward(self, layer, W, b, a_prev, Z, A, dA, *, stable=False):
+        return dA, np.zeros((len(dA), 0)), None, dA.reshape(a_prev.shape)
+
+
 #: Name → the layer type.
 LAYERS: dict[str, LayerType] = {}
 
@@ -263,8 +1216,8 @@ def register(cls: type[LayerType]) -> type[LayerType]:
     return cls
 
 
-register(Dense)
-register(BatchNorm)
+for _cls in (Dense, BatchNorm, LayerNorm, Add, Dropout, Conv1d, Conv2d, MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, Flatten):
+    register(_cls)
 
 
 def layer_type(layer) -> LayerType:

@@ -49,12 +49,16 @@ def initial_parameters(graph: Graph) -> dict[str, float]:
     """The spec's weights and biases (fixed biases included) and constants (a batch normalization's ε), keyed by node."""
     params: dict[str, float] = {}
     for layer, keys, bias_keys in zip(graph.spec.layers, graph.layer_weights, graph.layer_bias):
-        for row_keys, row in zip(keys, layer.weights):
-            params.update(zip(row_keys, row))
+        params.update(zip(flat(keys), flat(layer.weights)))
         if bias_keys is not None:
             params.update(zip(bias_keys, layer.bias))
     params.update({n.key: graph.spec.layers[n.layer].eps for n in graph.nodes.values() if n.role == "constant"})
     return params
+
+
+def flat(nested) -> list:
+    """Nested tuples (a weight matrix, a convolution's kernels, their keys) as one list, row-major."""
+    return [x for v in nested for x in flat(v)] if isinstance(nested, (tuple, list)) else [nested]
 
 
 def leaf_values(graph: Graph, params: dict[str, float], instance: Instance) -> dict[str, float]:
@@ -62,6 +66,7 @@ def leaf_values(graph: Graph, params: dict[str, float], instance: Instance) -> d
     leaves = dict(params)
     leaves.update(zip(graph.input_keys, instance.x))
     leaves.update(zip(graph.target_keys, instance.t))
+    leaves.update(getattr(instance, "extra", ()))  # a dropout layer's mask of this instance
     return leaves
 
 
@@ -217,7 +222,7 @@ def evaluate_rounded(steps: Steps, leaves: dict[str, float], rounding) -> Number
     local = {edge: rounding(float(expr.xreplace(env))) for edge, expr in steps.local.items()}
     grad: dict[str, float] = {}
     for key, step in steps.steps.items():
-        grad[key] = 1.0 if not step.terms else rounding(
+        grad[key] = (1.0 if key == graph.loss_key else 0.0) if not step.terms else rounding(  # 0: a dead end
             sum(rounding(grad[t.child] * local[(t.child, key)]) for t in step.terms))
     return Numbers(value=value, local=local, grad=grad)
 
@@ -230,7 +235,8 @@ def round_to(digits: int):
 def backward(steps: Steps, local: dict, one):
     """dL/d(node) = Σ dL/d(child) · ∂child/∂node, in backward order (floats or exact numbers alike)."""
     grad = {}
+    loss_key = next(iter(steps.steps), None)  # backward order: the loss first (a later step without terms is a dead end)
     for key, step in steps.steps.items():
-        grad[key] = one if not step.terms else sum((grad[t.child] * local[(t.child, key)] for t in step.terms[1:]),
+        grad[key] = (one if key == loss_key else one * 0) if not step.terms else sum((grad[t.child] * local[(t.child, key)] for t in step.terms[1:]),
                                                    grad[step.terms[0].child] * local[(step.terms[0].child, key)])
     return grad

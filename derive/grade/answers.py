@@ -17,6 +17,7 @@ from pathlib import Path
 import sympy as sp
 
 from derive.core.derivation import Derivation
+from derive.core.numbers import flat
 from derive.errors import SpecError
 from derive.files import read_bounded
 from derive.spec.parse import read_toml
@@ -69,7 +70,7 @@ def backward_order(d: Derivation, stats: bool = False) -> list[str]:
         if stats:
             order += [n.key for r in ("var", "mean") for n in graph.nodes.values() if n.role == r and n.layer == l]
     for l in reversed(range(len(graph.layer_units))):
-        order += [k for row in graph.layer_weights[l] for k in row] + list(graph.layer_bias[l] or ())
+        order += flat(graph.layer_weights[l]) + list(graph.layer_bias[l] or ())
     order += list(graph.input_keys)
     return [k for k in order if k in steps]
 

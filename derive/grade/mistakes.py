@@ -223,9 +223,10 @@ class UpdatedWeights(Mistake):
             local = dict(num.local)
             for (child, node) in local:
                 if graph[child].role == "in" and graph[node].role in ("out", "input"):
-                    l = graph[child].layer
-                    i, j = graph[node].index[0], graph[child].index[0]
-                    local[(child, node)] = d.after_step.params[graph.layer_weights[l][i][j]]
+                    # ∂z/∂a of a weighted sum is the weight that multiplies a there (any layer type)
+                    weight = graph.by_symbol.get(d.steps.local[(child, node)])
+                    if weight is not None and weight.role == "weight":
+                        local[(child, node)] = d.after_step.params[weight.key]
             return with_grads(num, backward(d.steps, local, 1.0))
 
         yield ("updated-weights", _("the updated weights used in the backward pass, where the original ones belong"),

@@ -26,10 +26,19 @@ MARKER = re.compile(r"^# %% (.+)$", flags=re.M)
 def code_cells(env: jinja2.Environment, d: Derivation) -> list[tuple[str, str]]:
     """(section heading, code) of every code cell, in order."""
     spec = d.spec
-    X = [list(inst.x) for inst in spec.data]
+    X = [d.to_values()["instances"][n]["x"] for n in range(len(spec.data))] if spec.input_shape else \
+        [list(inst.x) + [v for _k, v in inst.extra] for inst in spec.data]
+    masked, offset = {}, len(spec.inputs)
+    for layer in spec.layers:  # the columns of each layer's per-instance values (dropout masks) after the inputs
+        size = len(layer_type(layer).extra(layer, 0)) if spec.data else 0
+        if size:
+            masked[layer.name] = [offset, offset + size]
+        offset += size
     T = [list(inst.t) for inst in spec.data]
     text = env.get_template("notebook.py.j2").render(
         spec=spec, values=_as_arrays(d, d.to_values()), X=X, T=T, kind=layer_type, coupled=d.coupled, last=spec.layers[-1].name, activation=activation_of,
+        masked=masked, sources=[spec.layers[layer_type(layer).source(layer)].name for layer in spec.layers
+                                if layer_type(layer).source(layer) is not None],
         loss=d.graph.loss, penalized=penalized(d),
         batches=[list(rows) for rows in spec.training.batches(len(spec.data))] if spec.training else [],
         py=lambda v: json.dumps(v, allow_nan=False))

@@ -26,6 +26,8 @@ from derive.errors import UsageError
 from derive.render.escape import md_prose, md_text
 from derive.render.printer import DEFAULT_DIGITS, NOTATIONS, as_factor, format_number, node_names, result, substituted, tex
 from derive.core.activations import activation_of
+from derive.core.layers import layer_type
+from derive.core.numbers import flat
 from derive.core.optimizers import optimizer_of
 from derive.core.layers import layer_type
 
@@ -390,6 +392,8 @@ class Page:
         """Each activation used (with its options), once: its formulas, layers and convention."""
         seen: list[dict] = []
         for layer in self.spec.layers:
+            if not layer_type(layer).activated:
+                continue
             op = activation_of(layer)
             formulas = [(tex(lhs, {}), tex(rhs, {})) for lhs, rhs in op.formulas()]
             for entry in seen:
@@ -399,6 +403,33 @@ class Page:
             else:
                 seen.append({"name": op.name, "op": op, "formulas": formulas, "layers": [layer.name]})
         return seen
+
+    # -- layer types (their page sections are partials the class names: templates/layers/)
+
+    def scalar_layer(self, layer) -> bool:
+        """Whether the page shows each node of the layer as its own line (dense) rather than its partial."""
+        return layer_type(layer).scalar_steps
+
+    def nodes_of(self, l: int) -> list[str]:
+        """Every computed node of layer l, in forward order."""
+        return [n.key for n in self.graph.computed if n.layer == l]
+
+    def layer_partial(self, layer) -> str:
+        return layer_type(layer).partial
+
+    def layer_title(self, layer) -> str:
+        return layer_type(layer).title
+
+    def layer_max(self, layer) -> bool:
+        """Whether a pooling layer takes the maximum (its gradient goes to the winner)."""
+        return layer_type(layer).routes
+
+    @cached_property
+    def maps(self):
+        """Feature maps and kernels as matrices, for the partials of layers of feature maps."""
+        from derive.render.tensors import Maps
+
+        return Maps(self)
 
     def activation(self, l: int):
         """The activation class of layer l, with the layer's options."""
@@ -461,7 +492,9 @@ class Page:
                                                                        else part["last"]))]
         return parts
 
-    def _group_layer(self, keys: list[str]) -> str | None:
+    def _group_layer(self, keys: list[str] | int) -> str | None:
+        if isinstance(keys, int):  # a layer whose partial shows its backward pass
+            return self.spec.layers[keys].name
         node = self.graph[keys[0]]
         return None if node.layer is None else self.spec.layers[node.layer].name
 
@@ -470,14 +503,18 @@ class Page:
         return [n.key for n in self.graph.computed if n.role in ("error", "loss")]
 
     @cached_property
-    def backward_groups(self) -> list[tuple[str, list[str]]]:
-        """The non-parameter steps in backward order, grouped under a heading each (in the page's language)."""
+    def backward_groups(self) -> list[tuple[str | None, list[str] | int]]:
+        """The non-parameter steps in backward order, grouped under a heading each (in the page's language);
+        ``(None, l)`` where layer l's own partial shows its backward pass (feature maps, a normalization)."""
         graph = self.graph
         groups = []
         errors = [n.key for n in graph.computed if n.role == "error"]
         if errors:
             groups.append((_("Through the errors"), errors))
         for l in reversed(range(len(self.spec.layers))):
+            if not self.scalar_layer(self.spec.layers[l]):
+                groups.append((None, l))  # its partial shows it (feature maps as matrices, a normalization)
+                continue
             name = self.spec.layers[l].name
             outs = [a for _, a in graph.layer_units[l] if a in self.steps.steps]
             ins = [z for z, _ in graph.layer_units[l] if z in self.steps.steps]
@@ -485,12 +522,12 @@ class Page:
             groups.append((_("Through the inputs of layer %(name)s") % {"name": name}, ins))
             groups.append((_("Through the normalized values of layer %(name)s") % {"name": name},
                            [k for k in self.role_keys("hat", l) if k in self.steps.steps]))
-        inputs = [k for k in graph.input_keys if k in self.steps.steps]
+        inputs = [k for k in graph.input_keys if k in self.steps.steps and self.scalar_layer(self.spec.layers[0])]
         groups.append((_("Through the network's inputs"), inputs))
-        return [(title, keys) for title, keys in groups if keys]
+        return [(title, keys) for title, keys in groups if keys or title is None]
 
     def layer_parameters(self, l: int) -> list[str]:
-        keys = [k for row in self.graph.layer_weights[l] for k in row]
+        keys = flat(self.graph.layer_weights[l])
         bias = self.graph.layer_bias[l]
         if bias is not None and self.spec.layers[l].train_bias:
             keys += list(bias)

@@ -19,6 +19,8 @@ import math
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
+import numpy as np
+
 from derive.core.derivation import Derivation
 from derive.core.layers import layer_type
 from derive.i18n import _, ngettext
@@ -47,7 +49,9 @@ class Picture:
         """A short title (the SVG ``<title>``): "The network on instance 1", "The loss per epoch"."""
         kind, _sep, k = self.role.partition("-")
         return {"network": lambda: _("The network on instance %(k)s") % {"k": k},
-                "given": lambda: _("The network and its given numbers"), "loss": lambda: _("The loss per epoch")}[kind]()
+                "given": lambda: _("The network and its given numbers"),
+                "maps": lambda: _("The feature maps on instance %(k)s") % {"k": k},
+                "loss": lambda: _("The loss per epoch")}[kind]()
 
 
 def pictures_of(d: Derivation, *, edge_gradients: bool = False) -> list[Picture]:
@@ -56,7 +60,12 @@ def pictures_of(d: Derivation, *, edge_gradients: bool = False) -> list[Picture]
                  "unit's values inside it and the gradients of the loss beside it (red)") if edge_gradients else
                _("The network on instance %(k)s: the weights on the edges, each unit's values inside it and the "
                  "gradients of the loss beside it (red)"))
-    out = [Picture(f"network-{k}", caption % {"k": k}) for k in range(1, len(d.instances) + 1)]
+    if d.spec.input_shape is not None:  # feature maps: grids of numbers, not a graph of hundreds of units
+        maps = _("The feature maps on instance %(k)s: the input, each kernel with the gradient of the loss by its "
+                 "weights (red), each layer's maps (the winners of max pooling shaded) and the outputs")
+        out = [Picture(f"maps-{k}", maps % {"k": k}) for k in range(1, len(d.instances) + 1)]
+    else:
+        out = [Picture(f"network-{k}", caption % {"k": k}) for k in range(1, len(d.instances) + 1)]
     if d.training is not None:
         t = d.spec.training
         out.append(Picture("loss", ngettext("The %(objective)s over %(num)d epoch of %(method)s",
@@ -369,6 +378,8 @@ def network_scene(d: Derivation, instance: int, *, notation: str = "inout", digi
     ``edge_gradients`` writes ∂L/∂w under each weight. ``spread`` widens the gaps between layers
     (used when a label finds no free place along its edge).
     """
+    if d.spec.input_shape is not None:  # feature maps: grids of numbers, not a graph of hundreds of units
+        return maps_scene(d, instance, notation=notation, digits=digits, reveal=reveal)
     graph, spec, num = d.graph, d.spec, d.instances[instance]
     names = node_names(graph, notation)
     name = {k: plain(names[graph[k].symbol]) for k in graph.nodes}
@@ -628,6 +639,110 @@ def loss_scene(d: Derivation) -> Scene:
     return scene
 
 
+# --------------------------------------------------------------------------- feature maps
+
+WON = "#fde9a9"
+
+
+def maps_scene(d: Derivation, instance: int, *, notation: str = "inout", digits: int = 3, reveal: bool = True) -> Scene:
+    """Feature maps on instance ``instance`` (0-based) as grids of numbers, column by column: the input, then
+    each layer of maps (a convolution's kernels beside its maps, with ∂L/∂w in red; max pooling's winners
+    shaded in the maps before it), then the output units."""
+    from derive.core.layers import layer_type
+    from derive.render.tensors import _grid
+
+    graph, spec, num = d.graph, d.spec, d.instances[instance]
+    names = node_names(graph, notation)
+    cell_w, cell_h, size = 28.0, 15.0, 8.0
+    gap, title_h = 16.0, 14.0
+    columns: list[list[tuple[str, np.ndarray, str, np.ndarray | None]]] = []
+    """Each column: panels of (title, values, colour, shaded)."""
+    words: list[str] = []
+
+    inputs = np.reshape(np.array([num.value[k] for k in graph.input_keys]), spec.input_shape)
+    columns.append([(_("x, channel %(c)s") % {"c": c + 1}, inputs[c], INK, None) for c in range(spec.input_shape[0])])
+    words.append(_("The input: %(num)s map(s) of %(shape)s.") % {"num": spec.input_shape[0],
+                                                              "shape": "×".join(map(str, spec.input_shape[1:]))})
+    for l, layer in enumerate(spec.layers):
+        kind = layer_type(layer)
+        if len(layer.out_shape) == 1:
+            break
+        outs = _grid([a for _in, a in graph.layer_units[l]], layer.out_shape)
+        values = np.vectorize(lambda k: num.value[k], otypes=[float])(outs)
+        if kind.has_weights:
+            keys = np.array(graph.layer_weights[l], dtype=object)
+            panels = []
+            for o, c in np.ndindex(keys.shape[:2]):
+                w = np.vectorize(lambda k: d.params[k], otypes=[float])(keys[o, c])
+                g = np.vectorize(lambda k: num.grad[k], otypes=[float])(keys[o, c])
+                panels.append((_("kernel %(o)s, channel %(c)s") % {"o": o + 1, "c": c + 1}, w, INK, None))
+                if reveal:
+                    panels.append(("∂L/∂w", g, GRADIENT, None))  # a formula: the same in every language
+            columns.append(panels)
+            words.append(_("Layer %(name)s: %(num)s kernel(s) of %(shape)s with the gradients of the loss by their "
+                           "weights.") % {"name": layer.name, "num": keys.shape[0],
+                                          "shape": "×".join(map(str, keys.shape[2:]))})
+        if not reveal:  # a worksheet: the maps are what the student computes
+            continue
+        if kind.routes:  # shade the winners in the column before
+            prev_keys = _grid([a for _in, a in graph.layer_units[l - 1]], spec.layers[l - 1].out_shape) if l else \
+                _grid(list(graph.input_keys), spec.input_shape)
+            won = np.zeros(prev_keys.shape, dtype=bool)
+            where = {k: idx for idx, k in np.ndenumerate(prev_keys)}
+            for key, _out in graph.layer_units[l]:
+                node = graph[key]
+                vals = [num.value[p] for p in node.parents]
+                won[where[node.parents[vals.index(max(vals))]]] = True
+            columns[-1] = [(t, v, colour, won[i] if colour == INK else shade)
+                           for i, (t, v, colour, shade) in enumerate(columns[-1])]
+        columns.append([(_("%(name)s, map %(c)s") % {"name": layer.name, "c": c + 1}, values[c], INK, None)
+                        for c in range(layer.out_shape[0])])
+        words.append(_("Layer %(name)s (%(kind)s): %(num)s map(s) of %(shape)s.") % {
+            "name": layer.name, "kind": _(kind.title), "num": layer.out_shape[0],
+            "shape": "×".join(map(str, layer.out_shape[1:]))})
+    last = spec.layers[-1]
+    y = np.array([[num.value[a]] for _in, a in graph.layer_units[-1]])
+    if reveal:
+        columns.append([(_("output %(name)s") % {"name": last.name}, y, INK, None)])
+    if reveal:
+        words.append(_("The outputs:") + " " + ", ".join(
+            f"{plain(names[graph[a].symbol])} = {_num(num.value[a], digits)}" for _in, a in graph.layer_units[-1]) + ".")
+
+    def cell_width(v: np.ndarray) -> float:
+        """Wide enough for the widest number of the grid."""
+        return max([cell_w] + [Text(0, 0, _num(x, digits), size).width + 8 for x in np.ravel(v)])
+
+    def grid_size(v: np.ndarray) -> tuple[float, float]:
+        rows = np.atleast_2d(v)
+        return rows.shape[1] * cell_width(v), rows.shape[0] * cell_h
+
+    widths = [max(max(grid_size(v)[0] for _t, v, _c, _s in col), 60.0) for col in columns]
+    heights = [sum(grid_size(v)[1] + title_h + gap for _t, v, _c, _s in col) for col in columns]
+    width = sum(widths) + gap * (len(columns) + 1)
+    height = max(heights) + gap
+    scene = Scene(width, height)
+    x = gap
+    for col, w in zip(columns, widths):
+        y = gap
+        for title, v, colour, shade in col:
+            rows = np.atleast_2d(v)
+            gw, gh = grid_size(v)
+            cw = cell_width(v)
+            left = x + (w - gw) / 2
+            scene.add(Text(x + w / 2, y + title_h / 2 - 2, title, 8.5, color=colour, bold=colour == INK))
+            y += title_h
+            shaded = np.atleast_2d(shade) if shade is not None else np.zeros(rows.shape, dtype=bool)
+            for (i, j), value in np.ndenumerate(rows):
+                scene.add(Rect(left + j * cw, y + i * cell_h, cw, cell_h, fill=WON if shaded[i, j] else FILL,
+                               stroke=EDGE, width=0.5))
+                scene.add(Text(left + (j + 0.5) * cw, y + (i + 0.5) * cell_h, _num(value, digits), size,
+                               color=colour))
+            y += gh + gap
+        x += w + gap
+    scene.description = " ".join(words)
+    return scene
+
+
 # --------------------------------------------------------------------------- files
 
 
@@ -636,6 +751,8 @@ def scene_of(d: Derivation, picture: Picture, *, notation: str = "inout", digits
     if picture.role == "loss":
         return loss_scene(d)
     kind, k = picture.role.split("-")  # network-K, or given-K: only what a worksheet gives
+    if kind == "maps" or d.spec.input_shape is not None:  # feature maps: grids of numbers
+        return maps_scene(d, int(k) - 1, notation=notation, digits=digits, reveal=kind != "given")
     return network_scene(d, int(k) - 1, notation=notation, digits=digits, reveal=kind == "network",
                          edge_gradients=edge_gradients)
 

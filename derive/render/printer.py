@@ -118,6 +118,9 @@ def _sub(*indices: int) -> str:
 
 
 def _input_name(name: str) -> str:
+    m = re.fullmatch(r"x(\d+(?:_\d+)+)", name)
+    if m:  # an entry of a tensor input: x1_2_3 is channel 1, row 2, column 3
+        return f"x_{{{m.group(1).replace('_', ',')}}}"
     m = re.fullmatch(r"([A-Za-z]+)(\d*)", name)
     base, digits = m.group(1), m.group(2)
     base = base if len(base) == 1 else rf"\mathit{{{base}}}"
@@ -176,27 +179,7 @@ def _plain_name(node: Node, layers, notation: str) -> str:
     if role == "loss":
         return "L"
     layer = layers[node.layer]
-    l = node.layer + 1
-    own = layer_type(layer).node_name(node, layer, notation)
-    if own is not None:
-        return own
-    if role == "weight":
-        i, j = node.index
-        if notation == "layer":
-            return f"W^{{[{l}]}}_{{{_sub(i, j)}}}"
-        return f"{layer.weight_symbol}_{{{_sub(i, j)}}}"
-    base, sub = _unit(layer.name, node.index[0])
-    if role == "bias":
-        if notation == "layer":
-            return f"b^{{[{l}]}}_{{{node.index[0] + 1}}}"
-        return f"b_{{{base}_{{{sub}}}}}"
-    if notation == "layer":
-        letter = "z" if role == "in" else "a"
-        return f"{letter}^{{[{l}]}}_{{{node.index[0] + 1}}}"
-    if notation == "netout":
-        word = "net" if role == "in" else "out"
-        return rf"\mathrm{{{word}}}_{{{base}_{{{sub}}}}}"
-    return rf"{base}_{{{sub}}}^{{\mathrm{{{role}}}}}"
+    return layer_type(layer).tex_name(layer, node, notation)
 
 
 # --------------------------------------------------------------------------- the printer

@@ -6,6 +6,7 @@ Every problem is a :class:`~derive.errors.SpecError` naming the file and the fie
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import math
@@ -20,7 +21,7 @@ import numpy as np
 
 from derive.errors import SpecError, UsageError
 from derive.core.activations import ACTIVATIONS, all_givens
-from derive.core.layers import LAYERS
+from derive.core.layers import LAYERS, LayerContext
 from derive.core.losses import LOSSES
 from derive.core.optimizers import OPTIMIZERS, SGD, Optimizer
 from derive.core.regularizers import REGULARIZERS, Regularizer
@@ -57,6 +58,8 @@ MAX_PARAMETER_INSTANCES = 4096
 MAX_EPOCHS = 1_000_000
 MAX_TRAINING_PASSES = 100_000
 """Epochs × instances: the forward and backward passes that training runs."""
+MAX_TENSOR_INPUTS = 256
+"""Entries of an ``input_shape`` (a 16×16 image, one channel)."""
 MAX_SPEC_BYTES = 1_000_000
 MAX_RANGE_VALUES = 1_000_000
 """Numbers in one worksheet range (counted, never listed)."""
@@ -94,9 +97,28 @@ class Layer:
     slope: float = 0.01
     """The slope of ``leaky_relu`` for z ≤ 0 (no other activation has an option)."""
     type: str = "dense"
-    """A key of :data:`derive.core.layers.LAYERS` (``dense`` or ``batchnorm``)."""
+    """A key of :data:`derive.core.layers.LAYERS`: the class that owns everything about this kind of layer."""
     eps: float = 1e-5
     """``batchnorm``: the ε under the square root (its ``weights`` are the one row γ, its ``bias`` β)."""
+    in_shape: tuple[int, ...] = ()
+    """The shape the layer takes in, without the instance axis: ``(previous size,)`` for dense, ``(C, H, W)``
+    or ``(C, L)`` for a layer of feature maps. Empty only in a record built by hand (read as a vector)."""
+    shape: tuple[int, ...] = ()
+    """The shape of its output (``(size,)`` for dense); ``size`` is its number of entries."""
+    kernel: tuple[int, ...] = ()
+    """Convolution and pooling: the window, one length per spatial axis."""
+    stride: tuple[int, ...] = ()
+    padding: tuple[int, ...] = ()
+    options: tuple[tuple[str, Any], ...] = ()
+    """Further settings of a layer type, as (key, value) pairs (see :meth:`option`)."""
+
+    def option(self, key: str, default: Any = None) -> Any:
+        """A setting of the layer's type that has no field of its own."""
+        return dict(self.options).get(key, default)
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        return self.shape or (self.size,)
 
     def unit_key(self, j: int) -> str:
         """The plain name of unit j (0-based): ``h1`` for layer ``h``, ``h2_1`` for layer ``h2``."""
@@ -110,6 +132,8 @@ class Instance:
     x: tuple[float, ...]
     t: tuple[float, ...]
     """Always a vector: a class index for ``cross_entropy`` is stored one-hot."""
+    extra: tuple[tuple[str, float], ...] = ()
+    """Leaves of this instance's own that a layer type gives (a dropout layer's mask): (key, value) pairs."""
 
 
 @dataclass(frozen=True)
@@ -203,6 +227,9 @@ class Spec:
     """The ``[worksheet]`` table, when the spec has one."""
     regularization: Regularizer | None = None
     """``[network] regularization``: a penalty added once to the total loss, after the reduction."""
+    input_shape: tuple[int, ...] | None = None
+    """``[network] input_shape`` (``(C, H, W)`` or ``(C, L)``): each ``x`` is a nested list of it, stored
+    flattened row-major in :attr:`Instance.x`; None for a vector of inputs."""
 
     @property
     def outputs(self) -> int:
@@ -465,12 +492,26 @@ class _Reader:
         arithmetic = self.choice(doc.get("arithmetic", "float"), "arithmetic", ARITHMETIC)
 
         network = self.table(self.require(doc, "network", ""), "network")
-        self.known_keys(network, "network", ("inputs", "loss", "reduction", "layers", "regularization"))
-        inputs = self.inputs(self.require(network, "inputs", "network"), "network.inputs")
+        self.known_keys(network, "network", ("inputs", "input_shape", "loss", "reduction", "layers",
+                                             "regularization"))
+        input_shape = None
+        if "input_shape" in network:
+            if "inputs" in network:
+                raise self.fail("network.inputs", "give either inputs (a vector) or input_shape (feature maps), "
+                                                  "not both")
+            input_shape = self.shape(network["input_shape"], "network.input_shape", "channels, then the axes")
+            inputs = input_names(input_shape)
+        else:
+            inputs = self.inputs(self.require(network, "inputs", "network"), "network.inputs")
         loss = self.choice(self.require(network, "loss", "network"), "network.loss", LOSSES)
         reduction = self.choice(network.get("reduction", "sum"), "network.reduction", REDUCTIONS)
-        layers = self.layers(self.require(network, "layers", "network"), len(inputs))
-        data = self.data(doc.get("data"), len(inputs), layers[-1], loss)
+        layers = self.layers(self.require(network, "layers", "network"), input_shape or (len(inputs),))
+        data = self.data(doc.get("data"), len(inputs), layers[-1], loss, input_shape)
+        for k, layer in enumerate(layers):  # a layer with values per instance (dropout's masks) checks them
+            LAYERS[layer.type].check_data(self, layer, f"network.layers[{k}]", data)
+        data = tuple(dataclasses.replace(inst, extra=tuple(pair for layer in layers
+                                                           for pair in LAYERS[layer.type].extra(layer, n)))
+                     for n, inst in enumerate(data))
         training = self.training(doc["training"], len(data)) if "training" in doc else None
         regularization = (self.regularization(network["regularization"], "network.regularization")
                           if "regularization" in network else None)
@@ -480,7 +521,7 @@ class _Reader:
         if problem:
             raise self.fail("network.loss", problem)
         worksheet = self.worksheet(doc["worksheet"]) if "worksheet" in doc else None
-        n_params = sum(len(layer.weights) * layer.size + (layer.size if layer.bias is not None else 0)
+        n_params = sum(_count(layer.weights) + (len(layer.bias) if layer.bias is not None else 0)
                        for layer in layers)
         if n_params * len(data) > MAX_PARAMETER_INSTANCES:
             raise self.fail("data", f"{len(data)} instances × {n_params} parameters is more than "
@@ -494,10 +535,15 @@ class _Reader:
             if coupling:
                 raise self.fail("arithmetic", f"exact arithmetic is not available with layer '{coupling[0]}' "
                                               "(batch statistics under a square root); use arithmetic = \"float\"")
+            if not all(LAYERS[layer.type].exact for layer in layers):
+                raise self.fail("arithmetic", f"exact arithmetic takes only "
+                                              f"{', '.join(n for n, c in LAYERS.items() if c.exact)} layers; use "
+                                              "arithmetic = \"float\"")
             self.exact_limits(len(inputs), layers, len(data))
         return Spec(name=name, title=title, description=description, inputs=inputs, loss=loss,
                     reduction=reduction, layers=layers, data=data, training=training, source=self.source,
-                    arithmetic=arithmetic, worksheet=worksheet, regularization=regularization)
+                    arithmetic=arithmetic, worksheet=worksheet, regularization=regularization,
+                    input_shape=input_shape)
 
     def exact_limits(self, n_inputs: int, layers: tuple[Layer, ...], n_data: int) -> None:
         """Exact closed forms grow as the product of the widths they pass through: refuse what would take minutes."""
@@ -533,7 +579,8 @@ class _Reader:
         count = self.integer(value, field, 1, MAX_INPUTS)
         return tuple(f"x{i + 1}" for i in range(count))
 
-    def layers(self, value: Any, n_inputs: int) -> tuple[Layer, ...]:
+    def layers(self, value: Any, in_shape: tuple[int, ...]) -> tuple[Layer, ...]:
+        """Each ``[[network.layers]]`` table, read by the class of its ``type`` (derive.core.layers)."""
         field = "network.layers"
         if not isinstance(value, list) or not value:
             raise self.fail(field, "expected at least one [[network.layers]] table")
@@ -542,85 +589,37 @@ class _Reader:
         default_names = ["y"] if len(value) == 1 else (
             ["h"] + ["y"] if len(value) == 2 else [f"h{k + 1}" for k in range(len(value) - 1)] + ["y"])
         layers: list[Layer] = []
-        previous = n_inputs
+        shape = in_shape
         n_params = 0
         for k, raw in enumerate(value):
             f = f"{field}[{k}]"
             table = self.table(raw, f)
-            coupling = LAYERS[self.choice(table.get("type", "dense"), f"{f}.type", LAYERS)].couples
-            if not coupling:
-                self.known_keys(table, f, ("name", "size", "activation", "weights", "bias", "train_bias",
-                                           "weight_symbol", "slope", "type"))
+            kind = self.choice(table.get("type", "dense"), f"{f}.type", LAYERS)
+            cls = LAYERS[kind]
+            self.known_keys(table, f, ("name", "type") + cls.keys)
             name = self.string(table.get("name", default_names[k]), f"{f}.name")
             if not LAYER_NAME_RE.fullmatch(name) or name in ("x", "t", "e", "b", "L"):
                 raise self.fail(f"{f}.name", f"expected a lowercase name (not x, t, e or b), got '{_printable(name)}'")
             if any(layer.name == name for layer in layers):
                 raise self.fail(f"{f}.name", f"layer name '{name}' is used twice")
-            if coupling:
-                layer = self.norm_layer(table, f, k, name, table["type"], previous, layers)
-                n_params += 2 * layer.size
-                layers.append(layer)
-                continue
-            kind = self.choice(table.get("type", "dense"), f"{f}.type", LAYERS)
-            size = self.integer(self.require(table, "size", f), f"{f}.size", 1, MAX_UNITS_PER_LAYER)
-            activation = self.choice(self.require(table, "activation", f), f"{f}.activation", ACTIVATIONS)
-            weights = self.matrix(self.require(table, "weights", f), f"{f}.weights", previous, size,
-                                  f"{previous} rows, one per {'input' if k == 0 else 'unit of layer ' + layers[-1].name}; "
-                                  f"{size} columns, one per unit of layer {name}")
-            bias_raw = table.get("bias", False)
-            if bias_raw is False:
-                bias = None
-            elif isinstance(bias_raw, bool):
-                raise self.fail(f"{f}.bias", "expected a list of numbers, a number, a random table or false")
-            elif isinstance(bias_raw, (int, float)):
-                bias = (self.number(bias_raw, f"{f}.bias"),) * size
-            else:
-                bias = self.vector(bias_raw, f"{f}.bias", size, f"one per unit of layer {name}")
-            train_bias = self.boolean(table.get("train_bias", True), f"{f}.train_bias")
-            symbol = self.string(table.get("weight_symbol", DEFAULT_WEIGHT_SYMBOLS[k]), f"{f}.weight_symbol")
-            if not re.fullmatch(r"[a-zA-Z]", symbol) or symbol in RESERVED_SYMBOLS:
-                raise self.fail(f"{f}.weight_symbol", f"expected one letter other than b, e, t, x, L; got '{_printable(symbol)}'")
-            if any(layer.weight_symbol == symbol for layer in layers):
-                raise self.fail(f"{f}.weight_symbol", f"'{symbol}' already names the weights of another layer")
-            slope = 0.01
-            if "slope" in table:
-                if "slope" not in ACTIVATIONS[activation].options:
-                    takes = [name for name, act in ACTIVATIONS.items() if "slope" in act.options]
-                    raise self.fail(f"{f}.slope", f"only {' and '.join(takes)} take{'s' if len(takes) == 1 else ''} "
-                                                  f"a slope, not {activation}")
-                slope = self.number(table["slope"], f"{f}.slope")
-            n_params += previous * size + (size if bias is not None else 0)
+            with_weights = sum(1 for layer in layers if LAYERS[layer.type].has_weights)
+            ctx = LayerContext(index=k, field=f, name=name, in_shape=shape, earlier=tuple(layers),
+                               symbol=DEFAULT_WEIGHT_SYMBOLS[with_weights % len(DEFAULT_WEIGHT_SYMBOLS)],
+                               source="input" if k == 0 else "unit of layer " + layers[-1].name,
+                               last=k == len(value) - 1)
+            layer = cls.parse(self, table, ctx)
+            n_params += _count(layer.weights) + (len(layer.bias) if layer.bias is not None else 0)
             if n_params > MAX_PARAMETERS:
                 raise self.fail(f, f"the network has more than {MAX_PARAMETERS} parameters (weights and biases), "
                                    "the limit of a readable worked example")
-            layers.append(Layer(name=name, size=size, activation=activation, weights=weights, bias=bias,
-                                train_bias=train_bias, weight_symbol=symbol, slope=slope, type=kind))
-            previous = size
+            layers.append(layer)
+            shape = layer.out_shape
+        last = layers[-1]
+        if not LAYERS[last.type].can_output:
+            raise self.fail(f"{field}[{len(layers) - 1}].type", f"the output layer must be one of "
+                                                                f"{', '.join(n for n, c in LAYERS.items() if c.can_output)} "
+                                                                f"(its units feed the loss), got {last.type}")
         return tuple(layers)
-
-    def norm_layer(self, table: dict, f: str, k: int, name: str, kind: str, previous: int,
-                   layers: list[Layer]) -> Layer:
-        """A ``batchnorm`` layer: per feature of the layer before it, ``gamma`` (ones), ``beta`` (zeros), ``eps``."""
-        self.known_keys(table, f, ("name", "type", "size", "gamma", "beta", "eps", "activation"))
-        before = "input" if k == 0 else f"unit of layer {layers[-1].name}"
-        if "size" in table:
-            size = self.integer(table["size"], f"{f}.size", 1, MAX_UNITS_PER_LAYER)
-            if size != previous:
-                raise self.fail(f"{f}.size", f"a {kind} layer keeps the size of what it normalizes: expected "
-                                             f"{previous} (one per {before}), got {size}")
-        gamma = self.vector(table.get("gamma", [1.0] * previous), f"{f}.gamma", previous, f"one per {before}")
-        beta = self.vector(table.get("beta", [0.0] * previous), f"{f}.beta", previous, f"one per {before}")
-        eps = self.number(table.get("eps", 1e-5), f"{f}.eps")
-        if not eps > 0:
-            raise self.fail(f"{f}.eps", f"expected a positive number (the default is 1e-5), got {eps!r}")
-        activation = self.choice(table.get("activation", "identity"), f"{f}.activation", ACTIVATIONS)
-        if layers and ACTIVATIONS[layers[-1].activation].shifts and layers[-1].bias is not None and layers[-1].train_bias:
-            raise self.fail(f"network.layers[{k - 1}].bias", f"a trained bias right before {kind} layer '{name}' has "
-                            "no effect (the normalization subtracts the batch mean again; its gradient is exactly 0, "
-                            "and optimizers such as adam would amplify rounding noise): leave it out or set "
-                            "train_bias = false")
-        return Layer(name=name, size=previous, activation=activation, weights=(gamma,), bias=beta,
-                     train_bias=True, weight_symbol="", type=kind, eps=eps)
 
     def coupled_batches(self, layers: tuple[Layer, ...], data: tuple[Instance, ...],
                         training: Training | None) -> None:
@@ -640,7 +639,84 @@ class _Reader:
                 raise self.fail(field, f"an epoch of {len(data)} instances makes a batch of 1 (batch sizes "
                                        f"{', '.join(map(str, sizes))}): {why} in every batch")
 
-    def data(self, value: Any, n_inputs: int, output: Layer, loss: str) -> tuple[Instance, ...]:
+    # -- pieces the layer types read their keys with (derive.core.layers)
+
+    def shape(self, value: Any, field: str, what: str) -> tuple[int, ...]:
+        """A tensor shape: a list of 2 or 3 positive whole numbers ([C, L] or [C, H, W])."""
+        if not isinstance(value, list) or len(value) not in (2, 3):
+            raise self.fail(field, f"expected [C, H, W] or [C, L] ({what}), got {_kind(value)}")
+        shape = tuple(self.integer(v, f"{field}[{i}]", 1, MAX_TENSOR_INPUTS) for i, v in enumerate(value))
+        if math.prod(shape) > MAX_TENSOR_INPUTS:
+            raise self.fail(field, f"at most {MAX_TENSOR_INPUTS} inputs are supported, got {'×'.join(map(str, shape))} = "
+                                   f"{math.prod(shape)}")
+        return shape
+
+    def window(self, value: Any, field: str, dims: int, low: int, high: int) -> tuple[int, ...]:
+        """A kernel, stride or padding: one whole number for every spatial axis, or a list of ``dims`` of them."""
+        if isinstance(value, list):
+            if len(value) != dims:
+                raise self.fail(field, f"expected one whole number or a list of {dims}, got {_kind(value)}")
+            return tuple(self.integer(v, f"{field}[{i}]", low, high) for i, v in enumerate(value))
+        return (self.integer(value, field, low, high),) * dims
+
+    def tensor(self, value: Any, field: str, shape: tuple[int, ...], what: str) -> tuple:
+        """Nested lists of numbers of exactly ``shape`` (or a random table), as nested tuples."""
+        if isinstance(value, dict):
+            return _nest(self.draw(value, field, shape).tolist())
+        return self._nested(value, field, shape, what, shape)
+
+    def _nested(self, value: Any, field: str, shape: tuple[int, ...], what: str, whole: tuple[int, ...]) -> tuple:
+        if not shape:
+            return self.number(value, field)
+        dims = "×".join(map(str, whole))
+        if not isinstance(value, list):
+            raise self.fail(field, f"expected nested lists of shape {dims} ({what}), got {_kind(value)}")
+        if len(value) != shape[0]:
+            raise self.fail(field, f"expected {shape[0]} entr{'y' if shape[0] == 1 else 'ies'} here (nested lists of shape {dims}: {what}), "
+                                   f"got {len(value)}")
+        return tuple(self._nested(v, f"{field}[{i}]", shape[1:], what, whole) for i, v in enumerate(value))
+
+    def weight_symbol(self, table: dict, ctx: "LayerContext") -> str:
+        f = f"{ctx.field}.weight_symbol"
+        symbol = self.string(table.get("weight_symbol", ctx.symbol), f)
+        if not re.fullmatch(r"[a-zA-Z]", symbol) or symbol in RESERVED_SYMBOLS:
+            raise self.fail(f, f"expected one letter other than b, e, t, x, L; got '{_printable(symbol)}'")
+        if any(layer.weight_symbol == symbol for layer in ctx.earlier):
+            raise self.fail(f, f"'{symbol}' already names the weights of another layer")
+        return symbol
+
+    def activation(self, table: dict, ctx: "LayerContext", *, elementwise: bool = False) -> tuple[str, float]:
+        """The layer's ``activation`` (required) and the ``slope`` of those that take one."""
+        f = ctx.field
+        activation = self.choice(self.require(table, "activation", f), f"{f}.activation", ACTIVATIONS)
+        if elementwise and not ACTIVATIONS[activation].elementwise:
+            raise self.fail(f"{f}.activation", f"a {table.get('type', 'dense')} layer takes an activation applied "
+                                               f"entry by entry, not {activation}")
+        slope = 0.01
+        if "slope" in table:
+            if "slope" not in ACTIVATIONS[activation].options:
+                takes = [name for name, act in ACTIVATIONS.items() if "slope" in act.options]
+                raise self.fail(f"{f}.slope", f"only {' and '.join(takes)} take{'s' if len(takes) == 1 else ''} "
+                                              f"a slope, not {activation}")
+            slope = self.number(table["slope"], f"{f}.slope")
+        return activation, slope
+
+    def bias(self, table: dict, ctx: "LayerContext", size: int, what: str) -> tuple[tuple[float, ...] | None, bool]:
+        """The ``bias`` (None when absent or false) and ``train_bias``."""
+        f = ctx.field
+        bias_raw = table.get("bias", False)
+        if bias_raw is False:
+            bias = None
+        elif isinstance(bias_raw, bool):
+            raise self.fail(f"{f}.bias", "expected a list of numbers, a number, a random table or false")
+        elif isinstance(bias_raw, (int, float)):
+            bias = (self.number(bias_raw, f"{f}.bias"),) * size
+        else:
+            bias = self.vector(bias_raw, f"{f}.bias", size, what)
+        return bias, self.boolean(table.get("train_bias", True), f"{f}.train_bias")
+
+    def data(self, value: Any, n_inputs: int, output: Layer, loss: str,
+             input_shape: tuple[int, ...] | None = None) -> tuple[Instance, ...]:
         field = "data"
         if value is None or (isinstance(value, list) and not value):
             raise self.fail(field, "expected at least one [[data]] table (an instance with x and t)")
@@ -653,7 +729,11 @@ class _Reader:
             f = f"{field}[{n}]"
             table = self.table(raw, f)
             self.known_keys(table, f, ("x", "t"))
-            x = self.vector(self.require(table, "x", f), f"{f}.x", n_inputs, "one per input")
+            if input_shape is not None:
+                x = tuple(_flat(self._nested(self.require(table, "x", f), f"{f}.x", input_shape,
+                                             "channels, then the axes", input_shape)))
+            else:
+                x = self.vector(self.require(table, "x", f), f"{f}.x", n_inputs, "one per input")
             if not LOSSES[loss].needs_targets:
                 if "t" in table:
                     raise self.fail(f"{f}.t", f"the '{loss}' loss takes no targets")
@@ -830,28 +910,23 @@ def dump_spec(spec: Spec, comment: str = "") -> str:
     default_inputs = tuple(f"x{i + 1}" for i in range(len(spec.inputs)))
     inputs = str(len(spec.inputs)) if spec.inputs == default_inputs else (
         "[" + ", ".join(_toml_string(n) for n in spec.inputs) + "]")
-    lines += ["", "[network]", f"inputs = {inputs}", f'loss = "{spec.loss}"', f'reduction = "{spec.reduction}"']
+    if spec.input_shape is not None:
+        inputs = "input_shape = " + vec(spec.input_shape)
+    else:
+        inputs = f"inputs = {inputs}"
+    lines += ["", "[network]", inputs, f'loss = "{spec.loss}"', f'reduction = "{spec.reduction}"']
     if spec.regularization is not None:
         lines.append(f"regularization = {_inline(spec.regularization.settings(), num)}")
-    for l, layer in enumerate(spec.layers):
-        if LAYERS[layer.type].couples:
-            lines += ["", "[[network.layers]]", f'name = "{layer.name}"', f'type = "{layer.type}"',
-                      f"gamma = {vec(layer.weights[0])}", f"beta = {vec(layer.bias)}", f"eps = {num(layer.eps)}",
-                      f'activation = "{layer.activation}"']
-            continue
+    with_weights = 0
+    for layer in spec.layers:
+        cls = LAYERS[layer.type]
         lines += ["", "[[network.layers]]", f'name = "{layer.name}"'] + (
-            [f'type = "{layer.type}"'] if layer.type != "dense" else []) + [f"size = {layer.size}",
-                  f'activation = "{layer.activation}"', "weights = [" + ", ".join(vec(r) for r in layer.weights) + "]"]
-        if layer.bias is not None:
-            lines.append(f"bias = {vec(layer.bias)}")
-            if not layer.train_bias:
-                lines.append("train_bias = false")
-        if layer.weight_symbol != DEFAULT_WEIGHT_SYMBOLS[l]:
-            lines.append(f'weight_symbol = "{layer.weight_symbol}"')
-        if "slope" in ACTIVATIONS[layer.activation].options:
-            lines.append(f"slope = {num(layer.slope)}")
+            [f'type = "{layer.type}"'] if layer.type != "dense" else [])
+        lines += cls.dump(layer, num, DEFAULT_WEIGHT_SYMBOLS[with_weights % len(DEFAULT_WEIGHT_SYMBOLS)])
+        with_weights += cls.has_weights
     for inst in spec.data:
-        lines += ["", "[[data]]", f"x = {vec(inst.x)}"]
+        x = vec(inst.x) if spec.input_shape is None else _value(np.reshape(inst.x, spec.input_shape).tolist(), num)
+        lines += ["", "[[data]]", f"x = {x}"]
         if LOSSES[spec.loss].needs_targets:
             lines.append(f"t = {vec(inst.t)}")
     if spec.training is not None:
@@ -887,6 +962,28 @@ def _inline(settings: dict, num) -> str:
 
 def _toml_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)  # JSON's escapes are TOML's
+
+
+def _nest(values) -> tuple:
+    """Nested lists as nested tuples."""
+    return tuple(_nest(v) for v in values) if isinstance(values, list) else values
+
+
+def _count(nested) -> int:
+    """The number of numbers in nested tuples."""
+    return sum(_count(v) for v in nested) if isinstance(nested, (tuple, list)) else 1
+
+
+def _flat(nested) -> list:
+    """Nested tuples as one list, row-major."""
+    return [x for v in nested for x in _flat(v)] if isinstance(nested, (tuple, list)) else [nested]
+
+
+def input_names(shape: tuple[int, ...]) -> tuple[str, ...]:
+    """The inputs of a tensor input, row-major: ``x1_2_3`` is channel 1, row 2, column 3."""
+    import itertools
+
+    return tuple("x" + "_".join(str(i + 1) for i in idx) for idx in itertools.product(*map(range, shape)))
 
 
 def _join(field: str, key: str) -> str:

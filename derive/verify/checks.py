@@ -19,6 +19,7 @@ import sympy as sp
 
 from derive.core.activations import activation_of
 from derive.i18n import N_, english, translate
+from derive.core.layers import layer_type
 from derive.verify import reference, symbolic
 
 if TYPE_CHECKING:
@@ -83,11 +84,10 @@ def check_numpy(d: Derivation) -> Check:
         pairs.append((num.loss, p.loss[n]))
         pairs += [(num.grad[k], p.dX[n, i]) for i, k in enumerate(graph.input_keys)]
         for l, units in enumerate(graph.layer_units):
+            Z, A, dZ, dA = (m[l][n].reshape(-1) for m in (p.Z, p.A, p.dZ, p.dA))
             for j, (z, a) in enumerate(units):
-                pairs += [(num.value[z], p.Z[l][n, j]), (num.value[a], p.A[l][n, j]),
-                          (num.grad[z], p.dZ[l][n, j]), (num.grad[a], p.dA[l][n, j])]
-            for i, row in enumerate(graph.layer_weights[l]):
-                pairs += [(num.grad[k], p.dW[l][n, i, j]) for j, k in enumerate(row)]
+                pairs += [(num.value[z], Z[j]), (num.value[a], A[j]), (num.grad[z], dZ[j]), (num.grad[a], dA[j])]
+            pairs += [(num.grad[k], p.dW[l][n][idx]) for idx, k in _indexed(graph.layer_weights[l])]
             if graph.layer_bias[l] is not None and spec.layers[l].train_bias:
                 pairs += [(num.grad[k], p.db[l][n, j]) for j, k in enumerate(graph.layer_bias[l])]
     gW, gb = reference.total_gradient(spec, p, reference.Params.from_spec(spec))
@@ -98,10 +98,16 @@ def check_numpy(d: Derivation) -> Check:
                  err, TIGHT, ok)
 
 
+def _indexed(keys) -> list:
+    """(index, key) of every key of nested key tuples (a weight matrix, a convolution's kernels)."""
+    array = np.array(keys, dtype=object)
+    return [(idx, array[idx]) for idx in np.ndindex(array.shape)] if array.size else []
+
+
 def _param_pairs(d: Derivation, ours: dict[str, float], W: list, b: list) -> list:
     pairs = []
     for l, keys in enumerate(d.graph.layer_weights):
-        pairs += [(ours[k], W[l][i, j]) for i, row in enumerate(keys) for j, k in enumerate(row)]
+        pairs += [(ours[k], W[l][idx]) for idx, k in _indexed(keys)]
         if d.graph.layer_bias[l] is not None and d.spec.layers[l].train_bias:
             pairs += [(ours[k], b[l][j]) for j, k in enumerate(d.graph.layer_bias[l])]
     return pairs
@@ -111,10 +117,9 @@ def at_kink(d: Derivation, h: float, exactly: bool = False) -> tuple | None:
     """What sits within reach of a finite-difference step of a kink ("a relu unit", "the hinge loss"), or None,
     as a message (derive.i18n): ``exactly`` says "exactly at"."""
     for layer, units in zip(d.spec.layers, d.graph.layer_units):
-        act = activation_of(layer)
-        if act.kinks and any(act.near_kink(num.value[z], 1e3 * h) for num in d.instances for z, _ in units):
-            return ((N_("a %(name)s unit sits exactly at its kink (z = 0)") if exactly
-                     else N_("a %(name)s unit sits at its kink (z = 0)")), {"name": act.name})
+        kink = layer_type(layer).kink(layer, units, d.instances, d.graph, 1e3 * h, exactly)
+        if kink:
+            return kink
     outputs = [a for _, a in d.graph.layer_units[-1]]
     loss = d.graph.loss
     if any(loss.near_kink([num.value[a] for a in outputs], [num.value[t] for t in d.graph.target_keys], 1e3 * h)
@@ -139,7 +144,8 @@ def check_finite_differences(d: Derivation) -> Check:
     kink = at_kink(d, 1e-6 * max([1.0] + [abs(v) for v in d.params.values()]))
     worst, ok = 0.0, True
     for l in range(len(spec.layers)):
-        arrays = [("W", base.W[l])]
+        arrays = [("W", base.W[l])] if base.W[l].size else []
+        wkeys = np.array(d.graph.layer_weights[l], dtype=object)
         if base.b[l] is not None and spec.layers[l].train_bias:
             arrays.append(("b", base.b[l]))
         for kind, arr in arrays:
@@ -149,7 +155,7 @@ def check_finite_differences(d: Derivation) -> Check:
                 getattr(plus, kind)[l][idx] += h
                 getattr(minus, kind)[l][idx] -= h
                 up, down = reference.total_loss(spec, plus, X, T), reference.total_loss(spec, minus, X, T)
-                key = d.graph.layer_weights[l][idx[0]][idx[1]] if kind == "W" else d.graph.layer_bias[l][idx[0]]
+                key = wkeys[idx] if kind == "W" else d.graph.layer_bias[l][idx[0]]
                 g = d.grad[key]
                 candidates = [(up - down) / (2 * h)]
                 if kink:
@@ -219,12 +225,10 @@ def check_update(d: Derivation) -> Check:
     new, trainer = reference.epoch(spec, reference.Params.from_spec(spec), X, T)
     pairs = _param_pairs(d, d.after_step.params, new.W, new.b)
     for (kind, l), buffers in trainer.state.items():
-        keys = d.graph.layer_weights[l] if kind == "W" else [d.graph.layer_bias[l]]
-        shape = (len(keys), len(keys[0]))
+        keys = _indexed(d.graph.layer_weights[l] if kind == "W" else d.graph.layer_bias[l])
         for name, array in buffers.items():
-            array = np.broadcast_to(np.asarray(array, dtype=float).reshape(-1), (shape[0] * shape[1],)).reshape(shape)
-            pairs += [(d.after_step.state[k][name], array[i][j]) for i, row in enumerate(keys)
-                      for j, k in enumerate(row)]
+            array = np.broadcast_to(np.asarray(array, dtype=float).reshape(-1), (len(keys),))
+            pairs += [(d.after_step.state[k][name], array[i]) for i, (_, k) in enumerate(keys)]
     pairs += list(zip(d.after_step.rates, trainer.rates))
     err, ok = _worst(pairs, rtol=1e-9, atol=1e-12)
     return Check("update", N_("the parameters and the optimizer's state after the first epoch against one NumPy "

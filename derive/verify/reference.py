@@ -47,22 +47,45 @@ class Pass:
     """dL_n/dZ per instance, for the instance's own loss L_n."""
     dA: list[np.ndarray]
     dW: list[np.ndarray]
-    """Per-instance weight gradients, shape (N, previous, size)."""
+    """Per-instance weight gradients, shape (N, *the layer's weights' shape)."""
     db: list[np.ndarray | None]
     dX: np.ndarray
 
 
 def data_arrays(spec: Spec) -> tuple[np.ndarray, np.ndarray]:
-    X = np.array([inst.x for inst in spec.data], dtype=float)
+    """X (one row per instance: its inputs, then the values of its own that layers take, such as dropout masks,
+    so that a mini-batch's rows keep them) and T."""
+    X = np.array([tuple(inst.x) + tuple(v for _k, v in inst.extra) for inst in spec.data], dtype=float)
     T = np.array([inst.t for inst in spec.data], dtype=float) if LOSSES[spec.loss].needs_targets else np.zeros((len(X), 1))
     return X, T
 
 
+def shaped(spec: Spec, X: np.ndarray) -> np.ndarray:
+    """The inputs as the first layer takes them: rows of a vector, or (N, C, H, W) / (N, C, L) feature maps."""
+    X = X[:, :len(spec.inputs)]
+    return X if spec.input_shape is None else X.reshape((len(X),) + tuple(spec.input_shape))
+
+
+def _extras(spec: Spec, X: np.ndarray) -> list[dict]:
+    """Per layer, the keyword arguments of its forward/backward beyond the usual: ``mask=`` (the rows' columns of
+    its per-instance values, after the inputs in X)."""
+    out, offset = [], len(spec.inputs)
+    for layer in spec.layers:
+        size = len(layer_type(layer).extra(layer, 0)) if spec.data else 0
+        out.append({"mask": X[:, offset:offset + size]} if size else {})
+        offset += size
+    return out
+
+
 def forward(spec: Spec, params: Params, X: np.ndarray):
+    """Z and A of every layer, each of shape (N, *the layer's shape)."""
     Z, A = [], []
-    a = X
-    for layer, W, b in zip(spec.layers, params.W, params.b):
-        z, a = layer_type(layer).forward(layer, W, b, a)
+    a = shaped(spec, X)
+    for layer, W, b, extra in zip(spec.layers, params.W, params.b, _extras(spec, X)):
+        kind = layer_type(layer)
+        if kind.needs_earlier:
+            extra = {**extra, "earlier": A}
+        z, a = kind.forward(layer, W, b, a, **extra)
         Z.append(z)
         A.append(a)
     return Z, A
@@ -110,13 +133,22 @@ def backward(spec: Spec, params: Params, X: np.ndarray, T: np.ndarray) -> Pass:
     n_layers = len(spec.layers)
     dZ, dA, dW, db = [None] * n_layers, [None] * n_layers, [None] * n_layers, [None] * n_layers
     grad_a = dA_last
+    extras = _extras(spec, X)
+    extra: dict[int, np.ndarray] = {}
+    """Layer → the gradient a later residual addition sends it directly (``add`` with ``from``)."""
     for l in reversed(range(n_layers)):
+        if l in extra:
+            grad_a = grad_a + extra.pop(l)
         dA[l] = grad_a
-        a_prev = X if l == 0 else A[l - 1]
+        source = layer_type(spec.layers[l]).source(spec.layers[l])
+        if source is not None:
+            extra[source] = extra.get(source, 0.0) + grad_a
+        a_prev = shaped(spec, X) if l == 0 else A[l - 1]
         stable = l == n_layers - 1 and loss.output_bounds is not None  # logarithms of the outputs: dL/da ~ e^z
         dZ[l], dW[l], db[l], grad_a = layer_type(spec.layers[l]).backward(
-            spec.layers[l], params.W[l], params.b[l], a_prev, Z[l], A[l], grad_a, stable=stable)
-    return Pass(Z=Z, A=A, loss=_loss_forward(spec, Z[-1], A[-1], T), dZ=dZ, dA=dA, dW=dW, db=db, dX=grad_a)
+            spec.layers[l], params.W[l], params.b[l], a_prev, Z[l], A[l], grad_a, stable=stable, **extras[l])
+    return Pass(Z=Z, A=A, loss=_loss_forward(spec, Z[-1], A[-1], T), dZ=dZ, dA=dA, dW=dW, db=db,
+                dX=grad_a.reshape(len(X), -1))
 
 
 def total_gradient(spec: Spec, p: Pass, params: Params | None = None) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
@@ -155,7 +187,8 @@ class Trainer:
     def trained(self, params: Params):
         """(kind, layer index, array) of every trained parameter array."""
         for l, layer in enumerate(self.spec.layers):
-            yield "W", l, params.W[l]
+            if params.W[l].size:
+                yield "W", l, params.W[l]
             if params.b[l] is not None and layer.train_bias:
                 yield "b", l, params.b[l]
 

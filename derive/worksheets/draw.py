@@ -19,6 +19,7 @@ import numpy as np
 
 from derive.core.activations import activation_of
 from derive.core.layers import layer_type
+from derive.core.numbers import flat
 from derive.core.losses import LOSSES
 from derive.verify import reference
 from derive.grade.answers import Quantity, catalogue
@@ -107,15 +108,15 @@ def _tuple(a: np.ndarray):
 def draw_spec(base: Spec, settings: Settings, rng: np.random.Generator, name: str, title: str) -> Spec:
     """One draw of every number of the base spec's network and data."""
     layers = []
-    prev = len(base.inputs)
     for layer in base.layers:
-        weights = _tuple(_grid(rng, settings.weights, layer_type(layer).weight_shape(layer, prev)))
-        bias = None if layer.bias is None else _tuple(_grid(rng, settings.bias, (layer.size,)))
+        # the layer's own weight shape: (previous size, size) for dense, γ's one row, a convolution's kernels
+        shape = layer_type(layer).weight_shape(layer, math.prod(layer.in_shape) if layer.in_shape else len(base.inputs))
+        weights = _tuple(_grid(rng, settings.weights, shape)) if np.size(layer.weights) else layer.weights
+        bias = None if layer.bias is None else _tuple(_grid(rng, settings.bias, (len(layer.bias),)))
         layers.append(dataclasses.replace(layer, weights=weights, bias=bias))
-        prev = layer.size
     data = []
     K = base.layers[-1].size
-    for _ in base.data:
+    for inst in base.data:
         x = _tuple(_grid(rng, settings.inputs, (len(base.inputs),)))
         if not LOSSES[base.loss].needs_targets:
             t = ()
@@ -123,7 +124,7 @@ def draw_spec(base: Spec, settings: Settings, rng: np.random.Generator, name: st
             t = _one_hot(rng, K)
         else:
             t = _tuple(_grid(rng, settings.targets, (K,)))
-        data.append(Instance(x=x, t=t))
+        data.append(Instance(x=x, t=t, extra=inst.extra))  # a dropout layer's masks stay as given
     training = base.training
     if "update" in settings.scope:
         training = (dataclasses.replace(training, epochs=1) if training
@@ -199,7 +200,7 @@ def _roles(d: Derivation, role: str, l: int) -> list[str]:
 
 
 def _parameters(d: Derivation, l: int) -> list[str]:
-    keys = [k for row in d.graph.layer_weights[l] for k in row]
+    keys = flat(d.graph.layer_weights[l])
     bias = d.graph.layer_bias[l]
     if bias is not None and d.spec.layers[l].train_bias:
         keys += list(bias)
@@ -218,7 +219,7 @@ def degenerate(spec: Spec, scope: tuple[str, ...], rounding: Rounding) -> str | 
     if T.size > 1 and np.all(T == T.flat[0]):
         # every target the same: outputs or instances mixed up would give the same numbers
         return "every target is the same"
-    for i in range(X.shape[1]):
+    for i in range(X.shape[1] if spec.input_shape is None else 0):  # an image's pixels may well be opposite
         for j in range(i + 1, X.shape[1]):
             if np.all(X[:, j] == -X[:, i]):
                 # x_j = −x_i everywhere: their weights' gradients are opposite, a sign slip unseen
@@ -228,15 +229,15 @@ def degenerate(spec: Spec, scope: tuple[str, ...], rounding: Rounding) -> str | 
     last = len(spec.layers) - 1
     for n in range(len(X)):
         for l, layer in enumerate(spec.layers):
-            z, a = p.Z[l][n], p.A[l][n]
+            z, a = np.ravel(p.Z[l][n]), np.ravel(p.A[l][n])
             sums = [rounding(v) for v in z]
-            if len(set(sums)) < len(sums):
+            if layer_type(layer).scalar_steps and len(set(sums)) < len(sums):
                 # A tie: a mixed-up unit or a transposed weight would give the same numbers, unseen.
                 return f"instance {n + 1}: two units of layer {layer.name} have the same sum"
             act = activation_of(layer)
-            if act.on_kink(z):
+            if act.on_kink(z) or any(act.near_kink(v, 1e-9) for v in z):  # 0 up to float noise is the kink too
                 return f"instance {n + 1}: a sum of layer {layer.name} sits on the kink of {layer.activation}"
-            if act.is_saturated(p.Z[l][n : n + 1], p.A[l][n : n + 1], rounding, layer):
+            if act.is_saturated(p.Z[l][n : n + 1].reshape(1, -1), p.A[l][n : n + 1].reshape(1, -1), rounding, layer):
                 return f"instance {n + 1}: a {layer.activation} of layer {layer.name} saturates"
     layers = ([last] if "output-layer" in scope else []) + (list(range(last)) if "hidden-layers" in scope else [])
     asked = []
@@ -252,6 +253,8 @@ def degenerate(spec: Spec, scope: tuple[str, ...], rounding: Rounding) -> str | 
         asked += [(f"the total dL/dW of layer {spec.layers[l].name}", gW[l]) for l in layers]
         asked += [(f"the total dL/db of layer {spec.layers[l].name}", gb[l]) for l in layers
                   if gb[l] is not None and spec.layers[l].train_bias]
+    # Feature maps: pooling and ReLU route many gradients to exactly 0, which is what they teach.
+    asked = [(what, values) for what, values in asked if spec.input_shape is None]
     for what, values in asked:
         for g in np.ravel(values):
             if rounding(g) == 0:

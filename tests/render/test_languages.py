@@ -156,7 +156,7 @@ def untitled(preset: str):
     return dataclasses.replace(load_spec(preset), title="Beispiel", description="")
 
 
-@pytest.mark.parametrize("preset", ["two-two-two", "slp-identity", "svm-hinge"])
+@pytest.mark.parametrize("preset", ["two-two-two", "slp-identity", "svm-hinge", "cnn"])
 def test_german_worked_example_markdown(preset):
     d = derive(load_spec(preset))
     for notation in ("inout", "netout", "layer"):

@@ -18,6 +18,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from derive.core.layers import layer_type
 from derive.core.derivation import Derivation
 from derive.grade.answers import Quantity, catalogue
 
@@ -103,6 +106,8 @@ class Vocabulary:
             self._add(node.key, node.key)
         mazur = 0
         for l, layer in enumerate(spec.layers):
+            if not layer_type(layer).scalar_steps:
+                continue  # feature maps, normalizations: their keys and LaTeX names above are their spellings
             n = l + 1
             units = graph.layer_units[l]
             for j, (z, a) in enumerate(units):
@@ -187,9 +192,10 @@ class Vocabulary:
         if d.training is not None:
             trained = d.training.params
             for l, keys in enumerate(graph.layer_weights):
-                for i, row in enumerate(keys):
-                    for j, key in enumerate(row):
-                        self._record(Known(f"trained.{key}", key, "update", float(trained.W[l][i][j])))
+                array = np.array(keys, dtype=object)
+                for idx in (np.ndindex(array.shape) if array.size else ()):
+                    key = array[idx]
+                    self._record(Known(f"trained.{key}", key, "update", float(trained.W[l][idx])))
                 if graph.layer_bias[l] and trained.b[l] is not None:
                     for j, key in enumerate(graph.layer_bias[l]):
                         self._record(Known(f"trained.{key}", key, "update", float(trained.b[l][j])))
