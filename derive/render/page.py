@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import signal
+import threading
 from functools import cached_property
 from pathlib import Path
 
@@ -103,12 +105,43 @@ MAX_POWER_BITS = 100_000
 _WIDE_FIELD = re.compile(r"%[^a-zA-Z%]*\d{6,}|\{[^{}]*:[^{}]*\d{6,}[^{}]*\}")
 
 
+#: How long a user's template may take to write one page, in seconds (CPU time spent in the template).
+TEMPLATE_SECONDS = 60
+
+
+class _TimedTemplate(jinja2.Template):
+    """A user's template, stopped when writing it takes longer than :data:`TEMPLATE_SECONDS`.
+
+    The sandbox bounds what one expression allocates, not how many times a loop runs (``range(99999)``
+    inside ``range(99999)``); a timer on the process's CPU time (``SIGVTALRM``) stops it. The
+    outermost render sets the timer (the templates it includes or extends run inside it). Where no
+    timer can be set (not the main thread, or no such signal), the template runs unbounded.
+    """
+
+    def render(self, *args, **kwargs):
+        if (not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread()
+                or signal.getitimer(signal.ITIMER_VIRTUAL)[0]):
+            return super().render(*args, **kwargs)
+
+        def stop(signum, frame):
+            raise SecurityError(f"the template ran longer than {TEMPLATE_SECONDS} s (a loop too long?)")
+
+        previous = signal.signal(signal.SIGVTALRM, stop)
+        signal.setitimer(signal.ITIMER_VIRTUAL, TEMPLATE_SECONDS)
+        try:
+            return super().render(*args, **kwargs)
+        finally:
+            signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+            signal.signal(signal.SIGVTALRM, previous)
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     """Jinja's sandbox for a user's templates (``--templates``), which are code from outside: no attribute
     starting with an underscore, no Python internals, no changing derive's objects, ``range`` capped; and
     no string, list or number so large that making it exhausts the memory."""
 
     intercepted_binops = frozenset({"*", "**", "%"})
+    template_class = _TimedTemplate
 
     def call_binop(self, context, operator, left, right):
         if operator == "*":

@@ -82,3 +82,35 @@ def test_a_sandbox_refusal_names_the_template_file_and_line(tmp_path, capsys):
     assert exc.value.code == 2
     assert err == (f"derive: error: template error at {tmp_path / 'worked_example.md.j2'}:3: not allowed in a "
                    "template: access to attribute '__globals__' of 'function' object is unsafe.\n")
+
+
+def test_a_user_template_that_loops_too_long_is_stopped_with_one_line(tmp_path, capsys, monkeypatch):
+    """range(99999) inside range(99999) allocates nothing the sandbox refuses, but would run for hours."""
+    import signal
+
+    from derive.render import page
+
+    monkeypatch.setattr(page, "TEMPLATE_SECONDS", 0.5)
+    (tmp_path / "worked_example.md.j2").write_text('{% extends "builtin/worked_example.md.j2" %}\n'
+                                                   "{% block footer %}\n"
+                                                   "{% set r = range(99999) | list %}{% for i in r %}{% for j in r %}"
+                                                   "{% endfor %}{% endfor %}\n{% endblock %}\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["render", "two-two-two", "--templates", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert err.startswith(f"derive: error: template error at {tmp_path / 'worked_example.md.j2'}:3: not allowed in "
+                          "a template: the template ran longer than 0.5 s")
+    assert err.count("\n") == 1
+    assert signal.getitimer(signal.ITIMER_VIRTUAL) == (0.0, 0.0)  # the timer is put back
+    assert signal.getsignal(signal.SIGVTALRM) in (signal.SIG_DFL, None)
+
+
+def test_a_user_template_of_ordinary_length_is_not_stopped(tmp_path, monkeypatch):
+    from derive.pipeline import derive
+    from derive.render import page
+    from derive.spec.parse import load_spec
+
+    monkeypatch.setattr(page, "TEMPLATE_SECONDS", 30)
+    d = derive(load_spec("two-two-two"))
+    assert render(d, templates=tmp_path) == render(d)
