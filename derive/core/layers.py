@@ -488,8 +488,6 @@ class LayerNorm(BatchNorm):
     partial = "layers/norm.md.j2"
 
     def build(self, layer, l, previous, add):
-        from derive.core.ops import WeightedSum
-
         gamma, beta, eps = self._parameters(layer, l, add)
         F = len(previous)
         zs = [z.symbol for z in previous]
@@ -501,20 +499,8 @@ class LayerNorm(BatchNorm):
         var = add(f"{layer.name}_var", "var", expr=sp.Mul(sp.Rational(1, F), sp.Add(*squares, evaluate=False),
                                                            evaluate=False),
                   parents=tuple(z.key for z in previous) + (mean.key,), layer=l, index=(), op=Local())
-        hats, pre = [], []
-        for j, z in enumerate(previous):
-            expr = sp.Mul(sp.Add(z.symbol, sp.Mul(-1, mean.symbol, evaluate=False), evaluate=False),
-                          sp.Pow(sp.Add(var.symbol, eps.symbol, evaluate=False), sp.Rational(-1, 2), evaluate=False),
-                          evaluate=False)
-            hats.append(add(f"{layer.unit_key(j)}_hat", "hat", expr=expr, parents=(z.key, mean.key, var.key, eps.key),
-                            layer=l, index=(j,), op=Local()))
-            pre.append(add(f"{layer.unit_key(j)}_in", "in",
-                           expr=sp.Add(sp.Mul(gamma[j].symbol, hats[j].symbol, evaluate=False), beta[j].symbol,
-                                       evaluate=False),
-                           parents=(gamma[j].key, hats[j].key, beta[j].key), layer=l, index=(j,), op=WeightedSum()))
-        out = activate(layer, l, pre, add)
-        return Built(units=tuple((z.key, a.key) for z, a in zip(pre, out)),
-                     weights=(tuple(g.key for g in gamma),), bias=tuple(b.key for b in beta), outputs=out)
+        # the same normalized units as batch normalization's, with one mean and variance for every feature
+        return self._units(layer, l, previous, add, gamma, beta, eps, [mean] * F, [var] * F)
 
     def build_batch(self, layer, l, previous, adders):
         raise NotImplementedError("layernorm does not couple instances")

@@ -18,7 +18,7 @@ from sympy.printing.str import StrPrinter
 from derive.errors import UsageError
 from derive.i18n import _
 from derive.render.pictures import FILL, GRADIENT, INK, Line, Rect, Scene, Text, _overlap, plain
-from derive.render.printer import DEFAULT_DIGITS, DeriveLatexPrinter, as_factor, format_number, result, tex
+from derive.render.printer import DEFAULT_DIGITS, DeriveLatexPrinter, as_factor, format_number, result, terms, tex
 
 
 def latex_name(key: str) -> str:
@@ -157,15 +157,7 @@ class CircuitPage:
         return " = ".join(members) + " " + self.result(g[key])
 
     def terms(self, xs) -> str:
-        out = ""
-        for i, x in enumerate(xs):
-            if i == 0:
-                out = self.num(x)
-            elif x < 0:
-                out += f" - {self.num(-x)}"
-            else:
-                out += f" + {self.num(x)}"
-        return out
+        return terms(xs, self.num)
 
     def figure(self, role: str) -> str:
         if role not in self.figures:

@@ -26,7 +26,8 @@ from derive.i18n import _
 from derive.core.derivation import Derivation
 from derive.errors import UsageError
 from derive.render.escape import md_prose, md_text
-from derive.render.printer import DEFAULT_DIGITS, NOTATIONS, as_factor, format_number, node_names, result, substituted, tex
+from derive.render.printer import (DEFAULT_DIGITS, NOTATIONS, as_factor, format_number, node_names, result, substituted,
+                                   terms, tex)
 from derive.core.activations import activation_of
 from derive.core.layers import layer_type
 from derive.core.numbers import flat
@@ -330,15 +331,7 @@ class Page:
 
     def terms(self, xs) -> str:
         """Numbers added up: ``0.5 + 0.25 - 0.125`` (a negative one after the first as a subtraction)."""
-        out = ""
-        for i, x in enumerate(xs):
-            if i == 0:
-                out = self.num(x)
-            elif x < 0:
-                out += f" - {self.num(-x)}"
-            else:
-                out += f" + {self.num(x)}"
-        return out
+        return terms(xs, self.num)
 
     def value(self, num, key: str) -> str:
         """``= 16`` / ``\\approx 0.7319`` / ``= \\frac{1}{2}``: a node's value after its formula."""

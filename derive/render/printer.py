@@ -315,3 +315,17 @@ def tex(expr: sp.Expr, names: dict[sp.Symbol, str], values: dict | None = None, 
         exact: dict | None = None) -> str:
     """LaTeX of a SymPy expression in the given names, with ``values`` (and ``exact`` ones) substituted."""
     return DeriveLatexPrinter({"names": names, "values": values, "digits": digits, "exact": exact}).doprint(expr)
+
+
+def terms(xs, num) -> str:
+    """Numbers added up, each written by ``num``: ``0.5 + 0.25 - 0.125`` (a negative one after the first as
+    a subtraction)."""
+    out = ""
+    for i, x in enumerate(xs):
+        if i == 0:
+            out = num(x)
+        elif x < 0:
+            out += f" - {num(-x)}"
+        else:
+            out += f" + {num(x)}"
+    return out
