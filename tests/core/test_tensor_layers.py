@@ -255,3 +255,27 @@ x = [[[3, 1], [3, 2]]]
     (F.max_pool2d(X, 2).sum() * 2).backward()
     assert d.to_values()["instances"][0]["grad"]["inputs"] == X.grad[0].tolist()
     assert "tie" in d.checks["finite_differences"].note
+
+
+@pytest.mark.parametrize("dims, convention", [(1, "$x_{c,i}$: channel $c$, position $i$"),
+                                              (2, "$x_{c,i,j}$: channel $c$, row $i$, column $j$")])
+def test_the_page_names_the_input_indices_the_input_has(dims, convention):
+    """A 1-d input has positions, not rows and columns."""
+    from derive.render.page import render
+
+    text, _ = random_net(3, dims)
+    page = render(derive(spec_from(text)))
+    assert convention in page
+    assert page.count("$x_{c,i") == 1
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("dims", [1, 2])
+def test_random_tensor_networks_render_in_every_language(seed, dims):
+    """Shapes the presets don't have (a flatten of one or two units, 1-d maps) render, and every chain is true."""
+    from derive.render.page import render
+
+    text, _ = random_net(seed, dims)
+    d = derive(spec_from(text))
+    for lang in ("en", "de"):
+        assert render(d, lang=lang)
