@@ -223,7 +223,8 @@ class Dense(LayerType):
         size = read.integer(read.require(table, "size", f), f"{f}.size", 1, MAX_UNITS_PER_LAYER)
         activation, slope = read.activation(table, ctx)
         weights = read.matrix(read.require(table, "weights", f), f"{f}.weights", previous, size,
-                              f"{previous} rows, one per {ctx.source}; {size} columns, one per unit of layer {ctx.name}")
+                              f"{previous} row{'s' * (previous != 1)}, one per {ctx.source}; "
+                              f"{size} column{'s' * (size != 1)}, one per unit of layer {ctx.name}")
         bias, train_bias = read.bias(table, ctx, size, f"one per unit of layer {ctx.name}")
         symbol = read.weight_symbol(table, ctx)
         return Layer(name=ctx.name, size=size, activation=activation, weights=weights, bias=bias,
