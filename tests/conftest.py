@@ -53,7 +53,8 @@ OUTPUTS = {"sse": ALL, "half_sse": ALL, "mse": ALL, "bce": ["sigmoid", "softmax"
            "cross_entropy": ["softmax", "sigmoid"], "output": ["identity", "sigmoid", "tanh", "relu", "leaky_relu"]}
 
 
-def random_spec(loss: str, out: str, hidden: str, *, sizes=(3, 4, 3, 2), n_data=3, seed=0, mode="batch"):
+def random_spec(loss: str, out: str, hidden: str, *, sizes=(3, 4, 3, 2), n_data=3, seed=0, mode="batch",
+                training: str | None = None):
     rng = np.random.default_rng(seed)
     sizes = list(sizes)
     if loss == "output":
@@ -76,7 +77,7 @@ def random_spec(loss: str, out: str, hidden: str, *, sizes=(3, 4, 3, 2), n_data=
             lines.append(f"t = {json.dumps(np.round(rng.uniform(0, 1, sizes[-1]), 2).tolist())}")
         elif loss != "output":
             lines.append(f"t = {json.dumps(np.round(rng.normal(0, 1, sizes[-1]), 2).tolist())}")
-    lines += ["[training]", "learning_rate = 0.05", "epochs = 3", f'mode = "{mode}"']
+    lines += ["[training]", "learning_rate = 0.05", "epochs = 3", training or f'mode = "{mode}"']
     return spec_from("\n".join(lines))
 
 

@@ -27,7 +27,7 @@ from derive.core.derivation import Derivation
 from derive.errors import UsageError
 from derive.render.escape import md_prose, md_text
 from derive.render.printer import (DEFAULT_DIGITS, NOTATIONS, as_factor, format_number, node_names, result, substituted,
-                                   terms, tex)
+                                   instance_name, terms, tex)
 from derive.core.activations import activation_of
 from derive.core.layers import layer_type
 from derive.core.numbers import flat
@@ -684,7 +684,7 @@ class Page:
             target = line.target.replace("@", name)
             if line.target == "@" and after.updates > 1 and last:
                 # not the parameter after the epoch (`update.` in answers files): after the first of its updates
-                target, arrow = f"{name}^{{(1)}}", "&="
+                target, arrow = instance_name(name, 1), "&="
             rows.append(f"{target} {arrow} {formula}{numbers} {self.result(line.value, exact)}")
         return rows
 

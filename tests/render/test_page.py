@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import EXACT, ROOT, need, spec_from
+from conftest import EXACT, ROOT, need, random_spec, spec_from
 from derive.pipeline import derive
 from derive.errors import UsageError
 from derive.examples import EXAMPLES, generate
@@ -126,6 +126,11 @@ def test_every_formula_renders_in_katex(notation):
     items = []
     for preset in preset_names():
         items += formulas(render(derive(load_spec(preset)), notation=notation, views=("scalar", "matrix", "tape")))
+    # no preset takes mini-batches: the page names a parameter after the first of several updates θ⁽¹⁾
+    # (in the layer notation W^{[1](1)}_{11}, one superscript, not TeX's "double superscript" error)
+    mini = derive(random_spec("mse", "identity", "sigmoid", training='optimizer = "adam"\nbatch_size = 2'))
+    assert mini.after_step is not None and len(mini.after_step.rates) > 1
+    items += formulas(render(mini, notation=notation))
     assert len(items) > 100
     assert katex_errors(items) == []
 

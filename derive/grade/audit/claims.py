@@ -35,6 +35,8 @@ LABELS = {"instance", "instances", "epoch", "epochs", "step", "steps", "layer", 
           "question", "problem", "item", "round", "batch", "sample", "samples", "hidden", "inputs", "outputs"}
 MAX_WORDS = 4
 MAX_MATH = 6000
+#: An aligned block is read row by row: each row within MAX_MATH, the whole within MAX_ALIGNED.
+MAX_ALIGNED = 60_000
 
 
 @dataclass
@@ -141,9 +143,10 @@ def _math(piece: Piece, vocab: Vocabulary, r: Reading) -> None:
 
     text = piece.text
     r.numbers += _count_math_numbers(text)
-    if len(text) > MAX_MATH:
+    longest = max(map(len, text.split("\\\\"))) if len(text) <= MAX_ALIGNED else len(text)
+    if longest > MAX_MATH:
         r.skipped.append(_("line %(line)s: a formula of %(n)s characters (more than %(most)s)") % {
-            "line": piece.line, "n": len(text), "most": MAX_MATH})
+            "line": piece.line, "n": longest, "most": MAX_MATH})
         return
     if _depth(text) > 40:
         r.skipped.append(_("line %(line)s: a formula nested more than 40 levels deep") % {"line": piece.line})

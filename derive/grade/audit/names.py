@@ -170,8 +170,16 @@ class Vocabulary:
             self.aliases.setdefault(word, set()).add(graph.loss_key)
         self.matrices.setdefault("L", Ref((graph.loss_key,), shape=(1, 1), rows_are_instances=True))
         self.matrices.setdefault("X", Ref(xs, shape=(1, len(xs)), rows_are_instances=True))
-        for word in RATE_WORDS:
+        options = self._options()
+        for word in RATE_WORDS - {squash(symbol) for symbol in options}:  # RMSprop's α is no learning rate
             self.aliases.setdefault(word, set()).add("learning_rate")
+        for symbol in options:
+            self.aliases.setdefault(squash(symbol), set()).add(f"option:{symbol}")
+
+    def _options(self) -> dict[str, float]:
+        """The optimizer's options as the page writes them (``\\beta_1`` → 0.9), asked of its class."""
+        training = self.d.spec.training
+        return {} if training is None else {symbol: float(value) for symbol, value in training.optimizer.symbols()}
 
     # ------------------------------------------------------------------ numbers
 
@@ -202,6 +210,11 @@ class Vocabulary:
             for epoch, loss in enumerate(d.training.losses):
                 if epoch > 1:
                     self._record(Known(f"training.epoch{epoch}.L", graph.loss_key, "update", float(loss)))
+        if d.after_step is not None and len(d.after_step.rates) > 1:  # θ⁽¹⁾: after the first of the epoch's updates
+            for key, value in d.after_step.first_params.items():
+                self._record(Known(f"step1.{key}", key, "update", float(value)))
+        for symbol, value in self._options().items():
+            self._record(Known(f"training.{symbol}", f"option:{symbol}", "value", value))
         if d.spec.training is not None:
             self._record(Known("training.learning_rate", "learning_rate", "value", d.spec.training.learning_rate))
 
@@ -263,7 +276,11 @@ class Vocabulary:
         m = re.fullmatch(r"(?:new_|updated_)(.+)", code)
         if m:
             code, kind = m.group(1), ("update" if kind == "value" else kind)
+        step = self._after_step(code) if kind == "value" else None
         ref = self._plain(code)
+        if step is not None:
+            # θ⁽ᵏ⁾, a parameter after its k-th update (derive's pages); read as a layer's superscript too
+            return step if ref is None else Ref(tuple(sorted(set(step.nodes) | set(ref.nodes))))
         if ref is None:
             return None
         if kind == "value":
@@ -271,6 +288,26 @@ class Vocabulary:
         if "learning_rate" in ref.nodes:
             return None
         return Ref(ref.nodes, kind, ref.shape, ref.rows_are_instances)
+
+    def _after_step(self, text: str) -> Ref | None:
+        r"""``w_{11}^{(1)}``, ``W^{[1](1)}_{11}``: a parameter with an update count in its last superscript."""
+        if self.d.spec.training is None:
+            return None
+        m = re.fullmatch(r"(.+?)\^\{\s*\((\d+)\)\s*\}", text) or re.fullmatch(r"(.+?)\^\((\d+)\)", text)
+        if m:
+            base = m.group(1)
+        else:
+            m = re.fullmatch(r"(.+?)\^\{([^{}]*?\S)\s*(?:\\,)?\s*\((\d+)\)\}(.*)", text)
+            if not m:
+                return None
+            base = f"{m.group(1)}^{{{m.group(2)}}}{m.group(4)}"
+        ref = self._plain(base)
+        if ref is None or ref.shape is not None or not ref.nodes:
+            return None
+        nodes = self.d.graph.nodes
+        if not all(k in nodes and nodes[k].trainable for k in ref.nodes):
+            return None
+        return Ref(ref.nodes, "update")
 
     def _plain(self, text: str) -> Ref | None:
         if matrix_key(text) in self.matrices:

@@ -43,3 +43,23 @@ def test_no_false_alarm_on_derives_own_pages(case):
     assert report.checked > 50 and not report.skipped
     rejected = {" ".join(f.right.split()) for f in check_page(text, fmt).failures}
     assert {" ".join(f.written.split()) for f in report.findings} <= rejected
+
+
+#: Training the pages show differently: an optimizer's state lines, and θ⁽¹⁾ after the first of several updates.
+TRAININGS = ['optimizer = "adam"\nbatch_size = 2', 'optimizer = "momentum"\nmomentum = 0.9\nbatch_size = 1',
+             'optimizer = "rmsprop"\nbatch_size = 2', 'optimizer = "sgd"\nbatch_size = 2',
+             'optimizer = "nesterov"\nmomentum = 0.5']
+TRAINING_CASES = [(t, notation, fmt) for t in TRAININGS for notation in ("inout", "netout", "layer")
+                  for fmt in ("md", "tex", "html", "ipynb")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", TRAINING_CASES if os.environ.get("DERIVE_SWEEP") == "all"
+                         else random.Random(3).sample(TRAINING_CASES, 8), ids=lambda c: "-".join(c).replace("\n", ","))
+def test_no_false_alarm_on_pages_with_an_optimizer_and_mini_batches(case):
+    training, notation, fmt = case
+    d = derive(random_spec("mse", "identity", "sigmoid", seed=len(training), n_data=3, training=training))
+    text = render_files(d, fmt=fmt, notation=notation, pictures=False)[f"{d.spec.name}.{fmt}"]
+    report = audit(d, parse_document(text.encode(), f"page.{fmt}"))
+    assert [(f.line, f.written, f.verdict) for f in report.findings] == []
+    assert report.checked > 50 and not report.skipped
