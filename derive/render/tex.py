@@ -93,14 +93,63 @@ def _blocks(math: str) -> str:
     return re.sub(r"\(\s*\d+\s*\\times\s*\d+\s*\)", lambda m: "{" + m.group(0) + "}", math)
 
 
+#: An aligned block is a box TeX cannot break across pages: longer blocks are set as several, of at
+#: most this many rows each (a block of 36 update rows ran off the bottom of the page).
+ALIGNED_ROWS = 10
+_CONTINUES = re.compile(r"\s*&?\s*(?:=|\\approx|\\leftarrow|\\le|\\ge|<|>|\\quad|\+|-)")
+
+
+_DELIMITER = re.compile(r"\\(left|right)\s*(\\[{}]|\\[A-Za-z]+|[()\[\]|.])")
+
+
+def _breakable(math: str) -> str:
+    r"""``\left( … \right)`` as a group TeX cannot break inside; in a row too wide for the line, sized
+    delimiters instead (``\Bigl( … \Bigr)`` around a fraction, a sum or a root, plain ones otherwise),
+    between which TeX breaks after = + − and · as everywhere else."""
+    out, stack, pos = [], [], 0
+    for m in _DELIMITER.finditer(math):
+        side, delim = m.groups()
+        if side == "left":
+            out.append(math[pos:m.start()])
+            stack.append((len(out), delim))
+            out.append(None)  # the opening, sized once its content is known
+        elif stack:
+            k, opening = stack.pop()
+            inner = "".join(p for p in out[k + 1:] if p is not None) + math[pos:m.start()]
+            tall = any(t in inner for t in (r"\frac", r"\sum", r"\sqrt", r"\begin", r"\Big"))
+            size = ("\\Bigl", "\\Bigr") if tall else ("", "")
+            out[k] = "" if opening == "." else f"{size[0]}{opening}" + (" " if opening[-1:].isalpha() else "")
+            out.append(math[pos:m.start()])
+            out.append("" if delim == "." else f"{size[1]}{delim}" + (" " if delim[-1:].isalpha() else ""))
+        else:
+            return math  # unbalanced: leave it to TeX as written
+        pos = m.end()
+    if stack:
+        return math
+    out.append(math[pos:])
+    return "".join(out)
+
+
 def _display(math: str) -> str:
     """A display for ``\\fitdisplay``: the formula, and what to set instead when it is wider than
     the line: each row of an ``aligned`` block (or the formula) as display-style math in a paragraph
-    of its own, which TeX breaks after its relations and operators (=, +, −, ·) — never shrunk."""
+    of its own, which TeX breaks after its relations and operators (=, +, −, ·) — never shrunk.
+    An aligned block of more than :data:`ALIGNED_ROWS` rows becomes several displays, so pages can break."""
     math = checked_math(math).strip()
     m = re.fullmatch(r"\\begin\{aligned\}(.*)\\end\{aligned\}", math, flags=re.S)
     rows = _top_level(m.group(1), "\\\\") if m else [math]
-    broken = "".join("\\fitrow{" + _blocks(" ".join("".join(_top_level(row, "&")).split())) + "}"
+    rows = [row for row in rows if row.strip()]
+    if len(rows) > ALIGNED_ROWS:
+        size = -(-len(rows) // -(-len(rows) // ALIGNED_ROWS))  # as even as the pieces can be
+        pieces = [[]]
+        for row in rows:  # cut only where a new chain starts: a row "&= c" continues the row before
+            if len(pieces[-1]) >= size and not _CONTINUES.match(row):
+                pieces.append([])
+            pieces[-1].append(row)
+        if len(pieces) > 1:
+            return "".join(_display("\\begin{aligned}" + " \\\\\n".join(r.strip() for r in piece) + "\n\\end{aligned}")
+                           for piece in pieces)
+    broken = "".join("\\fitrow{" + _breakable(_blocks(" ".join("".join(_top_level(row, "&")).split()))) + "}"
                      for row in rows if row.strip())
     return "\\fitdisplay{" + math + "}{" + broken + "}"
 
@@ -149,8 +198,11 @@ def _table(rows) -> str:
     spec = "".join("X" if w else "l" for w in wide)
     env = "tabularx" if any(wide) else "tabular"
     width = "{\\linewidth}" if any(wide) else ""
-    return "\n".join([r"\begin{center}\small", f"\\begin{{{env}}}{width}{{{spec}}}", *head, *lines,
-                      r"\bottomrule", f"\\end{{{env}}}", r"\end{center}"])
+    if env == "tabularx":  # as wide as the line already
+        return "\n".join([r"\begin{center}\small", f"\\begin{{{env}}}{width}{{{spec}}}", *head, *lines,
+                          r"\bottomrule", f"\\end{{{env}}}", r"\end{center}"])
+    return "\n".join([r"\begin{center}\small\fittable{%", f"\\begin{{{env}}}{{{spec}}}", *head, *lines,
+                      r"\bottomrule", f"\\end{{{env}}}}}", r"\end{center}"])
 
 
 # --------------------------------------------------------------------------- PDF

@@ -32,8 +32,8 @@ def test_blocks():
     md = "# Title\n\n## Forward pass\n\n$$\n\\begin{aligned}\na &= 1\n\\end{aligned}\n$$\n\n| a | b |\n|---|---|\n| $1$ | 2 |\n"
     assert markdown_to_latex(md) == (
         "\n\\section*{Forward pass}\n\n\\fitdisplay{\\begin{aligned}\na &= 1\n\\end{aligned}}{\\fitrow{a = 1}}\n\n"
-        "\\begin{center}\\small\n\\begin{tabular}{ll}\n\\toprule\n\\textbf{a} & \\textbf{b} \\\\\n\\midrule\n"
-        "$1$ & 2 \\\\\n\\bottomrule\n\\end{tabular}\n\\end{center}\n")
+        "\\begin{center}\\small\\fittable{%\n\\begin{tabular}{ll}\n\\toprule\n\\textbf{a} & \\textbf{b} \\\\\n"
+        "\\midrule\n$1$ & 2 \\\\\n\\bottomrule\n\\end{tabular}}\n\\end{center}\n")
 
 
 def test_fragment_is_the_body_only(two_two_two):
@@ -55,8 +55,19 @@ def pdflatex_ok(tex: str, tmp_path, name: str) -> None:
 @pytest.mark.parametrize("preset", network_presets())
 @pytest.mark.parametrize("notation", NOTATIONS)
 def test_presets_compile_with_pdflatex(preset, notation, tmp_path):
-    pdflatex_ok(render(derive(load_spec(preset)), fmt="tex", notation=notation, views=("scalar", "matrix", "tape")),
-                tmp_path, preset)
+    """Every preset in every notation compiles, and nothing of it lies beyond the page's edge or in its
+    footer (svm-hinge's hinge rows in ``\\left( … \\right)`` and slp-identity's table of 11 columns did)."""
+    need(shutil.which("pdflatex") is not None, "pdflatex is not installed")
+    pdf = render(derive(load_spec(preset)), fmt="pdf", notation=notation, views=("scalar", "matrix", "tape"))
+    assert off_the_page(pdf, tmp_path) == []
+
+
+def test_a_too_wide_row_breaks_inside_its_brackets():
+    from derive.render.tex import _breakable
+
+    assert _breakable(r"a = \left(1 + \left(-0.7\right) x\right) \cdot \left[\frac{1}{2} + y\right]") == (
+        r"a = (1 + (-0.7) x) \cdot \Bigl[\frac{1}{2} + y\Bigr]")
+    assert _breakable(r"\left(1 + x") == r"\left(1 + x"  # unbalanced: as written
 
 
 def test_every_activation_and_exact_arithmetic_compile(tmp_path):
@@ -152,24 +163,77 @@ def test_a_twelve_unit_layer_compiles_in_every_view(tmp_path):
     need(shutil.which("pdflatex") is not None, "pdflatex is not installed")
     d = derive(wide_spec(12))
     tex = render(d, fmt="tex", views=("scalar", "matrix", "tape"))
-    assert "\\resizebox" not in tex and "\\scalebox" not in tex
+    body = tex.split("\\begin{document}")[1]  # (the preamble's \\fittable may scale a table, never math)
+    assert "\\resizebox" not in body and "\\scalebox" not in body
+    assert not re.search(r"\\fittable\{[^}]*\\fitdisplay", body)
     pdf = render(d, fmt="pdf", views=("scalar", "matrix", "tape"))
     assert "h_{12}" in tex and "Type 3" not in pdf_tool("pdffonts", pdf, tmp_path)
     assert not off_the_page(pdf, tmp_path)
 
 
 def off_the_page(pdf: bytes, tmp_path) -> list[str]:
-    """The words of a PDF that lie (partly) beyond its pages' right edge (where a reader never sees them)."""
+    """The words of a PDF that lie (partly) beyond its pages' right edge, or run down into the footer
+    beside the page number (pdftotext drops what lies below the page: a box too tall to break shows
+    as its last rows over the page number, the rest is lost)."""
     need(shutil.which("pdftotext") is not None, "pdftotext is not installed (poppler-utils)")
     (tmp_path / "doc.pdf").write_bytes(pdf)
     xml = subprocess.run(["pdftotext", "-bbox", str(tmp_path / "doc.pdf"), "-"], capture_output=True, text=True,
                          check=True).stdout
     out = []
-    for page in re.finditer(r'<page width="([\d.]+)"(.*?)</page>', xml, flags=re.S):
+    pages = re.finditer(r'<page width="([\d.]+)" height="([\d.]+)"(.*?)</page>', xml, flags=re.S)
+    for number, page in enumerate(pages, start=1):
         width = float(page.group(1))
-        out += [w for x, w in re.findall(r'<word xMin="[\d.]+" yMin="[\d.]+" xMax="([\d.]+)"[^>]*>([^<]*)<', page.group(2))
-                if float(x) > width]
+        words = [(float(top), float(x), float(y), w) for top, x, y, w in re.findall(
+            r'<word xMin="[\d.]+" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)<', page.group(3))]
+        footer = max((top for top, _, _, w in words if w == str(number)), default=float(page.group(2)))
+        out += [w for top, x, y, w in words if x > width or (y > footer and w != str(number))]
     return out
+
+
+def test_a_long_aligned_block_breaks_across_pages(tmp_path):
+    """Adam's update of 9 parameters with mini-batches is 54 rows in one aligned block, a box TeX cannot
+    break: it ran into the page number and its last 12 rows were lost. The writer now cuts such blocks."""
+    need(shutil.which("pdflatex") is not None, "pdflatex is not installed")
+    d = derive(spec_from(MINI_BATCH))
+    tex = render(d, fmt="tex", notation="layer")
+    pdf = render(d, fmt="pdf", notation="layer")
+    assert not off_the_page(pdf, tmp_path)
+    text = pdf_tool("pdftotext", pdf, tmp_path)
+    # every parameter's θ⁽¹⁾ row (W^{[l](1)}_{jk}, b^{[l](1)}_{j}) is on some page: 9, not 7
+    assert len(re.findall(r"\[[12]\]\(1\)", text)) == len(d.after_step.first_params) == 9
+    assert tex.count("\\fitdisplay{\\begin{aligned}") > 3
+
+
+MINI_BATCH = """
+name = "mb"
+[network]
+inputs = 2
+loss = "mse"
+[[network.layers]]
+size = 2
+activation = "sigmoid"
+weights = [[0.1, 0.2], [0.3, -0.4]]
+bias = [0.1, -0.1]
+[[network.layers]]
+size = 1
+activation = "identity"
+weights = [[0.5], [-0.6]]
+bias = [0.2]
+[[data]]
+x = [1.0, 2.0]
+t = [0.5]
+[[data]]
+x = [-1.0, 0.5]
+t = [0.0]
+[[data]]
+x = [0.3, 0.3]
+t = [1.0]
+[training]
+optimizer = "adam"
+learning_rate = 0.1
+batch_size = 2
+epochs = 2
+"""
 
 
 def test_the_margin_check_can_fail(tmp_path):
