@@ -169,6 +169,27 @@ class LayerType:
                      else N_("a %(name)s unit sits at its kink (z = 0)")), {"name": act.name})
         return None
 
+    # -- classic mistakes (derive.grade.mistakes asks these; a layer without the slip answers None or {})
+
+    def one_path(self, layer, graph, node, children: list) -> tuple[str, list] | None:
+        """The missing-path slip at ``node`` (a node this layer takes in, or one of its own parameters), whose
+        gradient sums over several of this layer's nodes ``children`` (keys): (what was missed, the children
+        a student who counts one path keeps), or None when the layer has no such slip there."""
+        return None
+
+    def one_path_words(self, layer, aspect: str) -> str:
+        """The words of the missing-path slip ``aspect`` (from :meth:`one_path`) in this layer."""
+        raise NotImplementedError
+
+    def swapped(self, layer, weights: tuple) -> dict[str, str]:
+        """The weights a student reads the wrong way round: weight key → the key whose value they use there
+        (a square matrix transposed); {} when the layer's weights have no such reading."""
+        return {}
+
+    def swapped_words(self, layer, backward: bool) -> str:
+        """The words of :meth:`swapped`, in the backward pass or the forward pass."""
+        raise NotImplementedError
+
     # -- the notebook (its NumPy code, written apart from forward/backward; helpers in notebook.py.j2)
 
     def code_forward(self, layer, prev: str) -> str:
@@ -287,6 +308,28 @@ class Dense(LayerType):
             word = "net" if node.role == "in" else "out"
             return rf"\mathrm{{{word}}}_{{{base}_{{{sub}}}}}"
         return rf"{base}_{{{sub}}}^{{\mathrm{{{node.role}}}}}"
+
+    def one_path(self, layer, graph, node, children):
+        """A unit feeding every unit of the layer: the path to the unit of its own index (else the first) kept."""
+        if graph[node].role in ("weight", "bias"):
+            return None
+        same = [c for c in children if graph[c].index[:1] == graph[node].index[:1]]
+        return "input", same[:1] or children[:1]
+
+    def one_path_words(self, layer, aspect):
+        return _("a missing path: a unit that feeds several others gets its gradient as the sum over all of "
+                 "them, and only one path was counted (into layer %(name)s)") % {"name": layer.name}
+
+    def swapped(self, layer, weights):
+        if len(weights) != len(weights[0]):
+            return {}
+        return {key: weights[j][i] for i, row in enumerate(weights) for j, key in enumerate(row)}
+
+    def swapped_words(self, layer, backward):
+        if backward:
+            return _("the weight matrix of layer %(name)s read transposed in the backward pass (w_ji used for "
+                     "w_ij)") % {"name": layer.name}
+        return _("the weights of layer %(name)s read transposed (w_ji used for w_ij)") % {"name": layer.name}
 
     def forward(self, layer, W, b, a_prev):
         z = a_prev @ W + (b if b is not None else 0.0)
@@ -444,6 +487,17 @@ class BatchNorm(LayerType):
         # the three paths into z^(n): through x̂^(n) directly, through σ² and through μ (their sums over the batch)
         d_prev = (N * dhat - dhat.sum(axis=0) - hat * (dhat * hat).sum(axis=0)) / (N * np.sqrt(var + layer.eps))
         return dZ, (dZ * hat)[:, None, :], dZ.copy(), d_prev
+
+    def one_path(self, layer, graph, node, children):
+        """An input z of the normalization reaches the loss through x̂, μ and σ²: the slip keeps x̂'s path alone
+        (μ and σ² taken for constants). Its γ has no slip of the kind: {} (no square matrix to transpose either)."""
+        hats = [c for c in children if graph[c].role == "hat"]
+        return ("statistics", hats) if graph[node].role not in ("weight", "bias") and hats else None
+
+    def one_path_words(self, layer, aspect):
+        return _("the mean and variance of layer %(name)s treated as constants: ∂L/∂z of a normalized input has "
+                 "three terms, through x̂, through σ² and through μ, and only the one through x̂ was counted") % {
+            "name": layer.name}
 
     def weight_shape(self, layer, previous):
         return (1, layer.size)  # the one row γ
@@ -928,6 +982,44 @@ class Conv(_Windowed):
 
     def _letters(self):
         return _LETTERS[:self.dims], _KLETTERS[:self.dims]
+
+    def one_path(self, layer, graph, node, children):
+        """A kernel weight or bias used at every position: one position kept (the first). An input entry under
+        several windows: per output channel, the window where it sits under the kernel's first weight kept (the
+        first window holding it near the far edges)."""
+        if graph[node].role in ("weight", "bias"):
+            return "shared", children[:1]
+        kept = {}
+        for c in children:
+            parents = graph[c].parents
+            offset = graph[parents[parents.index(node) - 1]].index[2:]  # the weight that touched the entry
+            channel = graph[c].index[0]
+            if channel not in kept or (not any(offset) and any(kept[channel][1])):
+                kept[channel] = (c, offset)
+        return "input", [c for c, _offset in kept.values()]
+
+    def one_path_words(self, layer, aspect):
+        if aspect == "shared":
+            return _("the gradient of a weight or bias of layer %(name)s taken at one position only: the kernel "
+                     "slides over the whole map, and a weight's gradient is the sum over every position it "
+                     "touched") % {"name": layer.name}
+        return _("a missing path in layer %(name)s: an entry of its input lies in several windows of the kernel, "
+                 "and its gradient is the sum over all of them; only one window was counted") % {"name": layer.name}
+
+    def swapped(self, layer, weights):
+        """The kernel rotated by 180° (the conv analogue of a transposed matrix: convolution for correlation)."""
+        keys = np.array(weights, dtype=object)
+        flipped = keys[(slice(None), slice(None)) + (slice(None, None, -1),) * self.dims]
+        return {k: f for k, f in zip(keys.flat, flipped.flat) if k != f}
+
+    def swapped_words(self, layer, backward):
+        if backward:
+            return _("the kernel of layer %(name)s slid over the gradients unflipped in the backward pass: an "
+                     "input entry's gradient takes each window's gradient times the weight that touched the entry, "
+                     "a full convolution with the kernel rotated by 180°") % {"name": layer.name}
+        return _("the kernel of layer %(name)s flipped (rotated by 180°) in the forward pass: the layer "
+                 "cross-correlates, as PyTorch computes it, where a textbook convolution flips the kernel") % {
+            "name": layer.name}
 
     def code_forward(self, layer, prev):
         n = layer.name

@@ -336,12 +336,16 @@ def _explain(d: Derivation, known: dict[str, Quantity], verdicts: list[Verdict],
             names = ", ".join(n.split(".", 1)[1] if n.startswith(q.table + ".") else n for n in upstream)
             v.diagnosis = _("follows correctly from your wrong answer for %(names)s") % {"names": names}
             continue
-        matches = [(abs(v.given_value - alt), explanation) for label, explanation, values in alternatives
+        matches = [(abs(v.given_value - alt), explanation, values) for label, explanation, values in alternatives
                    if (alt := values.get(q.name)) is not None and not tol.allows(alt, q.value)
                    and tol.allows(v.given_value, alt) and not _contradicted(values, known, given, wrong, tol)]
         if not matches:
             v.diagnosis = _slip(v, tol)
             continue
+        # a mistake that would also have changed answers the student got right explains less: the others first
+        likelier = [(err, text) for err, text, values in matches if not _contradicted(values, known, given, wrong, tol,
+                                                                                      kinds=("value", "grad"))]
+        matches = likelier or [(err, text) for err, text, _values in matches]
         # the closest mistake; every other one that explains the number as well is named too
         best = min(m[0] for m in matches)
         tied = [text for err, text in matches if err <= best + 1e-9 * abs(v.given_value) + 1e-300]
@@ -349,16 +353,19 @@ def _explain(d: Derivation, known: dict[str, Quantity], verdicts: list[Verdict],
 
 
 def _contradicted(values: dict[str, float], known: dict[str, Quantity], given: dict[str, float], wrong: set,
-                  tol: Tolerance) -> bool:
+                  tol: Tolerance, kinds: tuple[str, ...] = ("value",)) -> bool:
     """Whether the student's own right values of the forward pass and the loss (the errors y − t
     among them) rule the mistake out: it would have changed them, and they are right.
 
     So "the error written t − y" is named only when the student's errors are flipped too (or not
-    given); a gradient alone with the wrong sign is "the sign is flipped" in that number.
+    given); a gradient alone with the wrong sign is "the sign is flipped" in that number. With ``kinds``
+    = ("value", "grad") the student's right gradients count too: among the mistakes that give a wrong
+    number, those that leave the student's right answers right are named first (a kernel weight's
+    gradient taken at one position where a missing path higher up would give the same number).
     """
     for name, value in given.items():
         q = known[name]
-        if q.kind != "value" or name in wrong:
+        if q.kind not in kinds or name in wrong:
             continue
         alt = values.get(name)
         if alt is not None and not tol.allows(value, alt) and not tol.allows(alt, q.value):
@@ -411,6 +418,17 @@ def slip_of(v: Verdict, tol: Tolerance) -> tuple[str, str]:
 # --------------------------------------------------------------------------- dependencies
 
 
+def _table_of(d: Derivation, table: str, key: str) -> str:
+    """The table a quantity of an instance's step is named in: the instance's, or ``batch`` for a batch statistic."""
+    return "batch" if d.batch is not None and d.graph[key].role in ("mean", "var") else table
+
+
+def _batch_name(d: Derivation, key: str) -> str:
+    """The answers-file name of the gradient of a node of the batch-wide graph (``instance2.dL/dbn1_hat``)."""
+    node = d.batch.graph[key]
+    return f"instance{node.instance}.dL/d{node.base}" if node.instance is not None else f"batch.dL/d{key}"
+
+
 def inputs_of(d: Derivation, q: Quantity) -> list[str]:
     """The names of the quantities this one is computed from, in one step."""
     graph, table = d.graph, q.table
@@ -420,10 +438,14 @@ def inputs_of(d: Derivation, q: Quantity) -> list[str]:
         out = []
         for t in d.steps.steps[q.node].terms:
             if t.child != graph.loss_key:
-                out.append(f"{table}.dL/d{t.child}")
+                out.append(f"{_table_of(d, table, t.child)}.dL/d{t.child}")
             out += [f"{table}.{graph.by_symbol[s].key}" for s in t.local.free_symbols
                     if graph.by_symbol[s].expr is not None]
         return out
+    if q.kind == "batch_grad":  # a batch statistic's gradient: the sum over every instance's normalized values
+        return [_batch_name(d, t.child) for t in d.batch.steps.steps[q.node].terms]
+    if q.kind == "batch_value":
+        return [_batch_name(d, p).replace("dL/d", "") for p in d.batch.graph[q.node].parents]
     if q.kind == "total_grad":
         return [f"instance{n + 1}.dL/d{q.node}" for n in range(len(d.instances))]
     if q.kind == "total_loss":
@@ -449,10 +471,21 @@ def recompute(d: Derivation, q: Quantity, given: dict[str, float]) -> float | No
             return float(node.expr.xreplace(env))
         total = 0.0
         for t in d.steps.steps[q.node].terms:
-            upstream = 1.0 if t.child == graph.loss_key else given.get(f"{table}.dL/d{t.child}", num.grad[t.child])
+            upstream = 1.0 if t.child == graph.loss_key else given.get(f"{_table_of(d, table, t.child)}.dL/d{t.child}",
+                                                                       num.grad[t.child])
             env = {s: sp.Float(value_of(graph.by_symbol[s].key)) for s in t.local.free_symbols}
             total += upstream * float(t.local.xreplace(env))
         return total
+    if q.kind == "batch_value":
+        b = d.batch
+        node = b.graph[q.node]
+        env = {b.graph[p].symbol: sp.Float(given.get(_batch_name(d, p).replace("dL/d", ""), b.numbers.value[p]))
+               for p in node.parents}
+        return float(node.expr.xreplace(env))
+    if q.kind == "batch_grad":
+        b = d.batch
+        return sum(given.get(_batch_name(d, t.child), b.numbers.grad[t.child]) * b.numbers.local[(t.child, q.node)]
+                   for t in b.steps.steps[q.node].terms)
     if q.kind in ("total_grad", "total_loss"):
         key = "L" if q.kind == "total_loss" else f"dL/d{q.node}"
         parts = [given.get(f"instance{n + 1}.{key}", num.loss if q.kind == "total_loss" else num.grad[q.node])

@@ -2,9 +2,10 @@
 
 A :class:`Mistake` re-derives the example as a student who made that slip would have, and
 returns the numbers of every quantity of the answers catalogue under it; `derive check` names
-the mistake whose numbers match a wrong answer. A mistake asks the activation, loss and
+the mistake whose numbers match a wrong answer. A mistake asks the activation, loss, layer and
 optimizer classes what it needs (whether an activation has a derivative factor, whether a
-loss is squared, how the optimizer steps); it never compares their names.
+loss is squared, which path a student keeps in a layer and which weights they read the wrong way
+round, how the optimizer steps); it never compares their names.
 
 Adding a mistake is one class and one :func:`register` line (see docs/extending.md).
 """
@@ -17,8 +18,9 @@ from typing import ClassVar, Iterator
 import numpy as np
 
 from derive.core.activations import activation_of
+from derive.core.layers import layer_type
 from derive.core.derivation import Derivation
-from derive.core.numbers import Numbers, backward, round_to
+from derive.core.numbers import Numbers, backward, instance_view, round_to
 from derive.i18n import _
 
 #: (label, explanation, per-instance numbers, options of :func:`quantity_values`) of one model of a mistake.
@@ -40,6 +42,11 @@ def quantity_values(d: Derivation, nums: list[Numbers], *, scale: float | None =
         for key, g in num.grad.items():
             if key != graph.loss_key:
                 values[f"{table}.dL/d{key}"] = g
+    if d.batch is not None and nums:  # the batch statistics and their gradients: every instance's view holds them
+        for node in graph.nodes.values():
+            if node.role in ("mean", "var"):
+                values[f"batch.{node.key}"] = nums[0].value[node.key]
+                values[f"batch.dL/d{node.key}"] = nums[0].grad[node.key]
     scale = d.scale if scale is None else scale
     total = {p.key: scale * sum(num.grad[p.key] for num in nums) + d.reg_grad[p.key] for p in graph.parameters}
     if len(nums) > 1:
@@ -69,12 +76,6 @@ class Mistake:
         raise NotImplementedError
 
 
-#: With a layer that couples the instances (batch normalization), the models that re-run one instance's backward
-#: pass with a local derivative changed (missing-path, no-derivative, transposed-backward, updated-weights) are
-#: left out: an instance's steps alone do not carry the batch statistics' gradients, which sum over the batch.
-COUPLED = "models re-running one instance's backward pass are left out"
-
-
 class Reduction(Mistake):
     """The instances summed where the loss averages them, or the other way round."""
 
@@ -90,30 +91,94 @@ class Reduction(Mistake):
             yield ("reduction", text % {"reduction": f'"{reduction}"'}, nums, {"scale": other})
 
 
+def redo(d: Derivation, change) -> list[Numbers]:
+    """Every instance's numbers with the backward pass redone after ``change(graph, steps, local)`` edited the local
+    derivatives ``local`` (a dict it may change) of a graph: each instance graph in turn, or, with a layer that
+    couples the instances (batch normalization), the batch-wide graph once, then each instance's view of it, so the
+    batch statistics' gradients, which sum over the batch, carry the slip too."""
+    if d.batch is None:
+        out = []
+        for num in d.instances:
+            local = dict(num.local)
+            change(d.graph, d.steps, local)
+            out.append(with_grads(num, backward(d.steps, local, 1.0)))
+        return out
+    b = d.batch
+    local = dict(b.numbers.local)
+    change(b.graph, b.steps, local)
+    num = Numbers(value=b.numbers.value, local=local, grad=backward(b.steps, local, 1.0))
+    return [instance_view(b.steps, num, d.steps, n) for n in range(1, len(b.rows) + 1)]
+
+
+def working_graph(d: Derivation) -> tuple:
+    """(graph, steps) the backward pass of a mistake is redone on: the instance graph, or the batch-wide one."""
+    return (d.graph, d.steps) if d.batch is None else (d.batch.graph, d.batch.steps)
+
+
+def weight_edges(graph, steps, local):
+    """The edges (child, node) whose local derivative is a weight (∂z/∂a of a weighted sum, ∂(γx̂ + β)/∂x̂), with
+    that weight's key: the edges a slip with the weights changes in the backward pass."""
+    for (child, node) in local:
+        if graph[node].role in ("weight", "bias"):
+            continue
+        weight = graph.by_symbol.get(steps.local[(child, node)])
+        if weight is not None and weight.role == "weight":
+            yield child, node, weight.key
+
+
+def downward(sites: dict) -> Iterator[tuple]:
+    """For each slip site (layer, …) from the output down: (the site, every site at it or below it). A student who
+    makes a slip at one layer most likely makes it again below; a slip made at one layer only is found there, and
+    the answers below it then follow from the wrong ones (the judge's first wrong step)."""
+    for site in sorted(sites, key=lambda s: -s[0]):
+        yield site, [s for s in sites if s[0] < site[0] or s == site]
+
+
 class MissingPath(Mistake):
-    """Only one path counted where a unit feeds several others."""
+    """Only one path counted where a node feeds several others of one layer; the layer type says which path a
+    student keeps (dense: the unit of the same index; a convolution: one window, or one position of a shared
+    weight; a normalization: the path through x̂ alone, its mean and variance taken for constants)."""
 
     name = "missing-path"
 
+    @staticmethod
+    def sites(d, graph, steps) -> dict[tuple[int, str], dict[str, list]]:
+        """(layer, aspect) → {node: the children whose paths the slip drops}."""
+        sites: dict[tuple[int, str], dict[str, list]] = {}
+        for key, step in steps.steps.items():
+            if len(step.terms) < 2:
+                continue
+            node, terms = graph[key], {t.child for t in step.terms}
+            groups: dict[tuple, list[str]] = {}
+            for c in graph.children[key]:
+                child = graph[c]
+                if c in terms and child.layer is not None:  # per layer (and per instance, for a shared parameter)
+                    groups.setdefault((child.layer, child.instance if node.instance is None else None), []).append(c)
+            for (m, _n), group in groups.items():
+                if len(group) < 2 or (node.layer == m and node.role not in ("weight", "bias")):
+                    continue  # a layer's own inner nodes (a softmax's sums, a batch mean) are not a path slip
+                layer = d.spec.layers[m]
+                answer = layer_type(layer).one_path(layer, graph, key, group)
+                if answer is not None:
+                    aspect, kept = answer
+                    sites.setdefault((m, aspect), {})[key] = [c for c in group if c not in kept]
+        return sites
+
     def models(self, d):
-        graph, steps = d.graph, d.steps
-        if d.coupled:  # re-running one instance's backward pass alone misses the batch's (see COUPLED)
-            return
-        if not any(len(s.terms) > 1 and graph[k].role in ("out", "input") for k, s in steps.steps.items()):
-            return
+        graph, steps = working_graph(d)
+        sites = self.sites(d, graph, steps)
 
-        def one_path(num):
-            grad = {}
-            for key, step in steps.steps.items():
-                terms = step.terms
-                if len(terms) > 1 and graph[key].role in ("out", "input"):
-                    same = [t for t in terms if graph[t.child].index[:1] == graph[key].index[:1]]
-                    terms = same[:1] or terms[:1]
-                grad[key] = 1.0 if not terms else sum(grad[t.child] * num.local[(t.child, key)] for t in terms)
-            return with_grads(num, grad)
+        def one_path(graph, steps, local, chosen):
+            for site in chosen:
+                for node, dropped in sites[site].items():
+                    for c in dropped:
+                        local[(c, node)] = 0.0
 
-        yield ("missing-path", _("a missing path: a unit that feeds several others gets its gradient as the sum over "
-                                 "all of them, and only one path was counted"), [one_path(n) for n in d.instances], {})
+        for (m, aspect), chosen in downward(sites):
+            layer = d.spec.layers[m]
+            yield (f"missing-path-{layer.name}" + ("" if aspect in ("input", "statistics") else f"-{aspect}"),
+                   layer_type(layer).one_path_words(layer, aspect),
+                   redo(d, lambda g, s, local, chosen=chosen: one_path(g, s, local, chosen)), {})
 
 
 class NoDerivative(Mistake):
@@ -122,25 +187,22 @@ class NoDerivative(Mistake):
     name = "no-derivative"
 
     def models(self, d):
-        graph, steps = d.graph, d.steps
-        if d.coupled:  # see COUPLED
-            return
-        for l, layer in enumerate(d.spec.layers):
-            if not activation_of(layer).has_derivative_factor:
-                continue
-            units = graph.layer_units[l]
+        sites = {(l,): l for l, layer in enumerate(d.spec.layers)
+                 if layer_type(layer).activated and activation_of(layer).has_derivative_factor}
 
-            def no_derivative(num, units=units):
-                local = dict(num.local)
-                for j, (z, a) in enumerate(units):
-                    for i, (z2, _a) in enumerate(units):
-                        if (a, z2) in local:
-                            local[(a, z2)] = 1.0 if i == j else 0.0
-                return with_grads(num, backward(steps, local, 1.0))
+        def no_derivative(graph, steps, local, layers):
+            for (child, node) in local:
+                a, z = graph[child], graph[node]
+                if a.role == "out" and z.role == "in" and a.layer == z.layer and a.layer in layers:
+                    local[(child, node)] = 1.0 if a.index == z.index else 0.0
 
+        for (l,), chosen in downward(sites):
+            layer = d.spec.layers[l]
+            layers = {s[0] for s in chosen}
             yield (f"no-derivative-{layer.name}", _("the activation's derivative left out in layer %(name)s: "
                                                     "∂L/∂z needs the factor f'(z) of %(activation)s")
-                   % {"name": layer.name, "activation": layer.activation}, [no_derivative(n) for n in d.instances], {})
+                   % {"name": layer.name, "activation": layer.activation},
+                   redo(d, lambda g, s, local, layers=layers: no_derivative(g, s, local, layers)), {})
 
 
 class Signs(Mistake):
@@ -175,38 +237,38 @@ class FactorTwo(Mistake):
 
 
 class Transposed(Mistake):
-    """Square weight matrices read transposed, in the backward pass or in the forward pass."""
+    """Weights read the wrong way round, in the backward pass or in the forward pass; the layer type says how
+    (a square weight matrix transposed; a convolution's kernel rotated by 180°, convolution for correlation;
+    none for a batch normalization's γ)."""
 
     name = "transposed"
 
     def models(self, d):
-        graph, steps, spec = d.graph, d.steps, d.spec
-        square = [l for l, layer in enumerate(spec.layers) if len(layer.weights) == layer.size]
-        if not square:
-            return
+        spec, graph = d.spec, d.graph
+        sites = {}
+        for l, layer in enumerate(spec.layers):
+            swap = layer_type(layer).swapped(layer, graph.layer_weights[l]) if graph.layer_weights[l] else {}
+            if swap:
+                sites[(l,)] = swap
 
-        def transposed_backward(num):
-            local = dict(num.local)
-            for l in square:
-                keys = graph.layer_weights[l]
-                prev = graph.input_keys if l == 0 else [a for _, a in graph.layer_units[l - 1]]
-                for j, (z, _) in enumerate(graph.layer_units[l]):
-                    for i, a in enumerate(prev):
-                        if (z, a) in local:
-                            local[(z, a)] = d.params[keys[j][i]]
-            return with_grads(num, backward(steps, local, 1.0))
+        def backward_swapped(graph, steps, local, swap):
+            for child, node, w in list(weight_edges(graph, steps, local)):
+                if w in swap:
+                    local[(child, node)] = d.params[swap[w]]
 
-        if not d.coupled:  # see COUPLED
-            yield ("transposed-backward", _("the weight matrix read transposed in the backward pass (w_ji used for w_ij)"),
-                   [transposed_backward(n) for n in d.instances], {})
-        swapped = dict(d.params)
-        for l in square:
-            keys = graph.layer_weights[l]
-            for i, row in enumerate(keys):
-                for j, key in enumerate(row):
-                    swapped[key] = d.params[keys[j][i]]
-        yield ("transposed-forward", _("the weights read transposed (w_ji used for w_ij)"),
-               list(d.evaluate_data(swapped)), {})
+        for (l,), chosen in downward(sites):
+            layer = spec.layers[l]
+            swap = {k: v for s in chosen for k, v in sites[s].items()}
+            yield (f"transposed-backward-{layer.name}", layer_type(layer).swapped_words(layer, True),
+                   redo(d, lambda g, s, local, swap=swap: backward_swapped(g, s, local, swap)), {})
+        for (l,) in sorted(sites):  # the forward pass: the slip at layer l and every layer after it
+            layer = spec.layers[l]
+            swapped = dict(d.params)
+            for s in sites:
+                if s[0] >= l:
+                    swapped.update({k: d.params[v] for k, v in sites[s].items()})
+            yield (f"transposed-forward-{layer.name}", layer_type(layer).swapped_words(layer, False),
+                   list(d.evaluate_data(swapped)), {})
 
 
 class UpdatedWeights(Mistake):
@@ -215,22 +277,17 @@ class UpdatedWeights(Mistake):
     name = "updated-weights"
 
     def models(self, d):
-        graph = d.graph
-        if d.after_step is None or not d.spec.training.one_update(len(d.spec.data)) or d.coupled:  # see COUPLED
+        if d.after_step is None or not d.spec.training.one_update(len(d.spec.data)):
             return
+        new = d.after_step.params
 
-        def updated_backward(num):
-            local = dict(num.local)
-            for (child, node) in local:
-                if graph[child].role == "in" and graph[node].role in ("out", "input"):
-                    # ∂z/∂a of a weighted sum is the weight that multiplies a there (any layer type)
-                    weight = graph.by_symbol.get(d.steps.local[(child, node)])
-                    if weight is not None and weight.role == "weight":
-                        local[(child, node)] = d.after_step.params[weight.key]
-            return with_grads(num, backward(d.steps, local, 1.0))
+        def updated(graph, steps, local):
+            # ∂z/∂a of a weighted sum is the weight that multiplies a there (any layer type; γ of a normalization)
+            for child, node, w in list(weight_edges(graph, steps, local)):
+                local[(child, node)] = new[w]
 
         yield ("updated-weights", _("the updated weights used in the backward pass, where the original ones belong"),
-               [updated_backward(n) for n in d.instances], {})
+               redo(d, updated), {})
 
 
 class Rounded(Mistake):
