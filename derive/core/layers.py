@@ -107,6 +107,12 @@ class LayerType:
     ``earlier=`` (the output nodes of every layer before it) and ``forward`` gets ``earlier=`` (their arrays),
     and the reference adds its ``dA`` to the gradient of that layer (:meth:`source`)."""
 
+    sympy_edges: ClassVar[int | None] = None
+    """A network with this layer gets the sympy.diff check up to this many edges (instead of the general budget)."""
+    same_nodes: ClassVar[bool] = False
+    """True when its outputs are the previous layer's output nodes themselves (flatten): then their gradient is
+    that layer's, in full."""
+
     def source(self, layer) -> int | None:
         """The index of the earlier layer it also takes (``needs_earlier``), else None."""
         return None
@@ -127,6 +133,15 @@ class LayerType:
     def param_json(self, weights: list, bias: list | None) -> dict:
         """The layer's parameters (or their gradients, or an optimizer's buffers) for `derive values`."""
         return {"weights": weights, "bias": bias}
+
+    def notebook_json(self, entry: dict) -> dict:
+        """:meth:`param_json`'s entry as the notebook holds the arrays (``weights``, ``bias``): the inverse where
+        the JSON gives them otherwise (rnn: its four arrays)."""
+        return entry
+
+    def constant(self, layer, node) -> float:
+        """The value of one of its ``constant`` leaves (batchnorm's ε; rnn's h0)."""
+        return layer.eps
 
     # -- the spec
 
@@ -1250,6 +1265,7 @@ class Flatten(LayerType):
 
     name = "flatten"
     title = N_("flatten")
+    same_nodes = True
     partial = "layers/flatten.md.j2"
 
     def parse(self, read, table, ctx):
@@ -1285,6 +1301,329 @@ class Flatten(LayerType):
         return dA, np.zeros((len(dA), 0)), None, dA.reshape(a_prev.shape)
 
 
+class Rnn(LayerType):
+    r"""An Elman recurrent layer, PyTorch's ``nn.RNN`` (one layer) unrolled over the sequence of its input
+    ``(T, F)``: $h_t = f(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})$ for $t = 1 \ldots T$, from a fixed
+    $h_0$ (zeros unless given, never trained). The weights are shared by every time step, so their gradient
+    is a sum over time (backpropagation through time). Its output is $h_T$ (``output = "last"``, shape
+    ``(H,)``) or every $h_t$ (``"all"``, shape ``(T, H)``).
+
+    The parameters are held as one ``weights`` array ``(H, F + H)``, each row ``[W_ih[j], W_hh[j]]``, and one
+    ``bias`` ``(2H,)``, ``[b_ih, b_hh]`` (so training, optimizers and regularization treat them as any layer's);
+    the spec, ``derive values`` and the page give them apart, in PyTorch's shapes (out, in)."""
+
+    name = "rnn"
+    keys = ("size", "activation", "slope", "weights_ih", "weights_hh", "bias_ih", "bias_hh", "h0", "output",
+            "weight_symbol")
+    title = N_("recurrent layer")
+    has_weights = activated = True
+    partial = "layers/rnn.md.j2"
+    outputs_kinds = ("last", "all")
+    sympy_edges = 64
+    """Weight sharing makes many edges of few parameters: a 3-step rnn of 2 units on 1 feature and a dense output
+    (63 edges) composes and differentiates in about 5 s, once (the derivatives are cached); 72 edges took 15 s."""
+
+    # -- the spec
+
+    def parse(self, read, table, ctx):
+        from derive.spec.parse import MAX_UNITS_PER_LAYER, Layer
+
+        f = ctx.field
+        if len(ctx.in_shape) != 2:
+            raise read.fail(f"{f}.type", f"an rnn layer takes a sequence of shape [T, F] (T time steps of F "
+                                         f"features), but its input has shape {_shape_text(ctx.in_shape)} "
+                                         f"(set [network] input_shape = [T, F], or put it after an rnn with "
+                                         f'output = "all")')
+        T, F = ctx.in_shape
+        H = read.integer(read.require(table, "size", f), f"{f}.size", 1, MAX_UNITS_PER_LAYER)
+        activation, slope = read.activation({"activation": "tanh", **table}, ctx, elementwise=True)
+        w_ih = read.tensor(read.require(table, "weights_ih", f), f"{f}.weights_ih", (H, F),
+                           f"{H} rows, one per hidden unit; {F} columns, one per input feature (PyTorch's weight_ih)")
+        w_hh = read.tensor(read.require(table, "weights_hh", f), f"{f}.weights_hh", (H, H),
+                           f"{H} rows, one per hidden unit; {H} columns, one per unit of the previous step "
+                           "(PyTorch's weight_hh)")
+        b_ih = read.vector(table.get("bias_ih", [0.0] * H), f"{f}.bias_ih", H, "one per hidden unit")
+        b_hh = read.vector(table.get("bias_hh", [0.0] * H), f"{f}.bias_hh", H, "one per hidden unit")
+        h0 = read.vector(table.get("h0", [0.0] * H), f"{f}.h0", H, "the state before the first step, one per "
+                                                                   "hidden unit")
+        output = read.choice(table.get("output", "last"), f"{f}.output", self.outputs_kinds)
+        symbol = read.weight_symbol(table, ctx)
+        shape = (H,) if output == "last" else (T, H)
+        return Layer(name=ctx.name, size=math.prod(shape), activation=activation,
+                     weights=tuple(tuple(a) + tuple(b) for a, b in zip(w_ih, w_hh)), bias=tuple(b_ih) + tuple(b_hh),
+                     train_bias=True, weight_symbol=symbol, slope=slope, type=self.name, in_shape=tuple(ctx.in_shape),
+                     shape=shape, options=(("h0", tuple(h0)), ("output", output), ("hidden", H), ("steps", T)))
+
+    @staticmethod
+    def dims(layer) -> tuple[int, int, int]:
+        """(T, F, H): time steps, input features, hidden units."""
+        return layer.option("steps"), layer.in_shape[1], layer.option("hidden")
+
+    @staticmethod
+    def split(weights, bias, F: int):
+        """(W_ih, W_hh, b_ih, b_hh) of the layer's two arrays (nested lists or NumPy arrays)."""
+        if isinstance(weights, np.ndarray):
+            W_ih, W_hh = weights[..., :F], weights[..., F:]
+        else:
+            W_ih, W_hh = [list(r[:F]) for r in weights], [list(r[F:]) for r in weights]
+        if bias is None:
+            return W_ih, W_hh, None, None
+        H = len(bias) // 2 if not isinstance(bias, np.ndarray) else bias.shape[-1] // 2
+        return W_ih, W_hh, bias[..., :H] if isinstance(bias, np.ndarray) else list(bias[:H]), \
+            bias[..., H:] if isinstance(bias, np.ndarray) else list(bias[H:])
+
+    def dump(self, layer, num, default_symbol):
+        T, F, H = self.dims(layer)
+        W_ih, W_hh, b_ih, b_hh = self.split(layer.weights, layer.bias, F)
+        lines = [f"size = {H}", f'activation = "{layer.activation}"', f"weights_ih = {_nested(W_ih, num)}",
+                 f"weights_hh = {_nested(W_hh, num)}", f"bias_ih = {_nested(b_ih, num)}",
+                 f"bias_hh = {_nested(b_hh, num)}", f"h0 = {_nested(list(layer.option('h0')), num)}",
+                 f'output = "{layer.option("output")}"']
+        if layer.weight_symbol != default_symbol:
+            lines.append(f'weight_symbol = "{layer.weight_symbol}"')
+        return lines + _dump_slope(layer, num)
+
+    def weight_shape(self, layer, previous):
+        T, F, H = self.dims(layer)
+        return (H, F + H)
+
+    def edges(self, weights):
+        return []  # the unrolled picture draws its own (derive.render.pictures)
+
+    def param_json(self, weights, bias):
+        if isinstance(weights, dict):  # an optimizer's buffers, by name
+            parts = {n: self.param_json(w, None if bias is None else bias[n]) for n, w in weights.items()}
+            keys = ("weights_ih", "weights_hh", "bias_ih", "bias_hh")
+            return {k: (None if any(p[k] is None for p in parts.values()) else {n: p[k] for n, p in parts.items()})
+                    for k in keys}
+        H = len(weights)
+        F = len(weights[0]) - H if H else 0
+        W_ih, W_hh, b_ih, b_hh = self.split(weights, bias, F)
+        return {"weights_ih": W_ih, "weights_hh": W_hh, "bias_ih": b_ih, "bias_hh": b_hh}
+
+    def notebook_json(self, entry: dict) -> dict:
+        """The notebook holds the layer's two arrays as the derivation does: ``weights`` (H, F + H), ``bias`` (2H)."""
+        if "weights_ih" not in entry:
+            return entry
+        w_ih, w_hh, b_ih, b_hh = (entry.pop(k) for k in ("weights_ih", "weights_hh", "bias_ih", "bias_hh"))
+
+        def join(a, b, rows):
+            if isinstance(a, dict):
+                return {n: join(a[n], b[n], rows) for n in a}
+            if rows:
+                return [list(x) + list(y) for x, y in zip(a, b)]
+            return list(a) + list(b)
+        entry["weights"] = join(w_ih, w_hh, True)
+        entry["bias"] = None if b_ih is None else join(b_ih, b_hh, False)
+        return entry
+
+    # -- the graph
+
+    def unit_key(self, layer, t: int, j: int) -> str:
+        """``h2_1``: unit 1 at time 2 (t = 0 is h0, the state before the first step)."""
+        return f"{_suffix(layer.name)}{t}_{j + 1}"
+
+    def weight_keys(self, layer) -> tuple[tuple[str, ...], ...]:
+        """The keys of the ``(H, F + H)`` array: ``wih12`` (W_ih[0][1]), then ``whh11`` …"""
+        from derive.core.graph import weight_key
+
+        T, F, H = self.dims(layer)
+        s = layer.weight_symbol
+        return tuple(tuple(weight_key(s + "ih", j, i) for i in range(F)) + tuple(weight_key(s + "hh", j, k)
+                                                                                 for k in range(H))
+                     for j in range(H))
+
+    def bias_keys(self, layer) -> tuple[str, ...]:
+        T, F, H = self.dims(layer)
+        return (tuple(f"bih_{layer.unit_key(j)}" for j in range(H)) +
+                tuple(f"bhh_{layer.unit_key(j)}" for j in range(H)))
+
+    def step_keys(self, layer, t: int) -> list[tuple[str, str]]:
+        """(pre-activation, state) keys of time step t = 1 … T."""
+        T, F, H = self.dims(layer)
+        return [(f"{self.unit_key(layer, t, j)}_in", f"{self.unit_key(layer, t, j)}_out") for j in range(H)]
+
+    def state0_keys(self, layer) -> list[str]:
+        T, F, H = self.dims(layer)
+        return [f"{self.unit_key(layer, 0, j)}_out" for j in range(H)]
+
+    def build(self, layer, l, previous, add):
+        from derive.core.ops import ActivationUnit, WeightedSum
+
+        T, F, H = self.dims(layer)
+        wkeys, bkeys = self.weight_keys(layer), self.bias_keys(layer)
+        W = [[add(wkeys[j][c], "weight", layer=l, index=(j, c), trainable=True) for c in range(F + H)]
+             for j in range(H)]
+        b = [add(k, "bias", layer=l, index=(c,), trainable=True) for c, k in enumerate(bkeys)]
+        state = [add(k, "constant", layer=l, index=(0, j)) for j, k in enumerate(self.state0_keys(layer))]
+        act = activation_of(layer)
+        key_of = getattr(add, "key", lambda k: k)
+        steps = []
+        for t in range(1, T + 1):
+            x = previous[(t - 1) * F: t * F]
+            new = []
+            for j, (zk, ak) in enumerate(self.step_keys(layer, t)):
+                terms, parents = [], []
+                for i in range(F):
+                    terms.append(sp.Mul(W[j][i].symbol, x[i].symbol, evaluate=False))
+                    parents += [W[j][i].key, x[i].key]
+                terms.append(b[j].symbol)
+                parents.append(b[j].key)
+                for k in range(H):
+                    terms.append(sp.Mul(W[j][F + k].symbol, state[k].symbol, evaluate=False))
+                    parents += [W[j][F + k].key, state[k].key]
+                terms.append(b[H + j].symbol)
+                parents.append(b[H + j].key)
+                z = add(zk, "in", expr=sp.Add(*terms, evaluate=False), parents=tuple(parents), layer=l,
+                        index=(t - 1, j), op=WeightedSum())
+                a = add(ak, "out", expr=act.unit_expr(0, [z.symbol]), parents=(z.key,), layer=l, index=(t - 1, j),
+                        op=ActivationUnit(act, 0, [z.symbol], [sp.Symbol(key_of(ak), real=True)]))
+                new.append((z, a))
+            steps.append(new)
+            state = [a for _, a in new]
+        shown = steps[-1:] if layer.option("output") == "last" else steps
+        pairs = [pair for step in shown for pair in step]
+        return Built(units=tuple((z.key, a.key) for z, a in pairs), weights=wkeys, bias=bkeys,
+                     outputs=[a for _, a in pairs])
+
+    def constant(self, layer, node) -> float:
+        return layer.option("h0")[node.index[-1]]
+
+    def kink(self, layer, units, instances, graph, h, exactly=False):
+        act = activation_of(layer)
+        if not act.kinks:
+            return None
+        l = graph[units[0][0]].layer
+        zs = [n.key for n in graph.nodes.values() if n.layer == l and n.role == "in" and n.instance in (None, 1)]
+        if any(act.near_kink(num.value[z], h) for num in instances for z in zs):
+            return ((N_("a %(name)s unit sits exactly at its kink (z = 0)") if exactly
+                     else N_("a %(name)s unit sits at its kink (z = 0)")), {"name": act.name})
+        return None
+
+    def tex_name(self, layer, node, notation):
+        from derive.render.printer import _sub
+
+        T, F, H = self.dims(layer)
+        l = node.layer + 1
+        s = layer.weight_symbol
+        if node.role == "weight":
+            j, c = node.index
+            part, k = ("ih", c) if c < F else ("hh", c - F)
+            if notation == "layer":
+                return rf"W^{{[{l}]\,\mathrm{{{part}}}}}_{{{_sub(j, k)}}}"
+            return rf"{s}^{{\mathrm{{{part}}}}}_{{{_sub(j, k)}}}"
+        if node.role == "bias":
+            c = node.index[0]
+            part, j = ("ih", c) if c < H else ("hh", c - H)
+            if notation == "layer":
+                return rf"b^{{[{l}]\,\mathrm{{{part}}}}}_{{{j + 1}}}"
+            return rf"b^{{\mathrm{{{part}}}}}_{{{_base(layer.name)}_{{{j + 1}}}}}"
+        t = node.index[0] + (0 if node.role == "constant" else 1)
+        j = node.index[-1]
+        sub = f"{t},{j + 1}"
+        role = "in" if node.role == "in" else "out"
+        base = _base(layer.name)
+        if notation == "layer":
+            return f"{'z' if role == 'in' else 'a'}^{{[{l}]}}_{{{sub}}}"
+        if notation == "netout":
+            word = "net" if role == "in" else "out"
+            return rf"\mathrm{{{word}}}_{{{base}_{{{sub}}}}}"
+        return rf"{base}_{{{sub}}}^{{\mathrm{{{role}}}}}"
+
+    # -- the independent NumPy reference
+
+    def unroll(self, layer, W, b, a_prev):
+        """(z, h) of every step, arrays (N, T, H), and h0 as (N, H)."""
+        T, F, H = self.dims(layer)
+        W_ih, W_hh, b_ih, b_hh = self.split(W, b, F)
+        act = ACTIVATIONS[layer.activation]
+        h = np.broadcast_to(np.array(layer.option("h0"), dtype=float), (len(a_prev), H))
+        h0 = h
+        zs, hs = [], []
+        for t in range(T):
+            z = a_prev[:, t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh
+            h = act.forward(z, layer)
+            zs.append(z)
+            hs.append(h)
+        return np.stack(zs, axis=1), np.stack(hs, axis=1), h0
+
+    def forward(self, layer, W, b, a_prev):
+        z, h, _ = self.unroll(layer, W, b, a_prev)
+        return (z[:, -1], h[:, -1]) if layer.option("output") == "last" else (z, h)
+
+    def backward(self, layer, W, b, a_prev, Z, A, dA, *, stable=False):
+        """As every layer's, and a fifth array: dL/d its outputs in full, through the later steps too (the
+        gradient of h_t collects what the output sends it and what h_{t+1} sends it)."""
+        T, F, H = self.dims(layer)
+        W_ih, W_hh, _, _ = self.split(W, b, F)
+        act = ACTIVATIONS[layer.activation]
+        z, h, h0 = self.unroll(layer, W, b, a_prev)
+        N = len(a_prev)
+        last = layer.option("output") == "last"
+        dz = np.zeros((N, T, H))
+        dW_ih, dW_hh, db = np.zeros((N, H, F)), np.zeros((N, H, H)), np.zeros((N, H))
+        dx = np.zeros((N, T, F))
+        dh = np.zeros((N, T, H))  # dL/dh_t: from the layer's output, plus through h_{t+1}
+        carry = np.zeros((N, H))  # dL/dh_t through h_{t+1}
+        for t in reversed(range(T)):
+            from_out = (dA if t == T - 1 else 0.0) if last else dA[:, t]
+            dh[:, t] = from_out + carry
+            dz[:, t] = act.backward(z[:, t], h[:, t], dh[:, t], layer)
+            before = h[:, t - 1] if t else h0
+            dW_ih += np.einsum("nj,ni->nji", dz[:, t], a_prev[:, t])
+            dW_hh += np.einsum("nj,nk->njk", dz[:, t], before)
+            db += dz[:, t]
+            dx[:, t] = dz[:, t] @ W_ih
+            carry = dz[:, t] @ W_hh
+        return ((dz[:, -1] if last else dz), np.concatenate([dW_ih, dW_hh], axis=2), np.concatenate([db, db], axis=1),
+                dx, (dh[:, -1] if last else dh))
+
+    # -- the notebook
+
+    def _code_unroll(self, layer, prev: str) -> str:
+        T, F, H = self.dims(layer)
+        n = layer.name
+        act = ACTIVATIONS[layer.activation].code_forward("z", layer)
+        return (f'    W_ih, W_hh = P["W_{n}"][:, :{F}], P["W_{n}"][:, {F}:]  # ' + _("the two weight matrices") + "\n"
+                f'    b_ih, b_hh = P["b_{n}"][:{H}], P["b_{n}"][{H}:]\n'
+                f"    h = np.tile({list(layer.option('h0'))!r}, (len({prev}), 1))  # h_0\n"
+                f"    hs, zs = [h], []\n"
+                f"    for t in range({T}):  # " + _("the same weights at every time step") + "\n"
+                f"        z = {prev}[:, t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh\n"
+                f"        h = {act}\n"
+                f"        zs.append(z)\n"
+                f"        hs.append(h)\n")
+
+    def code_forward(self, layer, prev):
+        n = layer.name
+        pick = ("zs[-1], hs[-1]" if layer.option("output") == "last"
+                else "np.stack(zs, axis=1), np.stack(hs[1:], axis=1)")
+        return self._code_unroll(layer, prev) + f"    Z_{n}, A_{n} = {pick}"
+
+    def code_backward(self, layer, below):
+        T, F, H = self.dims(layer)
+        n = layer.name
+        dz = ACTIVATIONS[layer.activation].code_backward("zs[t]", "hs[t + 1]", "g", layer)
+        last = layer.option("output") == "last"
+        return (self._code_unroll(layer, below) +
+                f"    dZ, dH, dW_ih, dW_hh, db, dX = [], [], 0, 0, 0, np.zeros({below}.shape)\n"
+                f"    carry = 0  # " + _("dL/dh_t through h_(t+1)") + "\n"
+                f"    for t in reversed(range({T})):  # " + _("backpropagation through time") + "\n"
+                f"        g = {'(dA if t == ' + str(T - 1) + ' else 0)' if last else 'dA[:, t]'} + carry\n"
+                f"        dH.insert(0, g)  # " + _("from the output, plus through h_(t+1)") + "\n"
+                f"        dz = {dz}\n"
+                f"        dZ.insert(0, dz)\n"
+                f'        dW_ih = dW_ih + np.einsum("nj,ni->nji", dz, {below}[:, t])\n'
+                f'        dW_hh = dW_hh + np.einsum("nj,nk->njk", dz, hs[t])\n'
+                f"        db = db + dz\n"
+                f"        dX[:, t] = dz @ W_ih\n"
+                f"        carry = dz @ W_hh\n"
+                f'    G["{n}"] = {{"out": {"dH[-1]" if last else "np.stack(dH, axis=1)"}, '
+                f'"in": {"dZ[-1]" if last else "np.stack(dZ, axis=1)"}, '
+                f'"weights": np.concatenate([dW_ih, dW_hh], axis=2), "bias": np.concatenate([db, db], axis=1)}}\n'
+                f"    dA = dX")
+
+
 #: Name → the layer type.
 LAYERS: dict[str, LayerType] = {}
 
@@ -1295,7 +1634,8 @@ def register(cls: type[LayerType]) -> type[LayerType]:
     return cls
 
 
-for _cls in (Dense, BatchNorm, LayerNorm, Add, Dropout, Conv1d, Conv2d, MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, Flatten):
+for _cls in (Dense, BatchNorm, LayerNorm, Add, Dropout, Conv1d, Conv2d, MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, Flatten,
+             Rnn):
     register(_cls)
 
 

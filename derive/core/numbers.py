@@ -52,7 +52,10 @@ def initial_parameters(graph: Graph) -> dict[str, float]:
         params.update(zip(flat(keys), flat(layer.weights)))
         if bias_keys is not None:
             params.update(zip(bias_keys, layer.bias))
-    params.update({n.key: graph.spec.layers[n.layer].eps for n in graph.nodes.values() if n.role == "constant"})
+    from derive.core.layers import layer_type
+
+    params.update({n.key: layer_type(graph.spec.layers[n.layer]).constant(graph.spec.layers[n.layer], n)
+                   for n in graph.nodes.values() if n.role == "constant"})
     return params
 
 

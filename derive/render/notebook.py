@@ -58,6 +58,9 @@ def _as_arrays(d: Derivation, values: dict) -> dict:
                     gamma = entry.pop("gamma")
                     entry["weights"] = {k: [v] for k, v in gamma.items()} if isinstance(gamma, dict) else [gamma]
                     entry["bias"] = entry.pop("beta")
+            for layer in d.spec.layers:  # a layer whose JSON splits its arrays (rnn) joins them again
+                if isinstance(tree.get(layer.name), dict):
+                    layer_type(layer).notebook_json(tree[layer.name])
             for v in tree.values():
                 fix(v)
         elif isinstance(tree, list):

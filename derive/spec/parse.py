@@ -499,7 +499,8 @@ class _Reader:
             if "inputs" in network:
                 raise self.fail("network.inputs", "give either inputs (a vector) or input_shape (feature maps), "
                                                   "not both")
-            input_shape = self.shape(network["input_shape"], "network.input_shape", "channels, then the axes")
+            input_shape = self.shape(network["input_shape"], "network.input_shape",
+                                     "channels, then the axes; or time steps, then features")
             inputs = input_names(input_shape)
         else:
             inputs = self.inputs(self.require(network, "inputs", "network"), "network.inputs")
@@ -644,7 +645,7 @@ class _Reader:
     def shape(self, value: Any, field: str, what: str) -> tuple[int, ...]:
         """A tensor shape: a list of 2 or 3 positive whole numbers ([C, L] or [C, H, W])."""
         if not isinstance(value, list) or len(value) not in (2, 3):
-            raise self.fail(field, f"expected [C, H, W] or [C, L] ({what}), got {_kind(value)}")
+            raise self.fail(field, f"expected [C, H, W], [C, L] or a sequence [T, F] ({what}), got {_kind(value)}")
         shape = tuple(self.integer(v, f"{field}[{i}]", 1, MAX_TENSOR_INPUTS) for i, v in enumerate(value))
         if math.prod(shape) > MAX_TENSOR_INPUTS:
             raise self.fail(field, f"at most {MAX_TENSOR_INPUTS} inputs are supported, got {'×'.join(map(str, shape))} = "
@@ -731,7 +732,8 @@ class _Reader:
             self.known_keys(table, f, ("x", "t"))
             if input_shape is not None:
                 x = tuple(_flat(self._nested(self.require(table, "x", f), f"{f}.x", input_shape,
-                                             "channels, then the axes", input_shape)))
+                                             "channels, then the axes; or time steps, then features",
+                                             input_shape)))
             else:
                 x = self.vector(self.require(table, "x", f), f"{f}.x", n_inputs, "one per input")
             if not LOSSES[loss].needs_targets:

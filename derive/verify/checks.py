@@ -181,6 +181,9 @@ def check_sympy_diff(d: Derivation) -> Check:
     edges, max_edges, max_layers = graph.edges, SYMPY_DIFF_MAX_EDGES, SYMPY_DIFF_MAX_LAYERS
     if d.batch is not None:  # the batch-wide graph is composed once (a batch normalization adds a layer)
         edges, max_edges, max_layers = d.batch.graph.edges, SYMPY_DIFF_MAX_BATCH_EDGES, SYMPY_DIFF_MAX_LAYERS + 1
+    # a layer that shares its weights (rnn: every time step) has many edges of few parameters, and asks for more
+    max_edges = max([max_edges] + [layer_type(layer).sympy_edges for layer in d.spec.layers
+                                   if layer_type(layer).sympy_edges])
     if edges > max_edges or layers > max_layers:
         return Check("sympy_diff", description, None, "", None, note_message=(
             N_("skipped: the computation graph has %(edges)s edges and the network %(layers)s; differentiating the "

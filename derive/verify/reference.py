@@ -145,8 +145,14 @@ def backward(spec: Spec, params: Params, X: np.ndarray, T: np.ndarray) -> Pass:
             extra[source] = extra.get(source, 0.0) + grad_a
         a_prev = shaped(spec, X) if l == 0 else A[l - 1]
         stable = l == n_layers - 1 and loss.output_bounds is not None  # logarithms of the outputs: dL/da ~ e^z
-        dZ[l], dW[l], db[l], grad_a = layer_type(spec.layers[l]).backward(
+        got = layer_type(spec.layers[l]).backward(
             spec.layers[l], params.W[l], params.b[l], a_prev, Z[l], A[l], grad_a, stable=stable, **extras[l])
+        dZ[l], dW[l], db[l], grad_a = got[:4]
+        if len(got) > 4:  # dL/d its outputs through the layer itself as well (rnn: h_t also feeds h_(t+1))
+            dA[l] = got[4]
+    for l in range(1, n_layers):  # a layer whose outputs are the previous layer's own (flatten) has their gradient
+        if layer_type(spec.layers[l]).same_nodes:
+            dA[l] = dZ[l] = dA[l - 1].reshape(dA[l].shape)
     return Pass(Z=Z, A=A, loss=_loss_forward(spec, Z[-1], A[-1], T), dZ=dZ, dA=dA, dW=dW, db=db,
                 dX=grad_a.reshape(len(X), -1))
 
