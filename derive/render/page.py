@@ -856,8 +856,8 @@ def _render_files(d: Derivation, *, fmt: str, notation: str, digits: int, templa
 
         body = markdown_to_latex(markdown)
         _verify(body, "tex", digits, templates)
-        if fragment and fmt == "tex":
-            return {main: body, **drawn}
+        if fragment and fmt == "tex":  # with the layout macros the body uses, so that it compiles where pasted
+            return {main: env.get_template("tex_macros.tex.j2").render() + body, **drawn}
         tex = env.get_template("document.tex.j2").render(title=inline(title), body=body, spec=d.spec)
     except jinja2.TemplateError as exc:
         raise template_error(exc) from None
