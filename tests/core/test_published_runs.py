@@ -192,9 +192,10 @@ MICROGRAD_RTOL = 1e-12
 """The printed losses are float64 values printed in full (17 significant digits), so their last two or three
 digits depend on the order in which the gradients' terms are added. micrograd itself fixes no order: its
 ``backward`` walks a ``set`` of Python objects (hashed by memory address), so two reruns of micrograd today print
-the same loss on only 19 of the 100 lines and agree with the notebook to 9e-15 relative; derive (NumPy's matrix products) and PyTorch differ from the print by at
-most 9e-15. 1e-12 (12 significant digits) leaves a hundredfold margin for other BLAS builds and is still ten
-orders of magnitude below the smallest departure of a neighbouring run (test_micrograd_neighbours_miss_the_print)."""
+the same loss on only 19 of the 100 lines and agree with the notebook to 9e-15 relative; derive (NumPy's matrix
+products) and PyTorch differ from the print by at most 9e-15 too. 1e-12 (12 significant digits) leaves a hundredfold
+margin for other BLAS builds and is nine orders of magnitude below the 1e-3 by which each neighbouring run misses
+the print (test_micrograd_neighbours_miss_the_print)."""
 
 
 def micrograd_printed() -> dict:
