@@ -117,6 +117,11 @@ class LayerType:
         """The index of the earlier layer it also takes (``needs_earlier``), else None."""
         return None
 
+    def activates(self, layer) -> bool:
+        """Whether this layer applies an activation the page describes (:attr:`activated`, or an addition that
+        names one)."""
+        return self.activated
+
     def check_data(self, read, layer, field: str, data: tuple) -> None:
         """Check what the layer gives per instance against the data (dropout: one mask per instance)."""
 
@@ -627,10 +632,12 @@ class LayerNorm(BatchNorm):
 
 class Add(LayerType):
     """A residual connection: each unit is the previous layer's output plus the output of an earlier layer
-    (``from``) of the same shape, $a_j = a^{\\mathrm{prev}}_j + a^{\\mathrm{from}}_j$. No parameters."""
+    (``from``) of the same shape, $z_j = a^{\\mathrm{prev}}_j + a^{\\mathrm{from}}_j$, then an optional
+    ``activation`` applied entry by entry, $a_j = f(z_j)$ (ResNet's basic block: ``relu``). The default,
+    identity, adds no nodes of its own: the unit is the sum. No parameters."""
 
     name = "add"
-    keys = ("from",)
+    keys = ("from", "activation", "slope")
     title = N_("residual addition")
     partial = "layers/add.md.j2"
     needs_earlier = True
@@ -651,50 +658,75 @@ class Add(LayerType):
         if tuple(shape) != tuple(ctx.in_shape):
             raise read.fail(f, f"layer {source} gives shape {'×'.join(map(str, shape))}, but the layer before "
                                f"gives {'×'.join(map(str, ctx.in_shape))}: an addition needs the same shape")
+        activation, slope = (read.activation(table, ctx, elementwise=True) if "activation" in table
+                             else (self.DEFAULT, 0.01))
+        if "slope" in table and "activation" not in table:
+            read.activation(table, ctx, elementwise=True)  # names the missing activation
         size = math.prod(ctx.in_shape)
-        return Layer(name=ctx.name, size=size, activation="identity", weights=(), bias=None, train_bias=False,
+        return Layer(name=ctx.name, size=size, activation=activation, weights=(), bias=None, train_bias=False,
                      weight_symbol="", type=self.name, in_shape=ctx.in_shape, shape=tuple(ctx.in_shape),
-                     options=(("from", source), ("from_index", index)))
+                     slope=slope, options=(("from", source), ("from_index", index)))
+
+    DEFAULT = "identity"
+    """The activation of an addition that names none: the sum is the unit."""
+
+    def activates(self, layer) -> bool:
+        """Whether the sum passes through an activation of its own (a node ``a = f(z)`` after ``z``)."""
+        return layer.activation != self.DEFAULT
 
     def dump(self, layer, num, default_symbol):
-        return [f'from = "{layer.option("from")}"']
+        lines = [f'from = "{layer.option("from")}"']
+        if self.activates(layer):
+            lines.append(f'activation = "{layer.activation}"')
+        return lines + _dump_slope(layer, num)
 
     def source(self, layer):
         return layer.option("from_index")
 
     def build(self, layer, l, previous, add, earlier=()):
         other = earlier[layer.option("from_index")]
-        outputs = []
+        role, suffix = ("in", "_in") if self.activates(layer) else ("out", "_out")
+        sums = []
         for j, (a, r) in enumerate(zip(previous, other)):
-            key = f"{layer.unit_key(j)}_out"
-            outputs.append(add(key, "out", expr=sp.Add(a.symbol, r.symbol, evaluate=False), parents=(a.key, r.key),
-                               layer=l, index=(j,), op=Local()))
-        return Built(units=tuple((n.key, n.key) for n in outputs), weights=(), bias=None, outputs=outputs)
+            sums.append(add(f"{layer.unit_key(j)}{suffix}", role, expr=sp.Add(a.symbol, r.symbol, evaluate=False),
+                            parents=(a.key, r.key), layer=l, index=(j,), op=Local()))
+        outputs = activate(layer, l, sums, add) if self.activates(layer) else sums
+        return Built(units=tuple((z.key, a.key) for z, a in zip(sums, outputs)), weights=(), bias=None,
+                     outputs=outputs)
 
     def tex_name(self, layer, node, notation):
         from derive.render.printer import _unit
 
+        if self.activates(layer):  # a sum and its activation: named as a dense layer's in and out values
+            return LAYERS["dense"].tex_name(layer, node, notation)
         if notation == "layer":
             return f"a^{{[{node.layer + 1}]}}_{{{node.index[0] + 1}}}"
         base, sub = _unit(layer.name, node.index[0])
         return f"{base}_{{{sub}}}"
 
     def forward(self, layer, W, b, a_prev, earlier=()):
-        a = a_prev + earlier[layer.option("from_index")]
-        return a, a
+        z = a_prev + earlier[layer.option("from_index")]
+        return z, ACTIVATIONS[layer.activation].forward(z, layer)
 
     def backward(self, layer, W, b, a_prev, Z, A, dA, *, stable=False):
-        """dA flows on unchanged to the layer before; the reference also adds it to layer ``from``'s gradient."""
-        return dA, np.zeros((len(dA), 0)), None, dA
+        """dL/dz flows on unchanged to the layer before; the reference also adds it to layer ``from``'s gradient."""
+        dZ = ACTIVATIONS[layer.activation].backward(Z, A, dA, layer)
+        return dZ, np.zeros((len(dA), 0)), None, dZ
 
     def code_forward(self, layer, prev):
         n = layer.name
-        return f'    Z_{n} = A_{n} = {prev} + A_{layer.option("from")}  # ' + _("the residual connection")
+        act = ACTIVATIONS[layer.activation].code_forward(f"Z_{n}", layer)
+        return (f'    Z_{n} = {prev} + A_{layer.option("from")}  # ' + _("the residual connection") + "\n"
+                f"    A_{n} = {act}")
 
     def code_backward(self, layer, below):
         n = layer.name
-        return (f'    G["{n}"] = {{"out": dA, "in": dA, "weights": np.zeros((len(dA), 0)), "bias": None}}\n'
-                f'    extra["{layer.option("from")}"] = dA  # ' + _("added to the gradient of layer %(name)s") % {"name": layer.option("from")})
+        act = ACTIVATIONS[layer.activation].code_backward("Z", "A", "dA", layer)
+        return (f'    Z, A = F["{n}"]\n'
+                f"    dZ = {act}\n"
+                f'    G["{n}"] = {{"out": dA, "in": dZ, "weights": np.zeros((len(dA), 0)), "bias": None}}\n'
+                f'    extra["{layer.option("from")}"] = dZ  # ' + _("added to the gradient of layer %(name)s") % {"name": layer.option("from")} + "\n"
+                "    dA = dZ")
 
 
 class Dropout(LayerType):

@@ -44,6 +44,11 @@ class Numbers:
     def loss(self) -> float:
         return self.value["L"]
 
+    def through(self, node: str, children) -> float:
+        """The part of dL/d ``node`` that reaches it through ``children`` (some of the quantities it feeds):
+        the sum of dL/dc · ∂c/∂node over them. A residual block's page splits a gradient into its paths so."""
+        return math.fsum(self.grad[c] * self.local[(c, node)] for c in children)
+
 
 def initial_parameters(graph: Graph) -> dict[str, float]:
     """The spec's weights and biases (fixed biases included) and constants (a batch normalization's ε), keyed by node."""

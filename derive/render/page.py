@@ -22,7 +22,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from derive import i18n
-from derive.i18n import _
+from derive.i18n import _, ngettext
 from derive.core.derivation import Derivation
 from derive.errors import UsageError
 from derive.render.escape import md_prose, md_text
@@ -418,7 +418,7 @@ class Page:
         """Each activation used (with its options), once: its formulas, layers and convention."""
         seen: list[dict] = []
         for layer in self.spec.layers:
-            if not layer_type(layer).activated:
+            if not layer_type(layer).activates(layer):
                 continue
             op = activation_of(layer)
             formulas = [(tex(lhs, {}), tex(rhs, {})) for lhs, rhs in op.formulas()]
@@ -445,6 +445,10 @@ class Page:
 
     def layer_title(self, layer) -> str:
         return layer_type(layer).title
+
+    def layer_activates(self, layer) -> bool:
+        """Whether the layer applies an activation of its own (an addition that names one)."""
+        return layer_type(layer).activates(layer)
 
     def layer_max(self, layer) -> bool:
         """Whether a pooling layer takes the maximum (its gradient goes to the winner)."""
@@ -551,6 +555,35 @@ class Page:
         inputs = [k for k in graph.input_keys if k in self.steps.steps and self.scalar_layer(self.spec.layers[0])]
         groups.append((_("Through the network's inputs"), inputs))
         return [(title, keys) for title, keys in groups if keys or title is None]
+
+    def skip_paths(self, keys: list[str], num) -> dict | None:
+        """Where ``keys`` are the outputs of a layer that a residual addition takes (``from``) besides the layers
+        after it: their gradients split into their paths, ``{"layer": the addition's index, "units": [{"key",
+        "paths": [{"label", "children", "value"}]}]}`` (the branch first, then each skip connection), else None."""
+        if not keys or self.graph[keys[0]].role != "out" or self.graph[keys[0]].layer is None:
+            return None
+        s = self.graph[keys[0]].layer
+        adds = [l for l, layer in enumerate(self.spec.layers) if layer_type(layer).source(layer) == s]
+        if not adds:
+            return None
+        between = [layer.name for layer in self.spec.layers[s + 1:adds[0]]]
+        branch_label = ngettext("through the residual branch (layer %(layers)s)",
+                                "through the residual branch (layers %(layers)s)", len(between)) % {
+                                    "layers": ", ".join(between)}
+        units = []
+        for key in keys:
+            children = [t.child for t in self.steps.steps[key].terms]
+            skips = [[c for c in children if self.graph[c].layer == a] for a in adds]
+            branch = [c for c in children if self.graph[c].layer not in adds]
+            if not branch:
+                return None  # an addition of a layer to itself: one path
+            paths = [{"label": branch_label, "children": branch}]
+            paths += [{"label": _("along the skip connection to layer %(name)s") % {"name": self.spec.layers[a].name},
+                       "children": c} for a, c in zip(adds, skips) if c]
+            for path in paths:
+                path["value"] = num.through(key, path["children"])
+            units.append({"key": key, "paths": paths})
+        return {"layer": adds[0], "units": units}
 
     def layer_parameters(self, l: int) -> list[str]:
         keys = flat(self.graph.layer_weights[l])

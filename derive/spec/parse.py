@@ -691,8 +691,9 @@ class _Reader:
         f = ctx.field
         activation = self.choice(self.require(table, "activation", f), f"{f}.activation", ACTIVATIONS)
         if elementwise and not ACTIVATIONS[activation].elementwise:
-            raise self.fail(f"{f}.activation", f"a {table.get('type', 'dense')} layer takes an activation applied "
-                                               f"entry by entry, not {activation}")
+            kind = table.get("type", "dense")
+            raise self.fail(f"{f}.activation", f"{'an' if kind[:1] in 'aeiou' else 'a'} {kind} layer takes an "
+                                               f"activation applied entry by entry, not {activation}")
         slope = 0.01
         if "slope" in table:
             if "slope" not in ACTIVATIONS[activation].options:

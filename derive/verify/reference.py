@@ -140,9 +140,6 @@ def backward(spec: Spec, params: Params, X: np.ndarray, T: np.ndarray) -> Pass:
         if l in extra:
             grad_a = grad_a + extra.pop(l)
         dA[l] = grad_a
-        source = layer_type(spec.layers[l]).source(spec.layers[l])
-        if source is not None:
-            extra[source] = extra.get(source, 0.0) + grad_a
         a_prev = shaped(spec, X) if l == 0 else A[l - 1]
         stable = l == n_layers - 1 and loss.output_bounds is not None  # logarithms of the outputs: dL/da ~ e^z
         got = layer_type(spec.layers[l]).backward(
@@ -150,6 +147,9 @@ def backward(spec: Spec, params: Params, X: np.ndarray, T: np.ndarray) -> Pass:
         dZ[l], dW[l], db[l], grad_a = got[:4]
         if len(got) > 4:  # dL/d its outputs through the layer itself as well (rnn: h_t also feeds h_(t+1))
             dA[l] = got[4]
+        source = layer_type(spec.layers[l]).source(spec.layers[l])
+        if source is not None:  # what the addition passes back goes to both of its terms
+            extra[source] = extra.get(source, 0.0) + grad_a
     for l in range(1, n_layers):  # a layer whose outputs are the previous layer's own (flatten) has their gradient
         if layer_type(spec.layers[l]).same_nodes:
             dA[l] = dZ[l] = dA[l - 1].reshape(dA[l].shape)
