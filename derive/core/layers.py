@@ -158,6 +158,12 @@ class LayerType:
         """The edges a picture draws into the layer: (unit i before, unit j of the layer, the key of its weight)."""
         return [(i, j, w) for i, row in enumerate(weights) for j, w in enumerate(row)]
 
+    def links(self, layer, value: dict) -> list[tuple[int, int, bool]]:
+        """The edges without a weight a picture draws into the layer: (unit i before, unit j of the layer, whether
+        the unit passes on, in the instance whose values are ``value``). One to one for a layer that maps each unit
+        on its own (an addition, dropout, whose dropped units pass nothing); none for the others."""
+        return []
+
     def parse(self, read, table: dict, ctx: LayerContext):
         """The :class:`~derive.spec.parse.Layer` of a ``[[network.layers]]`` table (its keys already known to
         be in :attr:`keys`). ``read`` is the spec reader: ``read.fail(field, message)``, ``read.integer``,
@@ -683,6 +689,9 @@ class Add(LayerType):
     def source(self, layer):
         return layer.option("from_index")
 
+    def links(self, layer, value):
+        return [(j, j, True) for j in range(layer.size)]
+
     def build(self, layer, l, previous, add, earlier=()):
         other = earlier[layer.option("from_index")]
         role, suffix = ("in", "_in") if self.activates(layer) else ("out", "_out")
@@ -774,6 +783,9 @@ class Dropout(LayerType):
 
     def mask_key(self, layer, j: int) -> str:
         return f"m_{layer.unit_key(j)}"
+
+    def links(self, layer, value):
+        return [(j, j, value[self.mask_key(layer, j)] != 0) for j in range(layer.size)]
 
     def dump(self, layer, num, default_symbol):
         masks = ", ".join("[" + ", ".join(num(v) for v in m) + "]" for m in layer.option("masks"))

@@ -29,6 +29,10 @@ from derive.render.printer import format_number, node_names
 #: Short labels of a unit's two values, per notation.
 VALUE_LABELS = {"inout": ("in", "out"), "netout": ("net", "out"), "layer": ("z", "a")}
 INK, GRADIENT, EDGE, FILL = "#1a1a1a", "#b2182b", "#7f7f7f", "#f2f2f2"
+#: A skip connection (a residual addition's ``from``): blue and dashed, unlike the grey weighted edges.
+SKIP, SKIP_DASH = "#2166ac", (5.0, 2.5)
+#: A unit dropout drops in this instance: its edge and box outline dashed and light.
+DROPPED, DROPPED_DASH = "#b0b0b0", (2.5, 2.0)
 FONT = "DejaVu Sans"
 RC = {"pdf.fonttype": 42, "font.family": FONT}
 PDF_METADATA = {"CreationDate": None, "ModDate": None, "Creator": "derive (Matplotlib)", "Producer": None}
@@ -215,6 +219,7 @@ class Rect:
     stroke: str = "none"
     width: float = 0.0
     radius: float = 0.0
+    dash: tuple[float, float] | None = None
 
     def extent(self, pad: float = 0.0) -> tuple[float, float, float, float]:
         return self.x - pad, self.y - pad, self.x + self.w + pad, self.y + self.h + pad
@@ -226,6 +231,7 @@ class Line:
     color: str = EDGE
     width: float = 0.8
     arrow: bool = False
+    dash: tuple[float, float] | None = None
 
 
 @dataclass
@@ -272,12 +278,14 @@ def svg(scene: Scene, title: str) -> bytes:
         if isinstance(item, Rect):
             rounded = f' rx="{_f(item.radius)}"' if item.radius else ""
             stroke = f' stroke="{item.stroke}" stroke-width="{_f(item.width)}"' if item.stroke != "none" else ""
+            stroke += f' stroke-dasharray="{_f(item.dash[0])} {_f(item.dash[1])}"' if item.dash else ""
             out.append(f' <rect x="{_f(item.x)}" y="{_f(item.y)}" width="{_f(item.w)}" height="{_f(item.h)}"'
                        f'{rounded} fill="{item.fill}"{stroke}/>')
         elif isinstance(item, Line):
             points = " ".join(f"{_f(x)},{_f(y)}" for x, y in item.points)
+            dash = f' stroke-dasharray="{_f(item.dash[0])} {_f(item.dash[1])}"' if item.dash else ""
             out.append(f' <polyline points="{points}" fill="none" stroke="{item.color}" '
-                       f'stroke-width="{_f(item.width)}" stroke-linejoin="round"/>')
+                       f'stroke-width="{_f(item.width)}" stroke-linejoin="round"{dash}/>')
             if item.arrow:
                 head = " ".join(f"{_f(x)},{_f(y)}" for x, y in _arrowhead(item))
                 out.append(f' <polygon points="{head}" fill="{item.color}"/>')
@@ -312,14 +320,16 @@ def pdf(scene: Scene, title: str) -> bytes:
             if isinstance(item, Rect):
                 if item.radius:
                     patch = FancyBboxPatch((item.x, item.y), item.w, item.h, boxstyle=f"round,pad=0,rounding_size={item.radius}",
-                                           fc=item.fill, ec=item.stroke, lw=item.width, zorder=z)
+                                           fc=item.fill, ec=item.stroke, lw=item.width, zorder=z,
+                                           ls=(0, item.dash) if item.dash else "solid")
                 else:
                     patch = Rectangle((item.x, item.y), item.w, item.h, fc=item.fill, ec=item.stroke, lw=item.width,
                                       zorder=z)
                 ax.add_patch(patch)
             elif isinstance(item, Line):
                 xs, ys = zip(*item.points)
-                ax.plot(xs, ys, color=item.color, lw=item.width, zorder=z, solid_joinstyle="round")
+                ax.plot(xs, ys, color=item.color, lw=item.width, zorder=z, solid_joinstyle="round",
+                        ls=(0, item.dash) if item.dash else "solid")
                 if item.arrow:
                     ax.add_patch(Polygon(_arrowhead(item), closed=True, fc=item.color, ec="none", zorder=z))
             else:
@@ -392,6 +402,11 @@ def network_scene(d: Derivation, instance: int, *, notation: str = "inout", digi
     left, top = 0.4 * PT + box_w / 2, 0.35 * PT + 0.35 * PT
     width = dx * (len(columns) - 1) + box_w + 2.8 * PT
     height = dy * tallest + 0.9 * PT
+    skips = _skips(spec)
+    above = sum(SKIP_LANE * up + SKIP_LABEL for _l, _s, up, _down in skips) + SKIP_GAP if skips else 0.0
+    below = sum(SKIP_LANE * down for _l, _s, _up, down in skips) + SKIP_GAP if skips else 0.0
+    top += above
+    height += above + below
     scene = Scene(width, height)
     words: list[str] = []
     """The description, in the order a reader would go: inputs, weights, each layer, the targets and the loss."""
@@ -407,9 +422,10 @@ def network_scene(d: Derivation, instance: int, *, notation: str = "inout", digi
     scene.items.remove(edges_layer)
     behind: list = []
 
-    def box(key: str, lines: list[str], fill: str = FILL):
+    def box(key: str, lines: list[str], fill: str = FILL, dash=None):
         x, y = centre[key]
-        rect = Rect(x - box_w / 2, y - box_h / 2, box_w, box_h, fill=fill, stroke=INK, width=0.9, radius=4)
+        rect = Rect(x - box_w / 2, y - box_h / 2, box_w, box_h, fill=fill, stroke=DROPPED if dash else INK, width=0.9,
+                    radius=4, dash=dash)
         scene.add(rect)
         taken.append(rect.extent(1))
         step = box_h / (len(lines) + 1)
@@ -432,12 +448,16 @@ def network_scene(d: Derivation, instance: int, *, notation: str = "inout", digi
         inputs.append(f"{name[k]} = {_num(num.value[k], digits)}" if data else name[k])
         inputs += [f"({g})" for g in gradients(k, [(name[k], grad.get(k))])]
     words.append(_("Inputs:") + " " + ", ".join(inputs).replace(", (", " (") + ".")
+    passes = [{j: ok for _i, j, ok in layer_type(layer).links(layer, num.value)} for layer in spec.layers]
     for l, units in enumerate(graph.layer_units):
         layer = spec.layers[l]
         bias = graph.layer_bias[l]
         described = []
         for j, (z, a) in enumerate(units):
             title = name[a] if notation == "layer" else plain(f"{layer.name}_{{{j + 1}}}")
+            dropped = passes[l].get(j) is False and data
+            if dropped:
+                title = _("%(unit)s: dropped") % {"unit": title}
             lines = [title]
             if reveal:
                 lines += [f"{in_label} = {_num(num.value[z], digits)}", f"{out_label} = {_num(num.value[a], digits)}"]
@@ -445,7 +465,7 @@ def network_scene(d: Derivation, instance: int, *, notation: str = "inout", digi
                 lines += [layer.activation]
             if bias is not None:
                 lines.insert(1, f"{name[bias[j]]} = {_num(num.value[bias[j]], digits)}")
-            box(a, lines)
+            box(a, lines, fill="#ffffff" if dropped else FILL, dash=DROPPED_DASH if dropped else None)
             shown = gradients(a, [(out_label, grad.get(a)), (in_label, grad.get(z))])
             described.append(f"{title}: " + ", ".join(lines[1:] + shown))
         words.append(_("Layer %(name)s") % {"name": layer.name} + f" ({layer.activation}): " + "; ".join(described) + ".")
@@ -470,6 +490,18 @@ def network_scene(d: Derivation, instance: int, *, notation: str = "inout", digi
         words.append(_("Targets:") + " " + ", ".join(targets) + ".")
     if reveal:
         words.append(_("Loss:") + f" {loss.text}.")
+
+    # The edges without weights (one to one: an addition, dropout) and the skip connections, which the weights'
+    # labels then keep clear of.
+    for l, layer in enumerate(spec.layers):
+        for i, j, ok in layer_type(layer).links(layer, num.value):
+            (x0, y0), (x1, y1) = centre[columns[l][i]], centre[columns[l + 1][j]]
+            behind.append(Line([(x0 + box_w / 2, y0), (x1 - box_w / 2 - 1, y1)], arrow=True,
+                               **({} if ok or not data else {"color": DROPPED, "dash": DROPPED_DASH})))
+    if skips:
+        titles = {a: name[a] if notation == "layer" else plain(f"{spec.layers[l].name}_{{{j + 1}}}")
+                  for l, units in enumerate(graph.layer_units) for j, (_z, a) in enumerate(units)}
+        words.append(_skip_lines(scene, behind, taken, skips, columns, centre, box_w, box_h, dx, titles, spec))
 
     # The edges, and each weight's label where along its edge it overlaps nothing placed so far.
     edges = []
@@ -536,6 +568,84 @@ def network_scene(d: Derivation, instance: int, *, notation: str = "inout", digi
     scene.items = behind + labels + scene.items
     scene.description = " ".join(words)
     return scene
+
+
+SKIP_LANE, SKIP_LABEL, SKIP_GAP = 10.0, 14.0, 8.0
+"""Points between the lanes of skip connections above and below the units, for the label over a block's lanes,
+and between the units and the first lane."""
+
+
+def _skips(spec) -> list[tuple[int, int, int, int]]:
+    """The skip connections a network picture routes around the layers they jump: per residual addition whose
+    ``from`` is not the layer right before it, (its index, the index of ``from``, its units routed above, below)."""
+    out = []
+    for l, layer in enumerate(spec.layers):
+        source = layer_type(layer).source(layer)
+        if source is not None and source != l - 1:
+            up = (layer.size + 1) // 2
+            out.append((l, source, up, layer.size - up))
+    return out
+
+
+def _s_curve(p, q, n: int = 14) -> list[tuple[float, float]]:
+    """A cubic from p to q that leaves p and reaches q horizontally (points after p)."""
+    (x0, y0), (x1, y1) = p, q
+    mid = (x0 + x1) / 2
+    out = []
+    for k in range(1, n + 1):
+        t = k / n
+        a, b, c, e = (1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t ** 2, t ** 3
+        out.append((a * x0 + b * mid + c * mid + e * x1, a * y0 + b * y0 + c * y1 + e * y1))
+    return out
+
+
+def _skip_lines(scene, behind, taken, skips, columns, centre, box_w, box_h, dx, titles, spec) -> str:
+    """Route each unit's skip connection from layer ``from`` to its addition: out of the unit to the right, up
+    (or down) in the gap after its layer to a lane above (below) every unit and label, along it, and down (up)
+    into the addition's unit. Blue and dashed; the lanes of one addition nest without crossing. Returns the
+    words of the picture's description."""
+    top = min(box[1] for box in taken)
+    bottom = max(box[3] for box in taken)
+    up_y, down_y = top - SKIP_GAP, bottom + SKIP_GAP
+    run, rise = 12.0, 0.42 * (dx - box_w)
+    words = []
+    for l, source, up, down in skips:
+        lanes = {}
+        for j in reversed(range(up)):  # the unit nearest the middle on the innermost lane
+            lanes[j] = up_y
+            up_y -= SKIP_LANE
+        for j in range(up, up + down):
+            lanes[j] = down_y
+            down_y += SKIP_LANE
+        pairs = []
+        for j in range(spec.layers[l].size):
+            a, b = columns[source + 1][j], columns[l + 1][j]
+            (x0, y0), (x1, y1) = centre[a], centre[b]
+            # off the middle of the boxes' sides, where the weighted edges start and end, towards its lane
+            side = (-1 if j < up else 1) * box_h / 4
+            start, end = (x0 + box_w / 2, y0 + side), (x1 - box_w / 2 - 1, y1 + side)
+            lane = lanes[j]
+            points = [start, (start[0] + run, start[1])]
+            points += _s_curve(points[-1], (start[0] + run + rise, lane))
+            points.append((end[0] - run - rise, lane))
+            points += _s_curve(points[-1], (end[0] - run, end[1]))
+            points.append(end)
+            behind.append(Line(points, color=SKIP, width=1.1, arrow=True, dash=SKIP_DASH))
+            for p, q in zip(points, points[1:]):
+                taken.append((min(p[0], q[0]) - 2, min(p[1], q[1]) - 2, max(p[0], q[0]) + 2, max(p[1], q[1]) + 2))
+            pairs.append(f"{titles[a]} → {titles[b]}")
+        if up:
+            outer = lanes[0]
+            x_from = centre[columns[source + 1][0]][0] + box_w / 2 + run + rise
+            x_to = centre[columns[l + 1][0]][0] - box_w / 2 - 1 - run - rise
+            label = Text((x_from + x_to) / 2, outer - SKIP_LABEL / 2 - 1, _("skip connection to layer %(name)s")
+                         % {"name": spec.layers[l].name}, 9, color=SKIP, italic=True)
+            scene.add(label)
+            taken.append(label.extent(1))
+            up_y -= SKIP_LABEL
+        words.append(_("Skip connections (dashed, blue) into layer %(name)s: %(pairs)s.")
+                     % {"name": spec.layers[l].name, "pairs": ", ".join(pairs)})
+    return " ".join(words)
 
 
 # --------------------------------------------------------------------------- the loss
