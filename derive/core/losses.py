@@ -172,6 +172,9 @@ class SSE(Loss):
         return sp.Mul(2, es[k], evaluate=False)
 
     def sentence(self, error, outputs):
+        if outputs == 1:
+            return _("The loss of one instance is the squared error of its output unit, with the error "
+                     "%(error)s:") % {"error": f"${error}$"}
         return _("The loss of one instance is the sum of the squared errors of the output units, with the error\n"
                  "of each output, %(error)s and so on:") % {"error": f"${error}$"}
 
@@ -204,6 +207,9 @@ class HalfSSE(Loss):
         return es[k]
 
     def sentence(self, error, outputs):
+        if outputs == 1:
+            return _("The loss of one instance is half the squared error of its output unit, with the error "
+                     "%(error)s (the ½ cancels the 2 of the derivative):") % {"error": f"${error}$"}
         return _("The loss of one instance is half the sum of the squared errors of the output units, with the error\n"
                  "of each output, %(error)s and so on (the ½ cancels the 2 of the derivative):") % {"error": f"${error}$"}
 
@@ -230,12 +236,19 @@ class MSE(Loss):
     sheet_text = N_(r"the mean of its squared errors over the $K$ outputs, $L = \frac{1}{K} \sum_k (y_k - t_k)^2$")
 
     def expr(self, es, ts=()):
+        if len(es) == 1:  # the mean of one squared error is that error squared (not "1 e_1^2")
+            return es[0] ** 2
         return sp.Mul(sp.Rational(1, len(es)), _sum([e**2 for e in es]), evaluate=False)
 
     def partial(self, k, es, ts=()):
+        if len(es) == 1:
+            return sp.Mul(2, es[k], evaluate=False)
         return sp.Mul(2, es[k], sp.Pow(sp.Integer(len(es)), -1, evaluate=False), evaluate=False)
 
     def sentence(self, error, outputs):
+        if outputs == 1:
+            return _("The loss of one instance is the squared error of its output unit (the mean of one "
+                     "squared error), with the error %(error)s:") % {"error": f"${error}$"}
         return _("The loss of one instance is the mean of the squared errors of its %(outputs)s output units, with\n"
                  "the error of each output, %(error)s and so on:") % {"outputs": outputs, "error": f"${error}$"}
 
