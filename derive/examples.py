@@ -16,7 +16,7 @@ from derive.spec.parse import load_spec
 FORMATS = ("md", "tex", "pdf", "html", "ipynb")
 EXAMPLES = tuple((preset, fmt) for fmt in FORMATS for preset in ("two-two-two", "slp-identity", "svm-hinge", "add-times",
                                                                  "sigmoid-neuron", "batch-norm", "cnn",
-                                                                 "conv-worksheet", "residual-block"))
+                                                                 "conv-worksheet", "residual-block", "rnn"))
 #: (language, preset, formats) of the samples in another language, under output/LANGUAGE/ (docs/languages.md).
 IN_OTHER_LANGUAGES = (("de", "two-two-two", ("md", "pdf")),)
 #: (preset, answers file under output/, report file under output/) of every check report.

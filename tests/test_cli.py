@@ -87,8 +87,8 @@ def test_presets_lists_name_first(capsys):
     status, out, _ = run(["presets"], capsys)
     assert status == 0
     assert [line.split("\t")[0] for line in out.splitlines()] == ["add-times", "batch-norm", "cnn", "conv-worksheet",
-                                                                  "residual-block", "sigmoid-neuron", "slp-identity",
-                                                                  "svm-hinge", "two-two-two"]
+                                                                  "residual-block", "rnn", "sigmoid-neuron",
+                                                                  "slp-identity", "svm-hinge", "two-two-two"]
 
 
 def test_bad_option_is_exit_2(capsys):

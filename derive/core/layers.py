@@ -107,6 +107,8 @@ class LayerType:
     ``earlier=`` (the output nodes of every layer before it) and ``forward`` gets ``earlier=`` (their arrays),
     and the reference adds its ``dA`` to the gradient of that layer (:meth:`source`)."""
 
+    sequence: ClassVar[bool] = False
+    """True when it reads a sequence ``(T, F)`` step by step (rnn): a page then shows its input as steps."""
     sympy_edges: ClassVar[int | None] = None
     """A network with this layer gets the sympy.diff check up to this many edges (instead of the general budget)."""
     same_nodes: ClassVar[bool] = False
@@ -1363,6 +1365,7 @@ class Rnn(LayerType):
     has_weights = activated = True
     partial = "layers/rnn.md.j2"
     outputs_kinds = ("last", "all")
+    sequence = True
     sympy_edges = 64
     """Weight sharing makes many edges of few parameters: a 3-step rnn of 2 units on 1 feature and a dense output
     (63 edges) composes and differentiates in about 5 s, once (the derivatives are cached); 72 edges took 15 s."""
@@ -1532,6 +1535,33 @@ class Rnn(LayerType):
 
     def constant(self, layer, node) -> float:
         return layer.option("h0")[node.index[-1]]
+
+    def one_path(self, layer, graph, node, children):
+        """A weight or bias shared by every step: the last step's term kept (the sum over time forgotten). An
+        input of a step feeding every unit's sum of that step: the first unit's path kept."""
+        if graph[node].role in ("weight", "bias"):
+            return "time", [max(children, key=lambda c: graph[c].index[0])]
+        return "input", children[:1]
+
+    def one_path_words(self, layer, aspect):
+        if aspect == "time":
+            return _("the gradient of a weight or bias of layer %(name)s taken at the last step only: the same "
+                     "weights act at every step, and a weight's gradient is the sum over the steps "
+                     "(backpropagation through time)") % {"name": layer.name}
+        return _("a missing path in layer %(name)s: an input of a step feeds the sum of every unit at that step, "
+                 "and its gradient is the sum over all of them; only one was counted") % {"name": layer.name}
+
+    def swapped(self, layer, weights):
+        """The recurrent matrix W_hh read transposed (w_kj used for w_jk); W_ih is not square in general."""
+        T, F, H = self.dims(layer)
+        return {weights[j][F + k]: weights[k][F + j] for j in range(H) for k in range(H) if j != k}
+
+    def swapped_words(self, layer, backward):
+        if backward:
+            return _("the recurrent weights W_hh of layer %(name)s read transposed in the backward pass (w_kj "
+                     "used for w_jk)") % {"name": layer.name}
+        return _("the recurrent weights W_hh of layer %(name)s read transposed (w_kj used for w_jk)") % {
+            "name": layer.name}
 
     def kink(self, layer, units, instances, graph, h, exactly=False):
         act = activation_of(layer)

@@ -66,6 +66,9 @@ def backward_order(d: Derivation, stats: bool = False) -> list[str]:
     order = [n.key for n in graph.computed if n.role == "error"]
     for l, units in reversed(list(enumerate(graph.layer_units))):
         order += [a for _, a in units] + [z for z, _ in units]
+        given = {k for pair in units for k in pair}  # a recurrent layer's earlier states, back through time
+        earlier = [n for n in graph.computed if n.layer == l and n.role in ("out", "in") and n.key not in given]
+        order += [n.key for n in sorted(earlier, key=lambda n: (-n.index[0], n.role != "out", n.index[1:]))]
         order += [n.key for n in graph.nodes.values() if n.role == "hat" and n.layer == l]  # a batch normalization's x̂
         if stats:
             order += [n.key for r in ("var", "mean") for n in graph.nodes.values() if n.role == r and n.layer == l]

@@ -461,6 +461,22 @@ class Page:
 
         return Maps(self)
 
+    @cached_property
+    def seq(self):
+        """States step by step, for the partial of a recurrent layer."""
+        from derive.render.sequences import Sequences
+
+        return Sequences(self)
+
+    def recurrent(self, layer) -> bool:
+        """Whether the layer reads a sequence step by step (its partial shows its states per step)."""
+        return layer_type(layer).sequence
+
+    @cached_property
+    def sequence(self) -> bool:
+        """Whether the network reads a sequence (its first layer is recurrent)."""
+        return layer_type(self.spec.layers[0]).sequence
+
     def activation(self, l: int):
         """The activation class of layer l, with the layer's options."""
         return activation_of(self.spec.layers[l])

@@ -55,6 +55,7 @@ class Picture:
         return {"network": lambda: _("The network on instance %(k)s") % {"k": k},
                 "given": lambda: _("The network and its given numbers"),
                 "maps": lambda: _("The feature maps on instance %(k)s") % {"k": k},
+                "steps": lambda: _("The recurrent layer unrolled on instance %(k)s") % {"k": k},
                 "loss": lambda: _("The loss per epoch")}[kind]()
 
 
@@ -64,7 +65,12 @@ def pictures_of(d: Derivation, *, edge_gradients: bool = False) -> list[Picture]
                  "unit's values inside it and the gradients of the loss beside it (red)") if edge_gradients else
                _("The network on instance %(k)s: the weights on the edges, each unit's values inside it and the "
                  "gradients of the loss beside it (red)"))
-    if d.spec.input_shape is not None:  # feature maps: grids of numbers, not a graph of hundreds of units
+    if any(layer_type(layer).sequence for layer in d.spec.layers):  # a recurrent layer, unrolled over its steps
+        steps = _("The recurrent layer unrolled on instance %(k)s: the inputs x_t below, the states h_t in a row with "
+                  "the arrows h_(t−1) → h_t, the outputs on top; the numbers of each step, and the gradients of the "
+                  "loss by the states and outputs (red)")
+        out = [Picture(f"steps-{k}", steps % {"k": k}) for k in range(1, len(d.instances) + 1)]
+    elif d.spec.input_shape is not None:  # feature maps: grids of numbers, not a graph of hundreds of units
         maps = _("The feature maps on instance %(k)s: the input, each kernel with the gradient of the loss by its "
                  "weights (red), each layer's maps (the winners of max pooling shaded) and the outputs")
         out = [Picture(f"maps-{k}", maps % {"k": k}) for k in range(1, len(d.instances) + 1)]
@@ -388,6 +394,8 @@ def network_scene(d: Derivation, instance: int, *, notation: str = "inout", digi
     ``edge_gradients`` writes ∂L/∂w under each weight. ``spread`` widens the gaps between layers
     (used when a label finds no free place along its edge).
     """
+    if any(layer_type(layer).sequence for layer in d.spec.layers):  # a recurrent layer: unrolled over its steps
+        return steps_scene(d, instance, notation=notation, digits=digits, reveal=reveal)
     if d.spec.input_shape is not None:  # feature maps: grids of numbers, not a graph of hundreds of units
         return maps_scene(d, instance, notation=notation, digits=digits, reveal=reveal)
     graph, spec, num = d.graph, d.spec, d.instances[instance]
@@ -853,6 +861,127 @@ def maps_scene(d: Derivation, instance: int, *, notation: str = "inout", digits:
     return scene
 
 
+# --------------------------------------------------------------------------- a recurrent layer, unrolled
+
+
+def _sub(text: str) -> str:
+    """Subscript digits and the letters Unicode has (``ih`` → ``ᵢₕ``)."""
+    return "".join(_SUB.get(c, c) for c in text)
+
+
+def steps_scene(d: Derivation, instance: int, *, notation: str = "inout", digits: int = 4, reveal: bool = True) -> Scene:
+    """The first recurrent layer unrolled on instance ``instance`` (0-based): the inputs x_t in a row at the
+    bottom, the states h_t in a row above them (h_0 first) with arrows x_t → h_t (W_ih) and h_(t−1) → h_t
+    (W_hh), and the network's outputs on top with arrows from the states the layer gives. Each box holds its
+    numbers; beside a state's values, the gradients of the loss by them (red)."""
+    graph, spec, num = d.graph, d.spec, d.instances[instance]
+    l = next(k for k, layer in enumerate(spec.layers) if layer_type(layer).sequence)
+    layer = spec.layers[l]
+    kind = layer_type(layer)
+    T, F, H = kind.dims(layer)
+    prev = list(graph.input_keys) if l == 0 else [a for _z, a in graph.layer_units[l - 1]]
+    inputs = [prev[t * F:(t + 1) * F] for t in range(T)]
+    states = [kind.state0_keys(layer)] + [[a for _z, a in kind.step_keys(layer, t)] for t in range(1, T + 1)]
+    outputs = [a for _z, a in graph.layer_units[-1]]
+    size, title_size, line_h, pad = 8.0, 8.5, 12.0, 5.0
+    x_name = "x" if l == 0 else spec.layers[l - 1].name
+    base = layer.name
+
+    def column_width(rows: list[list[Text]]) -> float:
+        return max(sum(t.width for t in row) + 8.0 * (len(row) - 1) for row in rows)
+
+    def box(title: str, rows: list[list[tuple[str, str]]]) -> tuple[Text, list[list[Text]], float, float]:
+        """A box's title and rows of (text, colour): its texts (placed later) and its width and height."""
+        head = Text(0, 0, title, title_size, bold=True)
+        lines = [[Text(0, 0, text, size, color=colour) for text, colour in row] for row in rows]
+        # room to spare: a PDF viewer's fallback glyphs (× 10⁻⁴) run wider than the font's own metrics
+        w = max(head.width, 1.15 * column_width(lines) if lines else 0.0) + 2 * pad
+        return head, lines, w, line_h * (len(lines) + 1) + 2 * pad
+
+    def value_rows(keys, with_grad: bool, hidden: bool = False) -> list[list[tuple[str, str]]]:
+        out = []
+        for k in keys:
+            row = [("?" if hidden else _num(num.value[k], digits), INK)]  # a worksheet: what the student computes
+            if with_grad and reveal and k in num.grad:
+                row.append((_num(num.grad[k], digits), GRADIENT))
+            out.append(row)
+        return out
+
+    x_boxes = [box(f"{x_name}{_sub(str(t + 1))}", value_rows(inputs[t], False)) for t in range(T)]
+    h_boxes = [box(f"{base}{_sub(str(t))}", value_rows(states[t], t > 0, hidden=t > 0 and not reveal))
+               for t in range(T + 1)]
+    y_box = box(spec.layers[-1].name, value_rows(outputs, True)) if reveal else None
+    gap, margin, rise = 34.0, 14.0, 30.0
+    widths = [max(h_boxes[0][2], 40.0)] + [max(h_boxes[t + 1][2], x_boxes[t][2], 40.0) for t in range(T)]
+    lefts, x = [], margin
+    for w in widths:
+        lefts.append(x)
+        x += w + gap
+    width = x - gap + margin
+    h_h = max(b[3] for b in h_boxes)
+    x_h = max(b[3] for b in x_boxes)
+    y_h = y_box[3] if y_box else 0.0
+    legend_h = 14.0
+    top = margin + legend_h
+    y_top = top
+    h_top = y_top + (y_h + rise if y_box else 0.0)
+    x_top = h_top + h_h + rise
+    height = x_top + x_h + margin
+    scene = Scene(width, height)
+
+    def place(b, left: float, top_: float, w: float, h: float, fill: str = FILL) -> tuple[float, float, float, float]:
+        head, lines, _w, _h = b
+        scene.add(Rect(left, top_, w, h, fill=fill, stroke=EDGE, width=0.6, radius=3.0))
+        scene.add(Text(left + w / 2, top_ + pad + line_h / 2, head.text, title_size, bold=True))
+        cols = max((len(r) for r in lines), default=0)
+        col_w = [max((r[c].width for r in lines if len(r) > c), default=0.0) for c in range(cols)]
+        total = sum(col_w) + 8.0 * (cols - 1)
+        for i, row in enumerate(lines):  # columns of numbers, each right-aligned
+            cx = left + (w - total) / 2
+            for c, t in enumerate(row):
+                cx += col_w[c]
+                scene.add(Text(cx, top_ + pad + line_h * (i + 1.5), t.text, size, color=t.color, anchor="end"))
+                cx += 8.0
+        return left, top_, left + w, top_ + h
+
+    h_rects = [place(h_boxes[t], lefts[t], h_top, widths[t], h_h, "#ffffff" if t == 0 else FILL) for t in range(T + 1)]
+    x_rects = [place(x_boxes[t], lefts[t + 1], x_top, widths[t + 1], x_h, "#ffffff") for t in range(T)]
+    w_ih, w_hh = "W" + _sub("ih"), "W" + _sub("hh")
+    for t in range(1, T + 1):  # h_(t-1) → h_t, and x_t → h_t
+        a, b = h_rects[t - 1], h_rects[t]
+        y = (a[1] + a[3]) / 2
+        scene.add(Line([(a[2] + 1, y), (b[0] - 1, y)], arrow=True))
+        scene.add(Text((a[2] + b[0]) / 2, y - 7, w_hh, 7.5, italic=True))
+        xr = x_rects[t - 1]
+        cx = (b[0] + b[2]) / 2
+        scene.add(Line([(cx, xr[1] - 1), (cx, b[3] + 1)], arrow=True))
+        scene.add(Text(cx + 4, (xr[1] + b[3]) / 2, w_ih, 7.5, italic=True, anchor="start"))
+    if y_box:
+        given = range(T, T + 1) if layer.option("output") == "last" else range(1, T + 1)
+        left = min(h_rects[t][0] for t in given)
+        right = max(h_rects[t][2] for t in given)
+        w = max(right - left, y_box[2])
+        left = (left + right - w) / 2
+        yr = place(y_box, left, y_top, w, y_h, "#ffffff")
+        for t in given:
+            cx = (h_rects[t][0] + h_rects[t][2]) / 2
+            scene.add(Line([(cx, h_rects[t][1] - 1), (cx, yr[3] + 1)], arrow=True))
+    if reveal:
+        first = scene.add(Text(margin, margin + legend_h / 2 - 2, _("values"), 7.5, anchor="start"))
+        scene.add(Text(margin + first.width + 10, margin + legend_h / 2 - 2, _("gradients of the loss by them"), 7.5,
+                       color=GRADIENT, anchor="start"))
+    state = lambda t: ", ".join(_num(num.value[k], digits) for k in states[t])  # noqa: E731
+    words = [_("The recurrent layer %(name)s unrolled over %(T)s steps: at each step t the input x_t and the state "
+               "before it, h_(t−1), give the state h_t, with the same weights W_ih and W_hh at every step.")
+             % {"name": base, "T": T}]
+    if reveal:
+        words += [_("Step %(t)s: state (%(values)s).") % {"t": t, "values": state(t)} for t in range(1, T + 1)]
+    if reveal:
+        words.append(_("The outputs:") + " " + ", ".join(_num(num.value[a], digits) for a in outputs) + ".")
+    scene.description = " ".join(words)
+    return scene
+
+
 # --------------------------------------------------------------------------- files
 
 
@@ -861,6 +990,8 @@ def scene_of(d: Derivation, picture: Picture, *, notation: str = "inout", digits
     if picture.role == "loss":
         return loss_scene(d)
     kind, k = picture.role.split("-")  # network-K, or given-K: only what a worksheet gives
+    if kind == "steps" or (kind == "given" and any(layer_type(layer).sequence for layer in d.spec.layers)):
+        return steps_scene(d, int(k) - 1, notation=notation, digits=digits, reveal=kind != "given")
     if kind == "maps" or d.spec.input_shape is not None:  # feature maps: grids of numbers
         return maps_scene(d, int(k) - 1, notation=notation, digits=digits, reveal=kind != "given")
     return network_scene(d, int(k) - 1, notation=notation, digits=digits, reveal=kind == "network",

@@ -157,6 +157,7 @@ def blanks(d: Derivation, scope: tuple[str, ...]) -> list[Quantity]:
         if "forward" in scope:
             for l, units in enumerate(graph.layer_units):
                 names += [f"{table}.{k}" for k in _roles(d, "hat", l)]  # a batch normalization's x̂
+                names += [f"{table}.{k}" for k in _earlier_steps(d, l)]  # a recurrent layer's states before the last
                 names += [f"{table}.{z}" for z, _ in units] + [f"{table}.{a}" for _, a in units]
         if "loss" in scope:
             names += [f"{table}.{n.key}" for n in graph.computed if n.role in ("error", "loss")]
@@ -166,6 +167,7 @@ def blanks(d: Derivation, scope: tuple[str, ...]) -> list[Quantity]:
             units = graph.layer_units[l]
             names += [f"{table}.dL/d{a}" for _, a in units] + [f"{table}.dL/d{z}" for z, _ in units]
             names += [f"{table}.dL/d{k}" for k in _roles(d, "hat", l)]
+            names += [f"{table}.dL/d{k}" for k in _earlier_steps(d, l, backward=True)]  # back through time
             names += [f"{table}.dL/d{k}" for k in _parameters(d, l)]
     # a batch normalization's statistics, once for the batch: their values (forward), their gradients (its layer's)
     stats = [l for l in range(len(spec.layers)) if _roles(d, "mean", l)]
@@ -197,6 +199,17 @@ def cap(asked: list[Quantity], most: int | None) -> list[Quantity]:
 def _roles(d: Derivation, role: str, l: int) -> list[str]:
     """The keys of ``role`` in layer l (a batch normalization's ``hat``, ``mean``, ``var``), in unit order."""
     return [n.key for n in d.graph.nodes.values() if n.role == role and n.layer == l]
+
+
+def _earlier_steps(d: Derivation, l: int, backward: bool = False) -> list[str]:
+    """The sums and activations of layer l that it does not give out (a recurrent layer's states before the ones it
+    gives), in forward order (``backward``: the last step first, each step's activations before its sums); [] for
+    any other layer."""
+    given = {k for pair in d.graph.layer_units[l] for k in pair}
+    nodes = [n for n in d.graph.computed if n.layer == l and n.role in ("in", "out") and n.key not in given]
+    if backward:
+        nodes.sort(key=lambda n: (-n.index[0], n.role != "out", n.index[1:]))
+    return [n.key for n in nodes]
 
 
 def _parameters(d: Derivation, l: int) -> list[str]:
