@@ -25,7 +25,8 @@ from derive.verify import reference
 from derive.core.chain import Steps, derive_steps, instance_steps
 from derive.core.graph import Graph, build_batch_graph
 from derive.core.layers import layer_type
-from derive.core.numbers import Numbers, batch_leaf_values, evaluate, instance_view, leaf_values, to_exact
+from derive.core.numbers import (Numbers, backward, batch_leaf_values, evaluate, instance_view, leaf_values,
+                                 to_exact)
 from derive.spec.parse import Spec
 
 
@@ -92,6 +93,13 @@ class Update:
     batch's own statistics)."""
     state: dict[str, dict] = field(default_factory=dict)
     """Parameter → the optimizer's buffers after the epoch, by PyTorch's names."""
+    first_cancelled: dict[str, float] = field(default_factory=dict)
+    """The parameters whose gradient in the first update is 0 because its terms cancel (:meth:`Derivation.cancelled`),
+    with the float64 sum of the terms, round-off, that 0 replaces."""
+    trail: tuple[tuple[dict, dict, dict], ...] = ()
+    """Per update of the epoch: the parameters and the optimizer's state before it, and its slack, parameter → how far
+    the round-off of its gradient can move it (``theta``) and each buffer (:meth:`Derivation._slack`). The update
+    check redoes each update from the same start with NumPy and allows the slack on top of its tolerance."""
 
     @property
     def updates(self) -> int:
@@ -180,16 +188,68 @@ class Derivation:
     @cached_property
     def grad(self) -> dict[str, float]:
         """The gradient of the total loss with respect to every trainable parameter."""
-        return self.batch_gradient(self.instances, self.params)
+        return self.batch_gradient(self.instances, self.params, rows=range(len(self.spec.data)))
 
-    def batch_gradient(self, nums, params: dict[str, float], penalty: bool = True) -> dict[str, float]:
-        """The gradient of the reduced loss of the instances ``nums`` plus (``penalty``) the regularization term's."""
+    def batch_gradient(self, nums, params: dict[str, float], penalty: bool = True,
+                       rows: range | None = None, cancelled: dict | None = None) -> dict[str, float]:
+        """The gradient of the reduced loss of the instances ``nums`` plus (``penalty``) the regularization term's.
+        Given the data's ``rows`` the instances are, a gradient whose terms cancel is 0 (:meth:`cancelled`); the
+        dict ``cancelled`` then receives those parameters with their float64 sums."""
         scale = 1.0 if self.spec.reduction == "sum" else 1.0 / len(nums)
         grad = {p.key: sum([num.grad[p.key] for num in nums]) * scale for p in self.graph.parameters}
+        if rows is not None:
+            zero = self.cancelled(rows, params, nums, grad)
+            if cancelled is not None:
+                cancelled.update({k: grad[k] for k in zero})
+            grad.update(dict.fromkeys(zero, 0.0))
         reg = self.spec.regularization
         for key in self.regularized if penalty else ():
             grad[key] += reg.gradient(params[key])
         return grad
+
+    #: Bits the terms of a gradient are summed in again when they nearly cancel (float64 has 53).
+    WIDE = 113
+    #: A gradient this much smaller than the sum of its terms' magnitudes is summed again in WIDE bits.
+    SUSPECT = 2.0 ** -20
+
+    def cancelled(self, rows: range, params: dict[str, float], nums, grad: dict[str, float]) -> tuple[str, ...]:
+        """The parameters whose gradient over the instances ``rows`` (the float64 ``grad``, from ``nums``) is 0 because
+        its terms cancel: those whose float64 sum is 0 already, and those whose float64 sum is round-off: summed
+        again in WIDE bits, it is no farther from 0 than from the float64 sum, so 0 is at least as accurate (∂L/∂b of a bias before a batch normalization, the weight of an input
+        that is the same in every instance of the batch: 0 in exact arithmetic, ~1e-17 in float64, which an
+        optimizer dividing by √v would turn into a whole step). Only the gradients much smaller than their terms
+        (SUSPECT) are summed again. ``exact`` arithmetic has no round-off."""
+        if self.exact:
+            return ()
+        size = {p.key: sum(abs(num.grad[p.key]) for num in nums) for p in self.graph.parameters}
+        exactly = tuple(k for k, g in grad.items() if g == 0 and size[k] > 0)  # the float64 sum is 0 already
+        suspects = [k for k, g in grad.items() if g != 0 and abs(g) <= self.SUSPECT * size[k]]
+        if not suspects:
+            return exactly
+        memo = self.__dict__.setdefault("_cancelled", {})  # the first update's gradient is asked for twice
+        key = (rows.start, rows.stop, tuple(params.values()), tuple(grad[k] for k in suspects))
+        if key not in memo:
+            memo[key] = self._cancelled_wide(rows, params, grad, suspects)
+        zero = set(exactly) | set(memo[key])
+        return tuple(k for k in grad if k in zero)  # in the parameters' order
+
+    def _cancelled_wide(self, rows: range, params: dict[str, float], grad: dict[str, float], suspects: list[str]):
+        """The ``suspects`` whose float64 gradient ``grad`` is round-off: summed again in WIDE bits, no farther from 0
+        than from the float64 sum."""
+        from derive.core.numbers import _evaluate_float
+
+        data = [self.spec.data[i] for i in rows]
+        scale = 1.0 if self.spec.reduction == "sum" else 1.0 / len(data)
+        if self.batch is None:
+            # each instance's gradient kept in WIDE bits (a float64 of each would carry its round-off into the sum)
+            wide = [_evaluate_float(self.steps, leaf_values(self.graph, params, inst), self.WIDE, raw=True)
+                    for inst in data]
+            exact = {k: scale * float(sum(num.grad[k] for num in wide)) for k in suspects}
+        else:  # the batch-wide graph's root is the summed loss: its parameters' gradients are the sums
+            graph, steps = _batch_form(self.spec, len(data))
+            num = _evaluate_float(steps, batch_leaf_values(graph, params, data), self.WIDE)
+            exact = {k: scale * num.grad[k] for k in suspects}
+        return [k for k in suspects if abs(exact[k]) <= abs(grad[k] - exact[k])]
 
     @property
     def exact(self) -> bool:
@@ -228,34 +288,75 @@ class Derivation:
         batches = training.batches(len(self.spec.data))
         rates, lines, first_grad, first_params, first_reg, first_data, exact_params = [], {}, {}, {}, {}, {}, None
         first_instances: tuple = ()
+        first_cancelled: dict[str, float] = {}
+        trail: list[tuple[dict, dict, dict]] = []  # per update: the parameters and the state before it, its slack
         for k, rows in enumerate(batches):
+            batch = self.batch
             if k == 0 and (self.batch is None or len(rows) == len(self.spec.data)):
                 nums = [self.instances[i] for i in rows]
+            elif self.batch is not None:
+                batch = evaluate_batch(self.spec, self.steps, params, range(rows.start, rows.stop))
+                nums = list(batch.views)
             else:
                 nums = list(self.evaluate_rows(rows, params))
-            grad = self.grad if len(rows) == len(self.spec.data) else self.batch_gradient(nums, params)
+            grad = self.grad if len(rows) == len(self.spec.data) else self.batch_gradient(nums, params, rows=rows)
             rate = schedule.rate(training.learning_rate, k)
             rates.append(rate)
-            new = dict(params)
+            bound = self.roundoff(nums, batch)
+            new, slack = dict(params), {}
+            trail.append((params, dict(state), slack))
             for key in trained:
                 step = optimizer.advance(params[key], grad[key], state[key], rate)
                 new[key] = float(step.theta)
+                slack[key] = self._slack(params[key], grad[key], bound[key], state[key], rate, step)
                 state[key] = {name: v if v is None or name == "step" else float(v) for name, v in step.state.items()}
                 if k == 0:
                     lines[key] = step.lines
             if k == 0:
                 first_grad, first_params, first_instances = grad, new, tuple(nums)
                 first_reg = self.reg_grad
-                first_data = self.batch_gradient(nums, params, penalty=False)
+                first_data = self.batch_gradient(nums, params, penalty=False, rows=rows, cancelled=first_cancelled)
                 if self.exact and len(batches) == 1 and optimizer.rational:
                     exact_params = self._exact_update(rate)
             params = new
         after = self.evaluate_rows(range(len(self.spec.data)), params)
-        return Update(params=params, exact_params=exact_params, instances=after,
+        return Update(params=params, exact_params=exact_params, instances=after, trail=tuple(trail),
+                      first_cancelled=first_cancelled,
                       loss=self._reduce([n.loss for n in after]) + self.penalty(params),
                       first_batch=batches[0], first_grad=first_grad, first_reg_grad=first_reg, first_data_grad=first_data,
                       first_params=first_params, lines=lines,
                       rates=tuple(rates), state=state, first_instances=first_instances)
+
+    #: Units of round-off (2⁻⁵³) per unit of |terms| a float64 gradient may be off by (its running error bound, with room
+    #: for the terms' own rounding: the chain of products and sums is a few dozen operations deep in these networks).
+    ROUNDOFF = 64 * 2.0 ** -53
+
+    def roundoff(self, nums, batch: Batch | None) -> dict[str, float]:
+        """Parameter → a bound of the float64 round-off of its gradient over the instances ``nums``: ROUNDOFF times
+        the backward pass in absolute values (every path's |product| summed, the terms the gradient adds up, which may
+        cancel), through the batch-wide graph of ``batch`` when a layer couples the instances."""
+        scale = 1.0 if self.spec.reduction == "sum" else 1.0 / len(nums)
+        keys = [p.key for p in self.graph.parameters]
+        if batch is None:
+            sizes = [backward(self.steps, {e: abs(v) for e, v in num.local.items()}, 1.0) for num in nums]
+            return {k: self.ROUNDOFF * scale * sum(size[k] for size in sizes) for k in keys}
+        size = backward(batch.steps, {e: abs(v) for e, v in batch.numbers.local.items()}, 1.0)
+        return {k: self.ROUNDOFF * scale * size[k] for k in keys}
+
+    def _slack(self, theta: float, g: float, bound: float, state: dict, rate: float, step) -> dict[str, float]:
+        """How far the round-off ``bound`` of the gradient ``g`` can move one update of a parameter (``theta``) and each
+        optimizer buffer: the update redone with the gradient moved up and down by it. An optimizer that divides by
+        √v (Adam, RMSprop, Adagrad) turns a gradient of the size of its round-off into a step of any size up to η:
+        the condition of that division, which the update check allows for."""
+        optimizer = self.spec.training.optimizer
+        out = {"theta": 0.0}
+        for moved in (g + bound, g - bound):
+            other = optimizer.advance(theta, moved, state, rate)
+            out["theta"] = max(out["theta"], abs(float(other.theta) - float(step.theta)))
+            for name, v in other.state.items():
+                if v is not None and name != "step" and step.state.get(name) is not None:
+                    out[name] = max(out.get(name, 0.0), abs(float(v) - float(step.state[name])))
+        return out
 
     def _exact_update(self, rate: float) -> dict | None:
         """The single update of an epoch in exact numbers, when every result stays rational."""

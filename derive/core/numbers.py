@@ -169,7 +169,7 @@ SATURATED = 1e-6
 MAX_PRECISION = 4096
 
 
-def _evaluate_float(steps: Steps, leaves: dict[str, float], bits: int) -> Numbers:
+def _evaluate_float(steps: Steps, leaves: dict[str, float], bits: int, raw: bool = False) -> Numbers:
     """Every value, local derivative and gradient in ``bits``-bit floats, stored as float64 (NaN where
     undefined, ±inf where beyond a float64: the pipeline refuses those, naming the quantity)."""
     graph = steps.graph
@@ -184,7 +184,7 @@ def _evaluate_float(steps: Steps, leaves: dict[str, float], bits: int) -> Number
         return Numbers(value=value, local=local_values, grad=backward(steps, local_values, 1.0))
     grad = backward(steps, local, sp.Float(1, precision=bits))  # in the working precision, rounded at the end
     return Numbers(value=value, local={e: _float(v) for e, v in local.items()},
-                   grad={k: _float(g) for k, g in grad.items()}, precision=bits)
+                   grad=grad if raw else {k: _float(g) for k, g in grad.items()}, precision=bits)
 
 
 def _float(x) -> float:

@@ -737,6 +737,28 @@ class Page:
             rows.append(f"{target} {arrow} {formula}{numbers} {self.result(line.value, exact)}")
         return rows
 
+    def data_gradient(self, key: str) -> str:
+        """The symbol of the first update's gradient of the loss of its batch (the regularization term's left out)."""
+        after, spec = self.d.after_step, self.spec
+        batch = after.first_batch
+        if len(batch) == len(spec.data):
+            return self.dL(key)
+        if self.d.coupled:
+            return self.dL(key, "L_{1}")
+        sym = " + ".join(self.dL(key, f"L^{{({n + 1})}}") for n in batch)
+        return rf"\frac{{1}}{{{len(batch)}}}\left({sym}\right)" if spec.reduction == "mean" and len(batch) > 1 else sym
+
+    def name_list(self, keys: list[str]) -> str:
+        """$∂L/∂w_{11}$, $∂L/∂w_{12}$ and $∂L/∂w_{21}$: the first update's gradients of the loss (regularization
+        term left out) of the parameters ``keys``."""
+        names = [f"${self.data_gradient(k)}$" for k in keys]
+        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " " + _("and") + " " + names[-1]
+
+    @staticmethod
+    def largest(values: dict[str, float]) -> float:
+        """The value of largest magnitude."""
+        return max(map(abs, values.values()))
+
     def gradient_row(self, key: str) -> str:
         """g = the gradient of the first update's batch (and the penalty's): symbols, numbers, value."""
         after, spec = self.d.after_step, self.spec

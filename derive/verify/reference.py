@@ -157,12 +157,19 @@ def backward(spec: Spec, params: Params, X: np.ndarray, T: np.ndarray) -> Pass:
                 dX=grad_a.reshape(len(X), -1))
 
 
-def total_gradient(spec: Spec, p: Pass, params: Params | None = None) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+def total_gradient(spec: Spec, p: Pass, params: Params | None = None, X: np.ndarray | None = None,
+                   T: np.ndarray | None = None) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
     """The gradient of the total loss of the pass's instances: their gradients summed (or averaged),
-    plus the regularization term's at ``params`` (required when the spec has one)."""
+    plus the regularization term's at ``params`` (required when the spec has one).
+
+    Given the pass's rows ``X`` and ``T``, a gradient whose terms cancel is 0 (:func:`cancelled`)."""
     scale = 1.0 if spec.reduction == "sum" else 1.0 / p.dZ[0].shape[0]
     gW = [scale * w.sum(axis=0) for w in p.dW]
     gb = [None if b is None else scale * b.sum(axis=0) for b in p.db]
+    if X is not None and params is not None:
+        zero_W, zero_b = cancelled(spec, params, X, T, gW, gb)
+        gW = [np.where(z, 0.0, g) for g, z in zip(gW, zero_W)]
+        gb = [None if g is None else np.where(z, 0.0, g) for g, z in zip(gb, zero_b)]
     reg = spec.regularization
     if reg is not None:
         if params is None:
@@ -173,6 +180,27 @@ def total_gradient(spec: Spec, p: Pass, params: Params | None = None) -> tuple[l
             if gb[l] is not None and layer.train_bias and reg.covers("bias"):
                 gb[l] = gb[l] + reg.gradient(params.b[l])
     return gW, gb
+
+
+def cancelled(spec: Spec, params: Params, X: np.ndarray, T: np.ndarray, gW: list, gb: list) -> tuple[list, list]:
+    """Where a gradient's terms cancel: masks (per layer, for the weights and the biases) of the entries of the
+    float64 gradient ``gW``/``gb`` that are round-off. The pass is redone in extended precision (NumPy's longdouble,
+    11 more bits); an entry is round-off when its extended value is no farther from 0 than from the float64 one
+    (0 is then at least as accurate: ∂L/∂b of a bias before a batch normalization, a weight of an input that is the
+    same in every instance of the batch). Without a longer float on the machine, only exact zeros are."""
+    if np.finfo(np.longdouble).nmant <= np.finfo(float).nmant or not X.shape[0]:
+        return [np.zeros(np.shape(g), bool) for g in gW], [None if g is None else np.zeros(np.shape(g), bool) for g in gb]
+    wide = np.longdouble
+    P = Params(W=[w.astype(wide) for w in params.W], b=[None if b is None else b.astype(wide) for b in params.b])
+    p = backward(spec, P, X.astype(wide), T.astype(wide))
+    scale = wide(1) if spec.reduction == "sum" else wide(1) / wide(X.shape[0])
+
+    def mask(g64, g_wide):
+        g_wide = scale * g_wide.sum(axis=0)
+        return np.abs(g_wide) <= np.abs(np.asarray(g64, dtype=wide) - g_wide)
+
+    return ([mask(g, w) for g, w in zip(gW, p.dW)],
+            [None if g is None else mask(g, b) for g, b in zip(gb, p.db)])
 
 
 class Trainer:
@@ -219,7 +247,7 @@ class Trainer:
         for rows in batches:
             sl = slice(rows.start, rows.stop)
             p = first if first is not None and len(batches) == 1 else backward(self.spec, params, X[sl], T[sl])
-            params = self.step(params, *total_gradient(self.spec, p, params))
+            params = self.step(params, *total_gradient(self.spec, p, params, X[sl], T[sl]))
         return params
 
 
