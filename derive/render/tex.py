@@ -130,6 +130,70 @@ def _breakable(math: str) -> str:
     return "".join(out)
 
 
+#: In a row too wide for the line, a fraction whose numerator is longer than this (characters of LaTeX) is
+#: set as ``\frac{1}{d} \bigl( … \bigr)``: a fraction is one box TeX cannot break, the bracketed sum breaks
+#: after any of its + and − (a layer normalization's mean and variance over many features).
+LONG_NUMERATOR = 100
+
+
+def _brace_group(math: str, i: int) -> int:
+    """The index after the braced group that opens at ``math[i]`` (``{``), skipping escaped characters."""
+    depth = 0
+    while i < len(math):
+        if math[i] == "\\":
+            i += 2
+            continue
+        depth += {"{": 1, "}": -1}.get(math[i], 0)
+        i += 1
+        if depth == 0:
+            return i
+    return i
+
+
+def _terms(math: str) -> list[tuple[str, str]]:
+    """A sum cut into its terms, ``[("", first), ("+", second), ("-", third), …]``: at `` + `` and `` - `` outside
+    braces and ``\\left … \\right``."""
+    out, depth, start, op = [], 0, 0, ""
+    for m in re.finditer(r"\\left(?![A-Za-z])|\\right(?![A-Za-z])|\\.|[{}]| [+-] ", math):
+        token = m.group(0)
+        if token in ("{", "\\left"):
+            depth += 1
+        elif token in ("}", "\\right"):
+            depth -= 1
+        elif token.strip() in "+-" and token.startswith(" ") and depth == 0:
+            out.append((op, math[start:m.start()].strip()))
+            op, start = token.strip(), m.end()
+    out.append((op, math[start:].strip()))
+    return out
+
+
+def _open_fractions(math: str) -> str:
+    r"""Each top-level ``\frac{long sum}{d}`` of a row as ``\frac{1}{d} \bigl( long sum \bigr)``: the same number,
+    which the line may now break inside (``\bigl`` and ``\bigr`` group nothing, as ``\left`` and ``\right`` do)."""
+    out, i, depth = [], 0, 0
+    while i < len(math):
+        if depth == 0 and math.startswith("\\frac{", i):
+            mid = _brace_group(math, i + 5)
+            if mid < len(math) and math[mid] == "{":
+                end = _brace_group(math, mid)
+                numerator, denominator = math[i + 6:mid - 1], math[mid:end]
+                terms = _terms(numerator)
+                if len(numerator) > LONG_NUMERATOR and len(terms) > 1:
+                    # each term braced: one box, so that the line breaks between the terms, never inside one
+                    body = " ".join(f"{op} {{{term}}}" if op else f"{{{term}}}" for op, term in terms)
+                    out.append(f"\\frac{{1}}{denominator} \\bigl( {body} \\bigr)")
+                    i = end
+                    continue
+        if math[i] == "\\":
+            out.append(math[i:i + 2])
+            i += 2
+            continue
+        depth += {"{": 1, "}": -1}.get(math[i], 0)
+        out.append(math[i])
+        i += 1
+    return "".join(out)
+
+
 def _display(math: str) -> str:
     """A display for ``\\fitdisplay``: the formula, and what to set instead when it is wider than
     the line: each row of an ``aligned`` block (or the formula) as display-style math in a paragraph
@@ -149,8 +213,9 @@ def _display(math: str) -> str:
         if len(pieces) > 1:
             return "".join(_display("\\begin{aligned}" + " \\\\\n".join(r.strip() for r in piece) + "\n\\end{aligned}")
                            for piece in pieces)
-    broken = "".join("\\fitrow{" + _breakable(_blocks(" ".join("".join(_top_level(row, "&")).split()))) + "}"
-                     for row in rows if row.strip())
+    rows = [re.sub(r"^\s*\[[^\]]*\]", "", row) for row in rows]  # a row's extra space (\\[4pt]) is no text
+    broken = "".join("\\fitrow{" + _breakable(_open_fractions(_blocks(" ".join("".join(_top_level(row, "&")).split()))))
+                     + "}" for row in rows if row.strip())
     return "\\fitdisplay{" + math + "}{" + broken + "}"
 
 

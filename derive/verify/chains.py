@@ -363,7 +363,8 @@ def _blank(text: str, start: int, end: int) -> str:
 
 def math_blocks(text: str, fmt: str = "md") -> Iterator[tuple[int, str]]:
     """(line, formula) of every formula of a page: ``$$…$$``, ``\\[…\\]``, ``$…$``, ``\\(…\\)``, and in
-    LaTeX the equation environments and derive's ``\\fitdisplay{…}``; in HTML the same after the
+    LaTeX the equation environments and derive's ``\\fitdisplay{…}`` and the rows of its broken form
+    (``\\fitrow{…}``); in HTML the same after the
     entities are decoded. Code (Markdown fences and spans, LaTeX comments, HTML scripts) is skipped."""
     if fmt == "ipynb":
         yield from _notebook_blocks(text)
@@ -424,7 +425,7 @@ def _blank_html(text: str) -> str:
 
 
 _ENV_NAMES = "equation|equation\\*|align|align\\*|gather|gather\\*|multline|multline\\*|eqnarray|eqnarray\\*|displaymath|flalign|flalign\\*|alignat|alignat\\*"
-_OPEN = re.compile(r"\$\$|\\\[|\\\(|\$|\\fitdisplay\{|\\begin\{(?:" + _ENV_NAMES + r")\}|<annotation encoding=\"application/x-tex\">"
+_OPEN = re.compile(r"\$\$|\\\[|\\\(|\$|\\fitdisplay\{|\\fitrow\{|\\begin\{(?:" + _ENV_NAMES + r")\}|<annotation encoding=\"application/x-tex\">"
                    r"|<(span|div) class=\"math(?: display)?\">")
 
 
@@ -455,6 +456,18 @@ def _delimited(text: str, latex: bool) -> Iterator[tuple[int, int, str]]:
         elif opener.startswith(r"\fitdisplay"):
             end = _brace_end(text, body_start)
             close = 1
+        elif opener.startswith(r"\fitrow"):  # the form of a display broken to fit: its rows, read as one aligned block
+            rows, end = [], _brace_end(text, body_start)
+            while end >= 0:
+                rows.append(text[body_start:end])
+                if not text.startswith(r"\fitrow{", end + 1):
+                    break
+                body_start = end + 1 + len(r"\fitrow{")
+                end = _brace_end(text, body_start)
+            if end >= 0:
+                yield m.start(), end + 1, r"\begin{aligned}" + " \\\\ ".join(rows) + r"\end{aligned}"
+                i = end + 1
+                continue
         elif opener.startswith("<annotation"):
             end = text.find("</annotation>", body_start)
             close = len("</annotation>")
