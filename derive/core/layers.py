@@ -1366,6 +1366,7 @@ class Rnn(LayerType):
     partial = "layers/rnn.md.j2"
     outputs_kinds = ("last", "all")
     sequence = True
+    MAX_UNROLLED_EDGES = 20_000
     sympy_edges = 64
     """Weight sharing makes many edges of few parameters: a 3-step rnn of 2 units on 1 feature and a dense output
     (63 edges) composes and differentiates in about 5 s, once (the derivatives are cached); 72 edges took 15 s."""
@@ -1394,6 +1395,11 @@ class Rnn(LayerType):
         h0 = read.vector(table.get("h0", [0.0] * H), f"{f}.h0", H, "the state before the first step, one per "
                                                                    "hidden unit")
         output = read.choice(table.get("output", "last"), f"{f}.output", self.outputs_kinds)
+        terms = T * H * (2 * F + 2 * H + 2)  # the edges of the unrolled sums: every step repeats every weight
+        if terms > self.MAX_UNROLLED_EDGES:
+            raise read.fail(f"{f}.size", f"{T} steps × {H} units over {F} features unroll into {terms} terms, more "
+                                         f"than {self.MAX_UNROLLED_EDGES}, the limit of a readable worked example: "
+                                         "use fewer steps or units")
         symbol = read.weight_symbol(table, ctx)
         shape = (H,) if output == "last" else (T, H)
         return Layer(name=ctx.name, size=math.prod(shape), activation=activation,

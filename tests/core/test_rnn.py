@@ -327,3 +327,15 @@ def test_dump_reads_back_to_the_same_layer():
     spec = spec_from(text)
     again = parse_spec(dump_spec(spec), source="<dump>")
     assert again.layers == spec.layers
+
+
+def test_a_sequence_too_long_to_read_is_refused_naming_the_size():
+    text = BASE.replace("input_shape = [3, 2]", "input_shape = [200, 1]").replace("{extra}", "").replace(
+        "weights_ih = [[0.1, 0.2], [0.3, 0.4]]", "weights_ih = [[0.1], [0.3]]")
+    text = text.replace("x = [[1, 2], [3, 4], [5, 6]]", "x = " + str([[1]] * 200))
+    big = text.replace("size = 2", "size = 20").replace("weights_ih = [[0.1], [0.3]]", "weights_ih = " + str([[0.1]] * 20))
+    big = big.replace("weights_hh = [[0.5, -0.5], [0.2, 0.1]]", "weights_hh = " + str([[0.0] * 20] * 20))
+    big = big.replace("weights = [[1], [1]]", "weights = " + str([[1]] * 20))
+    with pytest.raises(SpecError) as err:
+        derive(spec_from(big))
+    assert err.value.field == "network.layers[0].size" and "readable" in str(err.value)
