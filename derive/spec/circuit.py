@@ -272,13 +272,15 @@ def _parameters(reader, value: Any, leaves: list[str]) -> tuple[str, ...]:
 
 
 def _worksheet(reader, value: Any) -> Worksheet:
-    """A circuit's [worksheet]: the range its leaves are drawn from, the decimals of the answers, the blanks."""
+    """A circuit's [worksheet]: the range its leaves are drawn from, the decimals of the answers, the blanks, the
+    partial credits of the learning-platform exports (as a network's)."""
     field = "worksheet"
     table = reader.table(value, field)
-    reader.known_keys(table, field, ("inputs", "decimals", "blanks"))
+    reader.known_keys(table, field, ("inputs", "decimals", "blanks", "partial"))
     ranges: dict[str, Range] = {}
     if "inputs" in table:
         ranges["inputs"] = reader.range(table["inputs"], "worksheet.inputs")
     return Worksheet(**ranges, decimals=reader.integer(table.get("decimals", 4), "worksheet.decimals", 0, 8),
                      blanks=(reader.integer(table["blanks"], "worksheet.blanks", 1, 10000)
-                             if "blanks" in table else None))
+                             if "blanks" in table else None),
+                     partial=reader.partial(table.get("partial", {}), "worksheet.partial"))

@@ -6,20 +6,25 @@ the circuit has no value there (a log of a non-positive number, a division by ze
 (ReLU at 0, a max of equal values: the gradient there is a convention) or grows beyond 10⁴. Per
 variant: its spec, a blank answers file and the filled key (for `derive check`), the sheet and
 the key in Markdown with the circuit's picture (the sheet's shows the leaves' values only), and
-for ``-f pdf`` one PDF of all sheets and one of all keys.
+for ``-f pdf`` one PDF of all sheets and one of all keys. The learning-platform formats are written by the
+network's writers (:mod:`derive.worksheets.lms`), which ask a :class:`CircuitRun` what they ask a network's run.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from derive.errors import SpecError, UsageError
 from derive.i18n import N_, _
+from derive.grade.policy import Rounding
 from derive.spec.parse import Range
 
-FORMATS = ("md", "pdf")
+FORMATS = ("md", "pdf", "moodle", "moodle-cloze", "qti", "gift", "prairielearn")
+#: The formats for a learning platform, written by derive.worksheets.lms as for a network.
+LMS_FORMATS = ("moodle-cloze", "qti", "gift", "prairielearn")
 DEFAULT_RANGE = Range(low=-5, high=5, decimals=0, nonzero=True)
 MAX_ATTEMPTS = 100
 LARGEST = 1e4
@@ -34,15 +39,13 @@ def _draw(rng: np.random.Generator, r: Range, n: int) -> list[float]:
     return [float(np.round(k * step, r.decimals)) + 0.0 for k in rng.choice(ks, size=n)]
 
 
-def make_circuit_variant(base, seed: int, k: int):
+def make_circuit_variant(base, seed: int, k: int, inputs: Range | None = None):
     """Variant k's derivation (from 1), redrawn while degenerate."""
-    from dataclasses import replace
-
     from derive.pipeline import derive
     from derive.verify.circuit import on_kink
 
-    r = (base.worksheet.inputs if base.worksheet is not None and base.worksheet.inputs is not None
-         else DEFAULT_RANGE)
+    r = inputs or (base.worksheet.inputs if base.worksheet is not None and base.worksheet.inputs is not None
+                   else DEFAULT_RANGE)
     rng = np.random.default_rng([seed, k])
     reason = ""
     for _ in range(MAX_ATTEMPTS):
@@ -81,83 +84,269 @@ def dump_circuit(spec, comment: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
+@dataclass(frozen=True)
+class CircuitSettings:
+    """A circuit worksheet run's settings: its [worksheet] table with the command line over it."""
+
+    inputs: Range
+    rounding: Rounding
+    partial: tuple[tuple[str, float], ...] = ()
+    """The [worksheet] partial credits of the LMS exports (derive.worksheets.lms), as for a network."""
+    blanks: int | None = None
+
+    @classmethod
+    def of(cls, base, *, decimals: int | None = None, blanks: int | None = None) -> "CircuitSettings":
+        ws = base.worksheet
+        return cls(inputs=ws.inputs if ws is not None and ws.inputs is not None else DEFAULT_RANGE,
+                   rounding=Rounding(decimals=decimals if decimals is not None else (ws.decimals if ws is not None
+                                                                                     else 4)),
+                   partial=ws.partial if ws is not None else (),
+                   blanks=blanks if blanks is not None else (ws.blanks if ws is not None else None))
+
+    @property
+    def tolerance(self) -> dict[str, float]:
+        """The [tolerance] of the answers files: one unit in the last decimal place asked for, or 0.1 %."""
+        return {"atol": self.rounding.unit, "rtol": 1e-3}
+
+
+@dataclass
+class CircuitVariant:
+    number: int
+    derivation: object
+    blanks: list
+    """The catalogue's quantities the sheet asks (derive.grade.circuit.circuit_catalogue)."""
+    key: dict[str, float]
+    """By answers-file name (``q``, ``df/dq``): the value rounded to the sheet's decimals."""
+
+    @property
+    def label(self) -> str:
+        return f"{self.number:02d}"
+
+    @property
+    def stem(self) -> str:
+        return f"variant-{self.number:02d}"
+
+
+class CircuitRun:
+    """One `derive worksheet` run of a circuit, with what the LMS writers (derive.worksheets.lms) ask of a run:
+    the variants, their blanks' names, labels and keys, the sheet's introduction and the picture."""
+
+    notation = "inout"
+
+    def __init__(self, base, *, seed: int, decimals: int | None = None, blanks: int | None = None):
+        from derive.i18n import current
+        from derive.render.escape import md_prose
+        from derive.render.page import environment
+
+        self.base = base
+        self.seed = seed
+        self.settings = CircuitSettings.of(base, decimals=decimals, blanks=blanks)
+        self.env = environment()
+        self.lang = current()
+        self.title = _("Worksheet: %(title)s") % {"title": md_prose(base.title, field="title", one_line=True)}
+        self._worked: tuple[int, str] = (0, "")
+
+    # -- one variant
+
+    def variant(self, k: int) -> CircuitVariant:
+        from derive.grade.circuit import circuit_catalogue
+
+        d = make_circuit_variant(self.base, self.seed, k, self.settings.inputs)
+        catalogue = list(circuit_catalogue(d).values())
+        most = self.settings.blanks
+        if most is not None and most < len(catalogue):
+            picks = sorted({round(i * (len(catalogue) - 1) / max(1, most - 1)) for i in range(most)})
+            catalogue = [catalogue[i] for i in picks]
+        return CircuitVariant(number=k, derivation=d, blanks=catalogue,
+                              key={q.key: self.settings.rounding(q.value) for q in catalogue})
+
+    def code(self, v: CircuitVariant) -> str:
+        from derive.worksheets.lms import variant_code
+
+        return variant_code(self.seed, v.number)
+
+    def page(self, v: CircuitVariant):
+        from derive.render.circuit import CircuitPage
+
+        return CircuitPage(v.derivation)
+
+    def name_of(self, q) -> str:
+        """A blank's name in the answers file: ``q``, ``df/dq``."""
+        return q.key
+
+    def label(self, page, q) -> str:
+        return f"${page.name(q.node)}$" if q.kind == "value" else f"${page.grad_name(q.node)}$"
+
+    def where(self, q) -> str:
+        return _("forward pass") if q.kind == "value" else _("backward pass")
+
+    @property
+    def where_heading(self) -> str:
+        return _("pass")
+
+    def intro_name(self, v: CircuitVariant) -> str:
+        return _("Variant %(label)s: the circuit") % {"label": v.label}
+
+    def answer(self, v: CircuitVariant, q) -> str:
+        return f"{v.key[q.key]:.{self.settings.rounding.decimals}f}"
+
+    def picture_name(self, v: CircuitVariant, fmt: str = "svg") -> str:
+        return f"{v.stem}-circuit.{fmt}"
+
+    def picture(self, v: CircuitVariant, fmt: str) -> bytes | str:
+        from derive.render.circuit import draw_circuit
+
+        return draw_circuit(v.derivation, fmt, reveal=False)
+
+    def steps(self, v: CircuitVariant) -> str:
+        """The worked forward pass, local gradients and backward pass of a variant (its key's last section)."""
+        from derive.render.markdown import sections
+        from derive.render.page import render
+
+        if self._worked[0] != v.number:
+            worked = {h: text for h, text in sections(render(v.derivation, fragment=True)) if h is not None}
+            self._worked = (v.number, "\n".join(worked[_(h)] for h in (N_("Forward pass"), N_("Local gradients"),
+                                                                       N_("Backward pass")) if _(h) in worked))
+        return self._worked[1]
+
+    def markdown(self, v: CircuitVariant, *, key: bool, picture: str) -> str:
+        """The sheet or the key of a variant, as Markdown."""
+        page = self.page(v)
+        decimals = self.settings.rounding.decimals
+        return self.env.get_template("circuit_worksheet.md.j2").render(
+            d=v.derivation, page=page, key=key, title=self.title, picture=picture, code=self.code(v),
+            base_name=self.base.name, stem=v.stem, label=lambda q: self.label(page, q), blanks=v.blanks,
+            answer=lambda q: self.answer(v, q), steps=self.steps(v) if key else "", decimals=decimals,
+            unit=self.settings.rounding.unit, number=v.label)
+
+    def text_files(self, v: CircuitVariant) -> dict[str, str]:
+        """variant-NN.toml, .answers.toml and .key.toml."""
+        from derive.grade.circuit import answers_file
+
+        decimals, unit = self.settings.rounding.decimals, self.settings.rounding.unit
+        stem, code, name = v.stem, self.code(v), self.base.name
+        heading = [f"Answers for worksheet variant {v.label} of {name} (code {code}): fill in each \"\" (to "
+                   f"{decimals} decimal places)", f"and run: derive check {stem}.toml {stem}.answers.toml",
+                   f"[tolerance] atol = {unit:g} (one unit of the last decimal), rtol = 0.001"]
+        tolerance = f"\n[tolerance]\natol = {unit!r}\nrtol = 0.001\n"
+        only = {q.key for q in v.blanks}
+        d = v.derivation
+        return {
+            f"{stem}.toml": dump_circuit(d.spec, comment=f"Worksheet variant {v.label} of {name} "
+                                                         f"({self.base.shown_source}), drawn with seed {self.seed}."),
+            f"{stem}.answers.toml": answers_file(d, filled=False, only=only, heading=heading) + tolerance,
+            f"{stem}.key.toml": answers_file(d, filled=True, only=only, values=v.key, heading=[
+                f"The key of worksheet variant {v.label} of {name}."]) + tolerance,
+        }
+
+    # -- what PrairieLearn's server asks
+
+    def spec_toml(self) -> str:
+        """The base circuit and, written out in full, the worksheet settings its variants are drawn with."""
+        s, r = self.settings, self.settings.inputs
+        lines = ["", "[worksheet]", f"inputs = {{ low = {r.low!r}, high = {r.high!r}, decimals = {r.decimals}, "
+                                    f"nonzero = {'true' if r.nonzero else 'false'} }}",
+                 f"decimals = {s.rounding.decimals}"]
+        if s.blanks is not None:
+            lines.append(f"blanks = {s.blanks}")
+        if s.partial:
+            lines.append("partial = { " + ", ".join(f'"{k}" = {v!r}' for k, v in s.partial) + " }")
+        base = replace(self.base, training=None)
+        return dump_circuit(base, comment=_("The base spec of a derive worksheet (%(source)s).") % {
+            "source": self.base.source}) + "\n".join(lines) + "\n"
+
+    def check(self, v: CircuitVariant, given: dict[str, float]):
+        """`derive check` of numbers given by answers-file name (a learning platform's submission)."""
+        from derive.grade.circuit import check_circuit, parse_circuit_answers
+        from derive.grade.judge import Tolerance
+
+        d = v.derivation
+        return check_circuit(d, parse_circuit_answers(dict(given), d, source="prairielearn"),
+                             Tolerance.of(self.settings.tolerance))
+
+
 def circuit_worksheet_files(base, *, variants: int, seed: int, formats: tuple[str, ...] = ("md",),
                             decimals: int | None = None, blanks: int | None = None, only: int | None = None,
                             progress=None) -> dict[str, str | bytes]:
-    from derive.grade.circuit import answers_file, circuit_catalogue
-    from derive.render.circuit import CircuitPage, draw_circuit
-    from derive.render.escape import md_prose
-    from derive.render.markdown import sections
-    from derive.render.page import environment, render
-    from derive.worksheets.lms import variant_code
+    """Every file of a circuit worksheet run, by name (as :func:`derive.worksheets.write.worksheet_files`)."""
+    from derive.render.page import environment
 
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise UsageError(f"-f: format '{unknown[0]}' is not available for a circuit; available: {', '.join(FORMATS)}")
-    ws = base.worksheet
-    decimals = decimals if decimals is not None else (ws.decimals if ws is not None else 4)
-    most = blanks if blanks is not None else (ws.blanks if ws is not None else None)
-    env = environment()
-    title = _("Worksheet: %(title)s") % {"title": md_prose(base.title, field="title", one_line=True)}
-    unit = 10.0 ** -decimals
+    run = CircuitRun(base, seed=seed, decimals=decimals, blanks=blanks)
+    if any(f in LMS_FORMATS for f in formats) and run.settings.partial:
+        from derive.grade.mistakes import mistakes
+        from derive.worksheets.lms import check_partial
+
+        check_partial(dict(run.settings.partial), [m[0] for m in mistakes(run.variant(1).derivation)], base.source)
+    decimals = run.settings.rounding.decimals
     files: dict[str, str | bytes] = {}
-    sheets, keys, figures, rows = [], [], {}, []
+    sheets, keys, figures, rows, made = [], [], {}, [], []
     numbers = [only] if only is not None else list(range(1, variants + 1))
     for k in numbers:
-        d = make_circuit_variant(base, seed, k)
-        stem, code = f"variant-{k:02d}", variant_code(seed, k)
-        catalogue = list(circuit_catalogue(d).values())
-        if most is not None and most < len(catalogue):
-            picks = sorted({round(i * (len(catalogue) - 1) / max(1, most - 1)) for i in range(most)})
-            catalogue = [catalogue[i] for i in picks]
-        key = {q.key: round(q.value, decimals) + 0.0 for q in catalogue}
-        page = CircuitPage(d)
-        heading = [f"Answers for worksheet variant {k:02d} of {base.name} (code {code}): fill in each \"\" (to "
-                   f"{decimals} decimal places)", f"and run: derive check {stem}.toml {stem}.answers.toml",
-                   f"[tolerance] atol = {unit:g} (one unit of the last decimal), rtol = 0.001"]
-        tolerance = f"\n[tolerance]\natol = {unit!r}\nrtol = 0.001\n"
-        only_names = {q.key for q in catalogue}
-        files[f"{stem}.toml"] = dump_circuit(d.spec, comment=f"Worksheet variant {k:02d} of {base.name} "
-                                                             f"({base.shown_source}), drawn with seed {seed}.")
-        files[f"{stem}.answers.toml"] = answers_file(d, filled=False, only=only_names, heading=heading) + tolerance
-        files[f"{stem}.key.toml"] = answers_file(d, filled=True, only=only_names, values=key,
-                                                 heading=[f"The key of worksheet variant {k:02d} of {base.name}."]) \
-            + tolerance
-        worked = {h: text for h, text in sections(render(d, fragment=True)) if h is not None}
-        steps = "\n".join(worked[_(h)] for h in (N_("Forward pass"), N_("Local gradients"), N_("Backward pass"))
-                          if _(h) in worked)
-
-        def label(q, page=page):
-            return f"${page.name(q.node)}$" if q.kind == "value" else f"${page.grad_name(q.node)}$"
-
-        def sheet(is_key: bool, picture: str) -> str:
-            return env.get_template("circuit_worksheet.md.j2").render(
-                d=d, page=page, key=is_key, title=title, picture=picture, code=code, base_name=base.name,
-                stem=stem, label=label, blanks=catalogue, answer=lambda q: f"{key[q.key]:.{decimals}f}",
-                steps=steps, decimals=decimals, unit=unit, number=f"{k:02d}")
-
-        this_rows = [(label(q), q.key, f"{key[q.key]:.{decimals}f}") for q in catalogue]
-        rows.append((f"{k:02d}", this_rows))
+        v = run.variant(k)
+        made.append(v)
+        files.update(run.text_files(v))
+        page = run.page(v)
+        rows.append((v.label, [(run.label(page, q), q.key, run.answer(v, q)) for q in v.blanks]))
         if "md" in formats:
-            svg = f"{stem}-circuit.svg"
-            files[svg] = draw_circuit(d, "svg", reveal=False)
-            files[f"{stem}.sheet.md"] = sheet(False, svg)
-            files[f"{stem}.key.md"] = sheet(True, svg)
+            svg = run.picture_name(v)
+            files[svg] = run.picture(v, "svg")
+            files[f"{v.stem}.sheet.md"] = run.markdown(v, key=False, picture=svg)
+            files[f"{v.stem}.key.md"] = run.markdown(v, key=True, picture=svg)
         if "pdf" in formats:
-            figure = f"{stem}-circuit.pdf"
-            figures[figure] = draw_circuit(d, "pdf", reveal=False)
-            sheets.append((_("Variant %(label)s") % {"label": f"{k:02d}"}, sheet(False, figure)))
-            keys.append((_("Variant %(label)s: answer key") % {"label": f"{k:02d}"}, sheet(True, figure)))
+            figure = run.picture_name(v, "pdf")
+            figures[figure] = run.picture(v, "pdf")
+            sheets.append((_("Variant %(label)s") % {"label": v.label}, run.markdown(v, key=False, picture=figure)))
+            keys.append((_("Variant %(label)s: answer key") % {"label": v.label},
+                         run.markdown(v, key=True, picture=figure)))
         if progress:
             progress(k)
     if "md" in formats:
-        files["keys.md"] = env.get_template("circuit_worksheet_keys.md.j2").render(
-            title=title, base=base, seed=seed, variants=rows, decimals=decimals)
+        files["keys.md"] = environment().get_template("circuit_worksheet_keys.md.j2").render(
+            title=run.title, base=base, seed=seed, variants=rows, decimals=decimals)
     if "pdf" in formats:
         from derive.render.tex import compile_pdf, inline, markdown_to_latex
 
         for name, pages in (("sheets", sheets), ("keys", keys)):
-            tex = env.get_template("worksheets.tex.j2").render(
+            tex = run.env.get_template("worksheets.tex.j2").render(
                 pages=[(inline(h), markdown_to_latex(body)) for h, body in pages])
             files[f"{name}.pdf"] = compile_pdf(tex, name, figures)
+    files.update(lms_files(run, made, formats, variants))
+    return files
+
+
+def lms_files(run, made: list, formats: tuple[str, ...], variants: int) -> dict[str, str | bytes]:
+    """The learning-platform exports of a run's variants: the same writers as a network's, asking the run."""
+    import xml.etree.ElementTree as ET
+
+    files: dict[str, str | bytes] = {}
+    if "moodle" in formats:
+        from derive.worksheets.write import moodle_questions
+
+        quiz = ET.Element("quiz")
+        for v in made:
+            for question in moodle_questions(run, v):
+                quiz.append(question)
+        ET.indent(quiz)
+        files["moodle.xml"] = '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(quiz, encoding="unicode") + "\n"
+    if "moodle-cloze" in formats:
+        from derive.worksheets.lms import cloze
+
+        files["moodle-cloze.xml"] = cloze.quiz([ET.tostring(cloze.question(run, v), encoding="unicode") for v in made],
+                                               run)
+    if "gift" in formats:
+        from derive.worksheets.lms import gift
+
+        files["gift.txt"] = gift.document([gift.variant_text(run, v) for v in made], run)
+    if "qti" in formats:
+        from derive.worksheets.lms import qti
+
+        files["qti.zip"] = qti.package(run, [(*qti.assessment(run, v), run.picture_name(v), run.picture(v, "svg"))
+                                             for v in made])
+    if "prairielearn" in formats:
+        from derive.worksheets.lms import prairielearn
+
+        files.update(prairielearn.files(run, variants))
     return files

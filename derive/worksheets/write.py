@@ -8,6 +8,7 @@ same bytes, and variant k's files do not depend on how many variants there are.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import multiprocessing as mp
 import os
 import xml.etree.ElementTree as ET
@@ -68,6 +69,49 @@ class Run:
         from derive.worksheets.lms import variant_code
 
         return variant_code(self.seed, v.number)
+
+    def page(self, v: Variant) -> Page:
+        return Page(v.derivation, notation=self.notation)
+
+    def name_of(self, q: Quantity) -> str:
+        """A blank's name in the answers file (and in the LMS exports): ``instance1.dL/dw11``."""
+        return q.name
+
+    def where(self, q: Quantity) -> str:
+        """Where a blank is asked: ``instance 1``, ``all instances``."""
+        return (_("instance %(n)s") % {"n": q.instance + 1}) if q.instance is not None else _("all instances")
+
+    @property
+    def where_heading(self) -> str:
+        """The heading of :meth:`where`'s column."""
+        return _("instance")
+
+    def intro_name(self, v: Variant) -> str:
+        """The title of a variant's introduction in the LMS exports."""
+        return _("Variant %(label)s: the network") % {"label": v.label}
+
+    def picture_name(self, v: Variant) -> str:
+        return f"{v.stem}-network.svg"
+
+    def spec_toml(self) -> str:
+        """The base spec with its worksheet settings, for PrairieLearn's server to draw the variants from."""
+        from derive.worksheets.lms.prairielearn import spec_toml
+
+        return spec_toml(self)
+
+    def check(self, v: Variant, given: dict[str, float]):
+        """`derive check` of numbers given by answers-file name (a learning platform's submission)."""
+        from derive.grade.answers import parse_answers
+        from derive.grade.judge import Tolerance, check_answers
+
+        doc: dict = {}
+        for name, value in given.items():
+            table, key = name.split(".", 1)
+            doc.setdefault(table, {})[key] = float(value)
+        rounding = self.settings.rounding
+        answers = parse_answers(doc, v.derivation, source="prairielearn")
+        answers = dataclasses.replace(answers, rounding={"decimals": rounding.decimals, "carry": rounding.carry})
+        return check_answers(v.derivation, answers, Tolerance.of(self.settings.tolerance))
 
     def label(self, page: Page, q: Quantity) -> str:
         name = page.name(q.node)
@@ -198,7 +242,7 @@ def variant_part(run: Run, k: int, formats: tuple[str, ...]) -> Part:
         from derive.worksheets.lms import qti
 
         ident, xml = qti.assessment(run, v)
-        part.qti = (ident, xml, f"{v.stem}-network.svg", run.picture(v, "svg"))
+        part.qti = (ident, xml, run.picture_name(v), run.picture(v, "svg"))
     return part
 
 
@@ -315,12 +359,12 @@ def moodle_questions(run: Run, v: Variant) -> list[ET.Element]:
     ET.SubElement(ET.SubElement(category, "category"), "text").text = (
         f"$course$/top/derive/{run.base.name}/variant-{v.label}")
     out.append(category)
-    page = Page(v.derivation, notation=run.notation)
-    picture = f"{v.stem}-network.svg"
+    page = run.page(v)
+    picture = run.picture_name(v)
     intro = run.markdown(v, key=False, picture=picture)
     intro = intro.split("## " + _("Your answers"))[0].replace(_("Name:") + " ______________________________\n", "")
     description = ET.Element("question", {"type": "description"})
-    _text(description, "name", _("Variant %(label)s: the network") % {"label": v.label}, fmt=None)
+    _text(description, "name", run.intro_name(v), fmt=None)
     html = _moodle_math(intro).replace(f'src="{picture}"', f'src="@@PLUGINFILE@@/{picture}"')
     qt = _text(description, "questiontext", html)
     file = ET.SubElement(qt, "file", {"name": picture, "path": "/", "encoding": "base64"})
@@ -328,8 +372,8 @@ def moodle_questions(run: Run, v: Variant) -> list[ET.Element]:
     out.append(description)
     for n, q in enumerate(v.blanks, start=1):
         question = ET.Element("question", {"type": "numerical"})
-        where = (_("instance %(n)s") % {"n": q.instance + 1}) if q.instance is not None else _("all instances")
-        _text(question, "name", _("Variant %(label)s, blank %(n)s: %(name)s") % {"label": v.label, "n": n, "name": q.name},
+        where, name = run.where(q), run.name_of(q)
+        _text(question, "name", _("Variant %(label)s, blank %(n)s: %(name)s") % {"label": v.label, "n": n, "name": name},
               fmt=None)
         _text(question, "questiontext", _moodle_math(
             _("Variant %(label)s, blank %(n)s (%(where)s): %(quantity)s = ?") % {
@@ -341,7 +385,7 @@ def moodle_questions(run: Run, v: Variant) -> list[ET.Element]:
         ET.SubElement(question, "hidden").text = "0"
         answer = ET.SubElement(question, "answer", {"fraction": "100", "format": "moodle_auto_format"})
         ET.SubElement(answer, "text").text = run.answer(v, q)
-        ET.SubElement(answer, "tolerance").text = repr(blank_tolerance(v.key[q.name], run.settings))
+        ET.SubElement(answer, "tolerance").text = repr(blank_tolerance(v.key[name], run.settings))
         _text(answer, "feedback", "<p>" + _("Right.") + "</p>")
         ET.SubElement(question, "unitgradingtype").text = "0"
         ET.SubElement(question, "unitpenalty").text = "0.1000000"

@@ -186,6 +186,11 @@ def test_random_circuit_worksheets(seed, tmp_path):
         assert check_circuit(d, key).ok
 
 
-def test_lms_formats_are_refused_for_circuits(tmp_path):
-    result = run("worksheet", "add-times", "-f", "moodle", "-o", tmp_path)
-    assert result.returncode == 2 and "not available for a circuit" in result.stderr
+def test_lms_formats_are_written_for_circuits_and_network_options_refused(tmp_path):
+    """The exports themselves are read back in tests/worksheets/test_circuit_lms.py."""
+    result = run("worksheet", "add-times", "-f", "moodle,moodle-cloze,gift,qti,prairielearn", "-o", tmp_path)
+    assert result.returncode == 0, result.stderr
+    for name in ("moodle.xml", "moodle-cloze.xml", "gift.txt", "qti.zip", "prairielearn/add-times/server.py"):
+        assert (tmp_path / name).stat().st_size > 100, name
+    result = run("worksheet", "add-times", "-f", "gift", "--scope", "forward", "-o", tmp_path)
+    assert result.returncode == 2 and "for networks" in result.stderr

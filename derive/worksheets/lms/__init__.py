@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from derive.errors import SpecError
 from derive.i18n import _
 from derive.grade.answers import Quantity
-from derive.render.page import Page
 
 #: The partial-credit names that are not a classic mistake's.
 FOLLOWS = "follows_from_earlier"
@@ -54,10 +53,8 @@ class Blank:
     tolerance: float
     """Absolute: one unit in the last decimal place asked for."""
     choices: tuple[Choice, ...] = field(default=())
-
-    @property
-    def name(self) -> str:
-        return self.quantity.name
+    name: str = ""
+    """As the answers file names it: ``instance1.dL/dw11`` of a network, ``df/dq`` of a circuit."""
 
 
 def credit_of(label: str, partial: dict[str, float]) -> float:
@@ -101,11 +98,15 @@ def _nearby_rate(label: str, rate: float | None) -> bool:
 
 def variant_blanks(run, v, *, mistakes: bool = True) -> list[Blank]:
     """The blanks of variant ``v`` of a worksheet run, with the mistakes' values where they differ from
-    the key by more than the tolerance (equal ones are merged, their diagnoses joined)."""
+    the key by more than the tolerance (equal ones are merged, their diagnoses joined).
+
+    ``run`` is a network's (:class:`derive.worksheets.write.Run`) or a circuit's
+    (:class:`derive.worksheets.circuit.CircuitRun`): it gives the page, each blank's answers-file name,
+    its label and where it is asked; the classic mistakes of the registry are those of its kind."""
     from derive.grade.judge import cached_mistakes as classic_mistakes
 
     s = run.settings
-    page = Page(v.derivation, notation=run.notation)
+    page = run.page(v)
     unit = s.rounding.unit
     partial = {**DEFAULT_PARTIAL, **dict(s.partial)}
     alternatives = classic_mistakes(v.derivation) if mistakes else []
@@ -113,11 +114,12 @@ def variant_blanks(run, v, *, mistakes: bool = True) -> list[Blank]:
     rate = training.learning_rate if training else None
     out = []
     for n, q in enumerate(v.blanks, start=1):
-        key = v.key[q.name]
+        name = run.name_of(q)
+        key = v.key[name]
         tol = blank_tolerance(key, s)
         choices: list[list] = []  # [value, credit, [feedback…], [label…]]
         for label, explanation, values in alternatives:
-            alt = values.get(q.name)
+            alt = values.get(name)
             if alt is None or not math.isfinite(alt) or not _nearby_rate(label, rate):
                 continue
             alt = s.rounding(alt)
@@ -136,10 +138,8 @@ def variant_blanks(run, v, *, mistakes: bool = True) -> list[Blank]:
         choices.sort(key=lambda c: -c[1])  # a stable sort: ties keep the order the mistakes were found
         kept = tuple(Choice(value=c[0], credit=c[1], feedback=_sentence("; or ".join(c[2])), labels=tuple(c[3]))
                      for c in choices[:MAX_CHOICES])
-        out.append(Blank(number=n, quantity=q, label=run.label(page, q),
-                         where=(_("instance %(n)s") % {"n": q.instance + 1}) if q.instance is not None
-                         else _("all instances"),
-                         key=key, text=run.answer(v, q), tolerance=tol, choices=kept))
+        out.append(Blank(number=n, quantity=q, label=run.label(page, q), where=run.where(q), key=key,
+                         text=run.answer(v, q), tolerance=tol, choices=kept, name=name))
     return out
 
 
@@ -169,8 +169,8 @@ def tolerance_text(tol: float, decimals: int) -> str:
 
 def intro_markdown(run, v) -> str:
     """The sheet of a variant without its name line and its table of blanks: the network, the data,
-    the loss, the rounding policy and any given values."""
-    picture = f"{v.stem}-network.svg"
+    the loss, the rounding policy and any given values (of a circuit: its leaves, gates and rounding)."""
+    picture = run.picture_name(v)
     intro = run.markdown(v, key=False, picture=picture)
     intro = intro.split("## " + _("Your answers"))[0].replace(_("Name:") + " ______________________________\n", "")
     return intro.rstrip() + "\n"

@@ -55,7 +55,7 @@ def subquestion(b: Blank, decimals: int) -> str:
 def question(run, v) -> ET.Element:
     """The cloze question of one variant, as a Moodle XML <question>."""
     decimals = run.settings.rounding.decimals
-    picture = f"{v.stem}-network.svg"
+    picture = run.picture_name(v)
     blanks = variant_blanks(run, v)
     rows = "\n".join(
         f"<tr><td>{b.number}</td><td>{html_math(b.label).strip().removeprefix('<p>').removesuffix('</p>')}</td>"
@@ -64,7 +64,7 @@ def question(run, v) -> ET.Element:
     body = html_math(intro_markdown(run, v)).replace(f'src="{picture}"', f'src="@@PLUGINFILE@@/{picture}"')
     text = (f"{body}\n<table class=\"generaltable\">\n"
             "<tr><th>#</th>" + "".join(f"<th>{html.escape(h)}</th>" for h in (
-                _("quantity"), _("instance"), _("answers file"), _("your answer"))) + "</tr>\n"
+                _("quantity"), run.where_heading, _("answers file"), _("your answer"))) + "</tr>\n"
             f"{rows}\n</table>\n")
     q = ET.Element("question", {"type": "cloze"})
     ET.SubElement(ET.SubElement(q, "name"), "text").text = _("%(name)s: variant %(label)s (%(code)s)") % {

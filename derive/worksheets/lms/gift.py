@@ -47,11 +47,11 @@ def numerical(b: Blank, decimals: int) -> str:
 def variant_text(run, v) -> str:
     """A variant's part of the GIFT file."""
     decimals = run.settings.rounding.decimals
-    picture = f"{v.stem}-network.svg"
+    picture = run.picture_name(v)
     uri = "data:image/svg+xml;base64," + base64.b64encode(run.picture(v, "svg")).decode("ascii")
     intro = html_math(intro_markdown(run, v)).replace(f'src="{picture}"', f'src="{uri}"')
     out = [f"$CATEGORY: $course$/top/derive/{run.base.name}/variant-{v.label}", "",
-           "::" + escape(_("Variant %(label)s: the network") % {"label": v.label}) + f"::[html]{escape(intro)}", ""]
+           "::" + escape(run.intro_name(v)) + f"::[html]{escape(intro)}", ""]
     for b in variant_blanks(run, v):
         names = {"label": v.label, "n": b.number, "where": b.where, "quantity": b.label, "name": b.name}
         text = html_math(_("Variant %(label)s, blank %(n)s (%(where)s): %(quantity)s = ?") % names

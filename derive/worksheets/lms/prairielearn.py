@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import uuid
 from pathlib import Path
@@ -102,7 +101,7 @@ def files(run, variants: int) -> dict[str, str]:
         settings["lang"] = run.lang  # the words of the sheet and of the feedback
     base = f"prairielearn/{name}/"
     return {base + "info.json": json.dumps(info, indent=2) + "\n", base + "question.html": question,
-            base + "server.py": SERVER, base + "spec.toml": spec_toml(run),
+            base + "server.py": SERVER, base + "spec.toml": run.spec_toml(),
             base + "derive.json": json.dumps(settings, indent=2) + "\n"}
 
 
@@ -114,13 +113,20 @@ def _attr(text: str) -> str:
 
 
 def _run(here: Path):
+    from derive.spec.circuit import is_circuit
     from derive.spec.parse import load_spec
-    from derive.worksheets.write import Run
 
     settings = json.loads((here / "derive.json").read_text())
     base = load_spec(str(here / "spec.toml"))
     with language(settings.get("lang", "en")):
-        run = Run(base, seed=int(settings["seed"]), notation=settings.get("notation", "inout"))
+        if is_circuit(base):
+            from derive.worksheets.circuit import CircuitRun
+
+            run = CircuitRun(base, seed=int(settings["seed"]))
+        else:
+            from derive.worksheets.write import Run
+
+            run = Run(base, seed=int(settings["seed"]), notation=settings.get("notation", "inout"))
     return run, int(settings["variants"])
 
 
@@ -134,7 +140,7 @@ def generate(here: Path, data: dict) -> None:
 def _generate(run, variants: int, data: dict) -> None:
     k = 1 + int(data.get("variant_seed", 0)) % variants
     v = run.variant(k)
-    picture = f"{v.stem}-network.svg"
+    picture = run.picture_name(v)
     uri = "data:image/svg+xml;base64," + base64.b64encode(run.picture(v, "svg")).decode("ascii")
     data["params"]["variant"] = k
     data["params"]["code"] = run.code(v)
@@ -151,33 +157,28 @@ def grade(here: Path, data: dict) -> None:
 
 
 def _grade(run, data: dict) -> None:
-    from derive.grade.answers import parse_answers
-    from derive.grade.judge import Tolerance, check_answers, mistakes
+    from derive.grade.judge import mistakes
 
     v = run.variant(int(data["params"]["variant"]))
     d = v.derivation
     blanks = variant_blanks(run, v, mistakes=False)
     partial = {**DEFAULT_PARTIAL, **dict(run.settings.partial)}
-    doc: dict = {}
+    given: dict[str, float] = {}
     by_name = {}
     for b in blanks:
         key = answers_name(b.number)
         value = data.get("submitted_answers", {}).get(key)
         if key in data.get("format_errors", {}) or isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
-        table, name = b.name.split(".", 1)
-        doc.setdefault(table, {})[name] = float(value)
+        given[b.name] = float(value)
         by_name[b.name] = b
-    rounding = run.settings.rounding
-    answers = parse_answers(doc, d, source="prairielearn")
-    answers = dataclasses.replace(answers, rounding={"decimals": rounding.decimals, "carry": rounding.carry})
-    report = check_answers(d, answers, Tolerance.of(run.settings.tolerance))
+    report = run.check(v, given)
     labels = {explanation: label for label, explanation, _values in mistakes(d)} if report.count("wrong") else {}
     for b in blanks:
         data["partial_scores"][answers_name(b.number)] = {"score": 0.0, "weight": 1,
                                                           "feedback": _("No number was given.")}
     for verdict in report.verdicts:
-        b = by_name[verdict.quantity.name]
+        b = by_name[run.name_of(verdict.quantity)]
         score, feedback = 0.0, verdict.note or _("Not the key.")
         if verdict.status == "correct":
             score, feedback = 1.0, _("Right.") + (f" ({verdict.note})" if verdict.note else "")

@@ -71,7 +71,7 @@ def assessment(run, v) -> tuple[str, str]:
         intro += "<p>" + _("Give every answer in units of %(unit)s: write 0.000123 as %(example)s (the platform keeps "
                            "4 decimal places).") % {"unit": f"10<sup>-{scale}</sup>",
                                                      "example": number_text(0.000123 * 10**scale, shown)} + "</p>"
-    _item(section, f"{ident}-network", _("Variant %(label)s: the network") % {"label": v.label}, "text_only_question",
+    _item(section, f"{ident}-network", run.intro_name(v), "text_only_question",
           "0", intro)
     for b in variant_blanks(run, v, mistakes=False):
         unit = (" " + _("in units of %(unit)s") % {"unit": f"10<sup>-{scale}</sup>"}) if scale else ""
