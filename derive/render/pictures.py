@@ -467,14 +467,16 @@ def network_scene(d: Derivation, instance: int, *, notation: str = "inout", digi
             if dropped:
                 title = _("%(unit)s: dropped") % {"unit": title}
             lines = [title]
+            single = z == a  # one node (dropout, an addition without an activation): its value once, as "out"
             if reveal:
-                lines += [f"{in_label} = {_num(num.value[z], digits)}", f"{out_label} = {_num(num.value[a], digits)}"]
+                lines += ([] if single else [f"{in_label} = {_num(num.value[z], digits)}"]) + [
+                    f"{out_label} = {_num(num.value[a], digits)}"]
             else:
                 lines += [layer.activation]
             if bias is not None:
                 lines.insert(1, f"{name[bias[j]]} = {_num(num.value[bias[j]], digits)}")
             box(a, lines, fill="#ffffff" if dropped else FILL, dash=DROPPED_DASH if dropped else None)
-            shown = gradients(a, [(out_label, grad.get(a)), (in_label, grad.get(z))])
+            shown = gradients(a, [(out_label, grad.get(a))] + ([] if single else [(in_label, grad.get(z))]))
             described.append(f"{title}: " + ", ".join(lines[1:] + shown))
         words.append(_("Layer %(name)s") % {"name": layer.name} + f" ({layer.activation}): " + "; ".join(described) + ".")
 

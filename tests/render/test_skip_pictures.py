@@ -118,6 +118,10 @@ def test_dropout_draws_one_edge_per_unit_and_marks_the_dropped_ones():
     assert "d₂: dropped" in titles and "d₁" in titles and "d₁: dropped" not in titles
     box = [r for r in scene.items if isinstance(r, Rect) and r.dash]
     assert len(box) == 1 and box[0].stroke == DROPPED
+    # a dropout unit is one node: its value once (not an "in" that would show the dropped 0 as what came in)
+    inside = [t.text for t in scene.texts() if box[0].x < t.x < box[0].x + box[0].w and box[0].y < t.y < box[0].y + box[0].h]
+    assert inside == ["d₂: dropped", "out = 0"]
+    assert "d₂: dropped: out = 0, ∂L/∂out = " in scene.description
     svg = draw(d, pictures_of(d)[0], "svg").decode()
     assert svg.count("stroke-dasharray") == 1 + 1 + 4  # the dropped edge, its box, the four skip connections
     assert draw(d, pictures_of(d)[0], "pdf").startswith(b"%PDF")
