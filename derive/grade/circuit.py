@@ -2,7 +2,8 @@
 
 An answers file of a circuit is one flat table: a node's value by its name (``q = 3``), a gradient
 of the output by ``df/dq``, ``df_dq`` or ``dq`` (all the same quantity, written ``df/dq`` in the
-report), and an optional ``[tolerance]`` table. An answer is a number or a formula of the circuit's
+report), an optional ``[tolerance]`` table and, in a worksheet's files, ``[worksheet] variant`` (the
+variant's code, which a class check reads). An answer is a number or a formula of the circuit's
 names (``z``, ``x + y``), read by the safe formula parser. A wrong answer is explained, in order, by
 the student's own earlier wrong answers (it follows from them), a classic mistake of the registry
 (:mod:`derive.grade.mistakes`, the circuit ones: a branch not added, a wrong gate's local gradient, the
@@ -62,6 +63,8 @@ class CircuitAnswers:
     given: dict[str, list[object]]
     tolerance: dict
     rounding: dict | None = None
+    variant: str | None = None
+    """``[worksheet] variant``: the code of the worksheet variant the file answers (``7-03``), for a class check."""
 
 
 def answers_file(d, *, filled: bool, only: set[str] | None = None, values: dict[str, float] | None = None,
@@ -98,8 +101,20 @@ def parse_circuit_answers(doc: dict, d, source: str = "<answers>") -> CircuitAns
     known = circuit_catalogue(d)
     given: dict[str, list[object]] = {}
     tolerance: dict = {}
+    variant = None
     for key, value in doc.items():
         shown = "".join(ch if ch.isprintable() else "?" for ch in str(key))[:40]
+        if key == "worksheet":
+            if not isinstance(value, dict):
+                raise SpecError(source, "worksheet", "expected a table (variant)")
+            for k, v in value.items():
+                if k != "variant":
+                    raise SpecError(source, f"worksheet.{shown_key(k)}", "unknown setting, expected variant")
+                if isinstance(v, bool) or not isinstance(v, (str, int)) or len(str(v)) > 40 or \
+                        not all(c.isalnum() or c in "-_." for c in str(v)):
+                    raise SpecError(source, "worksheet.variant", "expected a variant code like \"7-03\"")
+                variant = str(v)
+            continue
         if key == "tolerance":
             if not isinstance(value, dict):
                 raise SpecError(source, "tolerance", "expected a table (rtol, atol, min_digits)")
@@ -129,7 +144,12 @@ def parse_circuit_answers(doc: dict, d, source: str = "<answers>") -> CircuitAns
             raise SpecError(source, shown, f"given twice (as {name} and another spelling)")
         given[name] = [v for v in values if not (isinstance(v, str) and not v.strip())]
     given = {k: v for k, v in given.items() if v}
-    return CircuitAnswers(source=source, given=given, tolerance=tolerance)
+    return CircuitAnswers(source=source, given=given, tolerance=tolerance, variant=variant)
+
+
+def shown_key(key: object) -> str:
+    """A key of an untrusted file as an error message may show it: printable, at most 40 characters."""
+    return "".join(ch if ch.isprintable() else "?" for ch in str(key))[:40]
 
 
 def check_circuit(d, answers: CircuitAnswers, tolerance: Tolerance | None = None) -> Report:

@@ -1,6 +1,7 @@
 """A whole class at once: `derive check VARIANTS_DIR SUBMISSIONS_DIR -o REPORT_DIR`.
 
-Every file ``STUDENT.toml`` in the submissions directory is one student's answers file; its
+Every file ``STUDENT.toml`` in the submissions directory is one student's answers file (of a network's
+worksheet or a circuit's: each is read and judged as `derive check` does it); its
 ``[worksheet] variant`` (as the blank file a worksheet writes carries it: ``"7-03"``) says which
 ``variant-NN.toml`` of the variants directory it answers. Each variant is derived once, and every
 student is judged in this one process. A submission that cannot be graded (not TOML, an
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from derive.errors import DeriveError
 from derive.i18n import _
+from derive.spec.circuit import is_circuit
 
 #: Submissions larger than this many files are refused (a class, not a file system).
 MAX_STUDENTS = 5000
@@ -95,8 +97,11 @@ class Variants:
             import tomllib
 
             doc = tomllib.loads(key.read_text(encoding="utf-8"))
-            names = [f"{table}.{name}" for table, values in _tables(doc) for name in values
-                     if table not in ("tolerance", "rounding", "worksheet")]
+            if is_circuit(d):  # one flat table: q, df/dq
+                names = [name for name, value in doc.items() if not isinstance(value, dict)]
+            else:
+                names = [f"{table}.{name}" for table, values in _tables(doc) for name in values
+                         if table not in ("tolerance", "rounding", "worksheet")]
         return path.stem.removeprefix("variant-"), d, names, int(m.group(1)) if m else None
 
 
@@ -110,11 +115,29 @@ def _tables(doc: dict, prefix: str = ""):
             yield from _tables(value, name)
 
 
+def _judge(path: Path, d):
+    """One answers file read and judged against a derivation: a network's or a circuit's."""
+    from derive.grade.judge import Tolerance
+
+    if is_circuit(d):
+        from derive.grade.circuit import check_circuit as check, read_circuit_answers as read
+    else:
+        from derive.grade.answers import read_answers as read
+        from derive.grade.judge import check_answers as check
+    answers = read(path, d)
+    return check(d, answers, Tolerance.of(answers.tolerance))
+
+
+def answers_name(d, q) -> str:
+    """A quantity's name in the answers files (and grades.csv's columns): ``instance1.dL/dw11``; of a circuit
+    ``q``, ``df/dq``."""
+    return q.key if is_circuit(d) else q.name
+
+
 def grade_class(variants: Path, submissions: Path, *, spec=None) -> list[Result]:
-    """Judge every submission (``spec``: one derivation for everyone instead of a variants directory)."""
+    """Judge every submission (``spec``: one derivation for everyone instead of a variants directory), of a network
+    or of a circuit."""
     from derive.errors import SpecError
-    from derive.grade.answers import read_answers
-    from derive.grade.judge import Tolerance, check_answers
 
     folder = Path(submissions)
     files = sorted(p for p in folder.iterdir() if p.suffix == ".toml" and not p.name.startswith("."))
@@ -134,13 +157,11 @@ def grade_class(variants: Path, submissions: Path, *, spec=None) -> list[Result]
                 raise SpecError(str(path), "", "not a regular file")
             if pool is None:
                 d, names = spec, None
-                answers = read_answers(path, d)
             else:
                 # the variant first: the file names it, and its quantities are the variant's
                 r.variant = _variant_code(path)
                 _, d, names = pool.get(r.variant, str(path))
-                answers = read_answers(path, d)
-            report = check_answers(d, answers, Tolerance.of(answers.tolerance))
+            report = _judge(path, d)
         except DeriveError as exc:
             r.error = str(exc).replace("\n", " ")
             continue
@@ -148,11 +169,11 @@ def grade_class(variants: Path, submissions: Path, *, spec=None) -> list[Result]
             r.error = f"{path.name}: cannot be read ({type(exc).__name__})"
             continue
         r.report = report
-        wanted = names or list(dict.fromkeys(v.quantity.name for v in report.verdicts))
+        wanted = names or list(dict.fromkeys(answers_name(d, v.quantity) for v in report.verdicts))
         status: dict[str, str] = {}
         for v in report.verdicts:
             mark = {"correct": "1", "wrong": "0"}.get(v.status, "?")
-            name = v.quantity.name
+            name = answers_name(d, v.quantity)
             status[name] = mark if name not in status else min(status[name], mark)  # any wrong copy: wrong
             if v.status == "wrong" and v.diagnosis:
                 if v.first_wrong:

@@ -228,7 +228,7 @@ class CircuitRun:
         heading = [f"Answers for worksheet variant {v.label} of {name} (code {code}): fill in each \"\" (to "
                    f"{decimals} decimal places)", f"and run: derive check {stem}.toml {stem}.answers.toml",
                    f"[tolerance] atol = {unit:g} (one unit of the last decimal), rtol = 0.001"]
-        tolerance = f"\n[tolerance]\natol = {unit!r}\nrtol = 0.001\n"
+        tolerance = f"\n[tolerance]\natol = {unit!r}\nrtol = 0.001\n\n[worksheet]\nvariant = \"{code}\"\n"
         only = {q.key for q in v.blanks}
         d = v.derivation
         return {
