@@ -361,8 +361,8 @@ def class_files(results: list[Result]) -> dict[str, str | bytes]:
 
 
 def simulated_class(variants: Path, out: Path, students: int, *, seed: int = 0) -> dict[str, str]:
-    """Write ``students`` answers files into ``out`` for the worksheet in ``variants``: a mix of right
-    sheets, whole sheets done under one classic mistake, single slips, blanks left out, and a few
+    """Write ``students`` answers files into ``out`` for the worksheet in ``variants`` (a network's or a circuit's):
+    a mix of right sheets, whole sheets done under one classic mistake, single slips, blanks left out, and a few
     malformed files (not TOML, an unknown variant, hostile values). For trying the class check and
     timing it; returns student → what was simulated."""
     import random
@@ -380,14 +380,18 @@ def simulated_class(variants: Path, out: Path, students: int, *, seed: int = 0) 
     for key in keys:
         doc = tomllib.loads(key.read_text(encoding="utf-8"))
         spec = load_spec(str(key.with_name(key.name.replace(".key.toml", ".toml"))))
-        loaded.append((doc, mistakes(derive(spec, symbolic=False))))
+        loaded.append((doc, mistakes(derive(spec, symbolic=False)), is_circuit(spec)))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     made = {}
     for i in range(students):
-        doc, wrong = loaded[i % len(loaded)]
+        doc, wrong, circuit = loaded[i % len(loaded)]
         code = doc["worksheet"]["variant"]
-        values = {t: dict(v) for t, v in _tables(doc) if t not in ("tolerance", "rounding", "worksheet")}
+        if circuit:  # one flat table (q, df/dq), written first
+            values = {"": {k: v for k, v in doc.items() if not isinstance(v, dict)}}
+        else:
+            values = {t: dict(v) for t, v in _tables(doc) if t not in ("tolerance", "rounding", "worksheet")}
+        full = (lambda table, k: k) if circuit else (lambda table, k: f"{table}.{k}")  # noqa: E731
         roll = rng.random()
         what = "right"
         if roll < 0.35:
@@ -397,13 +401,13 @@ def simulated_class(variants: Path, out: Path, students: int, *, seed: int = 0) 
             what = f"mistake {label}"
             for table, row in values.items():
                 for k in row:
-                    if f"{table}.{k}" in alt:
-                        row[k] = round(alt[f"{table}.{k}"], 4)
+                    if full(table, k) in alt:
+                        row[k] = round(alt[full(table, k)], 4)
         elif roll < 0.55:
             table = rng.choice(list(values))
             k = rng.choice(list(values[table]))
             values[table][k] = -values[table][k] if values[table][k] else 1.0
-            what = f"slip {table}.{k}"
+            what = f"slip {full(table, k)}"
         elif roll < 0.62:
             for table in values:
                 for k in list(values[table])[len(values[table]) // 2:]:
@@ -411,15 +415,19 @@ def simulated_class(variants: Path, out: Path, students: int, *, seed: int = 0) 
             what = "half left blank"
         name = f"s{i + 1:04d}"
         if roll > 0.97:
+            first = next(iter(values[""])) if circuit else None
+            value = (lambda v: f'"{first}" = {v}\n[worksheet]\nvariant = "{code}"\n') if circuit else \
+                (lambda v: f'[worksheet]\nvariant = "{code}"\n[instance1]\nh1_in = {v}\n')
             text, what = rng.choice([
                 ("this is = not [toml\n", "not TOML"),
                 ('[worksheet]\nvariant = "99-77"\n', "unknown variant"),
-                (f'[worksheet]\nvariant = "{code}"\n[instance1]\nh1_in = "{"(" * 60}1{")" * 60}"\n', "hostile formula"),
-                (f'[worksheet]\nvariant = "{code}"\n[instance1]\nh1_in = 1e999\n', "infinite number"),
+                (value(f'"{"(" * 60}1{")" * 60}"'), "hostile formula"),
+                (value("1e999"), "infinite number"),
                 (f'[worksheet]\nvariant = "{code}"\n[nonsense]\nx = 1\n', "unknown table"),
             ])
         else:
-            lines = ["[worksheet]", f'variant = "{code}"']
+            lines = [f'"{k}" = {v!r}' if v != "" else f'"{k}" = ""' for k, v in values.pop("", {}).items()]
+            lines += ["[worksheet]", f'variant = "{code}"']
             for table in ("tolerance", "rounding"):  # as the blank file a worksheet writes carries them
                 if table in doc:
                     lines += ["", f"[{table}]"] + [f"{k} = {_toml_scalar(v)}" for k, v in doc[table].items()]

@@ -112,3 +112,45 @@ def test_a_bad_worksheet_table_in_a_circuit_answers_file_names_the_field(text, f
     with pytest.raises(SpecError) as exc:
         parse_circuit_answers(tomllib.loads(text), d, source="a.toml")
     assert exc.value.field == field
+
+
+def test_a_simulated_class_of_a_circuit_worksheet(tmp_path):
+    from derive.grade.classroom import simulated_class
+    from derive.grade.mistakes import mistakes
+
+    (tmp_path / "branch.toml").write_text(BRANCH)
+    variants, subs, out = tmp_path / "variants", tmp_path / "subs", tmp_path / "report"
+    assert run("worksheet", tmp_path / "branch.toml", "--variants", "3", "--seed", "5", "-o", variants).returncode == 0
+    made = simulated_class(variants, subs, 80, seed=2)
+    result = run("check", variants, subs, "-o", out)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    rows = {r["student"]: r for r in csv.DictReader((out / "grades.csv").read_text().splitlines())}
+    blanks = list(next(iter(rows.values())))[4:]
+    assert len(rows) == 80 and "df/dx" in blanks
+    kinds, shown = set(), 0
+    for student, what in made.items():
+        r = rows[student]
+        kinds.add(what.split()[0])
+        if what == "right":
+            assert r["score"] == "1.0000" and {r[b] for b in blanks} == {"1"}, student
+        elif what.startswith("slip"):
+            assert [b for b in blanks if r[b] == "0"] == [what.split()[1]], (student, r)
+        elif what.startswith("mistake"):
+            # wrong exactly where the mistake's number is not the key's (a branch whose gradient is 0 shows nowhere)
+            label = what.split()[1]
+            d = derive(load_spec(str(variants / f"variant-{r['variant'][-2:]}.toml")), symbolic=False)
+            key = tomllib.loads((variants / f"variant-{r['variant'][-2:]}.key.toml").read_text())
+            candidates = [[b for b in blanks if abs(round(alt[b], 4) - key[b]) > max(1e-4, 1e-3 * abs(key[b]))]
+                          for name, _, alt in mistakes(d) if name == label]  # a gate's two wrong local gradients
+            wrong = [b for b in blanks if r[b] == "0"]
+            assert wrong in candidates, (student, what)
+            shown += bool(wrong)
+        elif what == "half left blank":
+            assert "" in {r[b] for b in blanks} and "0" not in {r[b] for b in blanks}
+        elif what in ("not TOML", "unknown variant", "unknown table"):
+            assert r["score"] == "" and r["error"], student
+        elif what in ("hostile formula", "infinite number"):
+            assert r["error"] or "?" in {r[b] for b in blanks}, student
+    assert {"right", "slip", "mistake"} <= kinds and shown > 5
+    summary = (out / "summary.md").read_text()
+    assert "the wire x branches into a, b" in summary or "local gradient" in summary
