@@ -688,6 +688,22 @@ class Add(LayerType):
             lines.append(f'activation = "{layer.activation}"')
         return lines + _dump_slope(layer, num)
 
+    def one_path(self, layer, graph, node, children):
+        """The output of layer ``from`` reaches the loss through the branch and along the skip connection into this
+        addition (``children``: all its children): the slip counts the branch alone (the skip path dropped)."""
+        if graph[node].layer != self.source(layer) or graph[node].role in ("weight", "bias"):
+            return None
+        mine = [c for c in children if graph.spec.layers[graph[c].layer].name == layer.name
+                and graph[c].parents[1:2] == (node,)]  # its sums take the skip input second
+        kept = [c for c in children if c not in mine]
+        return ("skip", kept) if mine and kept else None
+
+    def one_path_words(self, layer, aspect):
+        return _("the skip connection into layer %(name)s left out of the backward pass: the outputs of layer "
+                 "%(source)s reach the loss through the branch and along the skip connection, and their gradient is "
+                 "the sum of both; only the path through the branch was counted") % {
+            "name": layer.name, "source": layer.option("from")}
+
     def source(self, layer):
         return layer.option("from_index")
 

@@ -154,10 +154,13 @@ class MissingPath(Mistake):
                 child = graph[c]
                 if c in terms and child.layer is not None:  # per layer (and per instance, for a shared parameter)
                     groups.setdefault((child.layer, child.instance if node.instance is None else None), []).append(c)
+            everywhere = [c for group in groups.values() for c in group]
             for (m, _n), group in groups.items():
+                layer = d.spec.layers[m]
+                if layer_type(layer).needs_earlier and len(group) < len(everywhere):
+                    group = everywhere  # a residual addition: its skip path against the paths through the branch
                 if len(group) < 2 or (node.layer == m and node.role not in ("weight", "bias")):
                     continue  # a layer's own inner nodes (a softmax's sums, a batch mean) are not a path slip
-                layer = d.spec.layers[m]
                 answer = layer_type(layer).one_path(layer, graph, key, group)
                 if answer is not None:
                     aspect, kept = answer
@@ -174,8 +177,18 @@ class MissingPath(Mistake):
                     for c in dropped:
                         local[(c, node)] = 0.0
 
-        for (m, aspect), chosen in downward(sites):
+        def below(site) -> int:
+            """The layer of the nodes that slip at ``site`` (a parameter's: the one before its layer; inputs: -1):
+            the sites into that layer or before it are below it in the backward pass (a residual branch is not)."""
+            layers = [-1 if graph[n].layer is None else graph[n].layer - (graph[n].role in ("weight", "bias"))
+                      for n in sites[site]]
+            return max(layers)
+
+        for (m, aspect), _chosen in downward(sites):
             layer = d.spec.layers[m]
+            # the slip here and again below it; a node slips once: the sites that touch this one's nodes are left out
+            chosen = [s for s in sites if s == (m, aspect) or (s[0] <= below((m, aspect))
+                                                              and not set(sites[s]) & set(sites[(m, aspect)]))]
             yield (f"missing-path-{layer.name}" + ("" if aspect in ("input", "statistics") else f"-{aspect}"),
                    layer_type(layer).one_path_words(layer, aspect),
                    redo(d, lambda g, s, local, chosen=chosen: one_path(g, s, local, chosen)), {})
@@ -187,8 +200,7 @@ class NoDerivative(Mistake):
     name = "no-derivative"
 
     def models(self, d):
-        sites = {(l,): l for l, layer in enumerate(d.spec.layers)
-                 if layer_type(layer).activated and activation_of(layer).has_derivative_factor}
+        sites = {(l,): l for l, layer in enumerate(d.spec.layers) if activation_of(layer).has_derivative_factor}
 
         def no_derivative(graph, steps, local, layers):
             for (child, node) in local:

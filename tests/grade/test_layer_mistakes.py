@@ -251,6 +251,45 @@ def batch_norm(spec, mistake=None):
     return tables
 
 
+# --------------------------------------------------------------------------- the residual-block preset
+
+
+def residual_block(spec, mistake=None):
+    """The student's instance table for the residual-block preset: h = relu(x W), the branch f = relu(h V),
+    g = f U, the addition r = relu(h + g) (the skip connection from h), y = r Y, half the squared error."""
+    h, f, g, r, y = spec.layers
+    x = np.array(spec.data[0].x, dtype=float)
+    t = spec.data[0].t[0]
+    W, V, U, Y = (np.array(layer.weights, dtype=float) for layer in (h, f, g, y))
+    zh = x @ W
+    ah = np.maximum(zh, 0)
+    zf = ah @ V
+    af = np.maximum(zf, 0)
+    ag = af @ U
+    zr = ah + ag
+    ar = np.maximum(zr, 0)
+    out = float(ar @ Y[:, 0])
+    e = out - t
+    dar = Y[:, 0] * e
+    dzr = dar * (zr > 0)
+    dag = dzr
+    daf = dag @ U.T
+    dzf = daf * (zf > 0)
+    dah = dzf @ V.T + (0 if mistake == "skip" else dzr)  # the skip connection's gradient added, or forgotten
+    dzh = dah * (zh > 0)
+    table = {"L": 0.5 * e ** 2, "e1": e, "y1_in": out, "y1_out": out, "dL/de1": e, "dL/dy1_out": e, "dL/dy1_in": e}
+    for j in range(2):
+        table.update({f"h{j + 1}_in": zh[j], f"h{j + 1}_out": ah[j], f"f{j + 1}_in": zf[j], f"f{j + 1}_out": af[j],
+                      f"g{j + 1}_in": ag[j], f"g{j + 1}_out": ag[j], f"r{j + 1}_in": zr[j], f"r{j + 1}_out": ar[j],
+                      f"dL/dr{j + 1}_out": dar[j], f"dL/dr{j + 1}_in": dzr[j], f"dL/dg{j + 1}_out": dag[j],
+                      f"dL/dg{j + 1}_in": dag[j], f"dL/df{j + 1}_out": daf[j], f"dL/df{j + 1}_in": dzf[j],
+                      f"dL/dh{j + 1}_out": dah[j], f"dL/dh{j + 1}_in": dzh[j], f"dL/dx{j + 1}": (dzh @ W.T)[j]})
+    for letter, a_prev, dz in (("w", x, dzh), ("v", ah, dzf), ("u", af, dag)):
+        table.update({f"dL/d{k}": v for k, v in dense_names(letter, np.outer(a_prev, dz)).items()})
+    table["dL/ds11"], table["dL/ds21"] = float(ar[0] * e), float(ar[1] * e)
+    return {k: float(v) for k, v in table.items()}
+
+
 # --------------------------------------------------------------------------- the checks
 
 
@@ -264,7 +303,7 @@ DARK = ("bias       = [0.1, -0.2]", "bias       = [0.1, -2]")
 def derived():
     from conftest import ROOT, spec_from
 
-    out = {name: derive(load_spec(name)) for name in ("conv-worksheet", "cnn", "batch-norm")}
+    out = {name: derive(load_spec(name)) for name in ("conv-worksheet", "cnn", "batch-norm", "residual-block")}
     text = (ROOT / "derive/spec/presets/cnn.toml").read_text(encoding="utf-8")
     assert DARK[0] in text
     out["cnn-dark"] = derive(spec_from(text.replace(*DARK), "cnn-dark"))
@@ -272,7 +311,8 @@ def derived():
 
 
 def model_of(name):
-    return {"conv-worksheet": conv_worksheet, "cnn": cnn, "cnn-dark": cnn, "batch-norm": batch_norm}[name]
+    return {"conv-worksheet": conv_worksheet, "cnn": cnn, "cnn-dark": cnn, "batch-norm": batch_norm,
+            "residual-block": residual_block}[name]
 
 
 def answers_toml(tables: list[dict], known: dict) -> str:
@@ -299,7 +339,7 @@ def student(name, d, mistake=None):
     return tables if isinstance(tables, list) else [tables]
 
 
-@pytest.mark.parametrize("name", ["conv-worksheet", "cnn", "cnn-dark", "batch-norm"])
+@pytest.mark.parametrize("name", ["conv-worksheet", "cnn", "cnn-dark", "batch-norm", "residual-block"])
 def test_the_models_key_is_all_correct(derived, name, tmp_path):
     """The NumPy model without a mistake gives derive's numbers: every answer right, no diagnosis."""
     d = derived[name]
@@ -331,6 +371,7 @@ CASES = [
     ("batch-norm", "transposed", "instance1.dL/dx1", ["weight matrix of layer h read transposed in the backward"]),
     ("batch-norm", "transposed-forward", "instance1.h1_in", ["weights of layer h read transposed"]),
     ("batch-norm", "updated", "instance1.dL/dbn1_out", ["updated weights used in the backward pass"]),
+    ("residual-block", "skip", None, ["skip connection into layer r left out", "layer h"]),
 ]
 
 
