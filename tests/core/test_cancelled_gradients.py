@@ -105,6 +105,15 @@ def test_values_render_and_check_exit_0(d, tmp_path, capsys):
             "the terms cancel.") in page
     assert main_status(["render", str(spec), "--lang", "de", "-o", str(tmp_path / "de")]) == 0
     assert "die Terme heben sich auf" in (tmp_path / "de" / "bn-pairs.md").read_text(encoding="utf-8")
+    if d.spec.training.optimizer.name == "adam":  # the sentence in LaTeX too (√ is not a character pdflatex knows)
+        import shutil
+        import subprocess
+
+        need(shutil.which("pdflatex") is not None, "pdflatex is not installed")
+        assert main_status(["render", str(spec), "-f", "pdf", "-o", str(tmp_path / "pdf")]) == 0
+        text = subprocess.run(["pdftotext", str(tmp_path / "pdf" / "bn-pairs.pdf"), "-"], capture_output=True,
+                              text=True, check=True).stdout
+        assert "the terms cancel. Added in float64" in " ".join(text.split())
     from derive.grade.answers import answers_file
 
     (tmp_path / "key.toml").write_text(answers_file(d, filled=True), encoding="utf-8")
