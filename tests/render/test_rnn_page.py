@@ -278,3 +278,15 @@ def test_values_json_shapes(combination):
     assert np.shape(values["after_step"]["state"]["h"]["weights_hh"]["exp_avg"]) == (3, 3)
     assert np.shape(inst["x"]) == (4, 2)
     json.dumps(values, allow_nan=False)
+
+
+def test_check_names_the_other_classic_mistakes_in_an_rnn(preset):
+    """The activation's derivative left out at the last step, and W_hh read transposed going back a step."""
+    import derive as api
+
+    num, p = preset.instances[0], preset.params
+    report = api.check(preset, {"instance1": {"dL/dh3_1_in": num.grad["h3_1_out"]}})
+    assert "derivative left out in layer h" in report.verdicts[0].diagnosis
+    transposed = num.grad["h3_1_in"] * p["whh11"] + num.grad["h3_2_in"] * p["whh12"]  # w_hh21 is the right one
+    report = api.check(preset, {"instance1": {"dL/dh2_1_out": transposed}})
+    assert "W_hh of layer h read transposed in the backward pass" in report.verdicts[0].diagnosis
