@@ -106,6 +106,9 @@ def catalogue(d: Derivation) -> dict[str, Quantity]:
         for p in graph.parameters:
             add(Quantity("total", grad_key(p.key), "total_grad", p.key, None, d.grad[p.key],
                          None if d.exact_grad is None else d.exact_grad[p.key]))
+    if d.after_step is not None and len(d.after_step.rates) > 1:  # several updates an epoch: the first one, θ⁽¹⁾
+        for p in graph.parameters:
+            add(Quantity("step1", p.key, "first_update", p.key, None, d.after_step.first_params[p.key]))
     if d.after_step is not None:
         exact = d.after_step.exact_params
         for p in graph.parameters:

@@ -452,6 +452,8 @@ def inputs_of(d: Derivation, q: Quantity) -> list[str]:
         return [f"instance{n + 1}.L" for n in range(len(d.instances))]
     if q.kind == "update":
         return [f"total.dL/d{q.node}" if len(d.instances) > 1 else f"instance1.dL/d{q.node}"]
+    if q.kind == "first_update":  # the first batch's gradients, instance by instance
+        return [f"instance{n + 1}.dL/d{q.node}" for n in d.after_step.first_batch]
     return []
 
 
@@ -493,6 +495,12 @@ def recompute(d: Derivation, q: Quantity, given: dict[str, float]) -> float | No
         extra = d.regularization_term if q.kind == "total_loss" else d.reg_grad[q.node]
         return d.scale * sum(parts) + extra
     training = d.spec.training
+    if q.kind == "first_update" and d.batch is None:
+        nums = [d.instances[n] for n in d.after_step.first_batch]
+        scale = 1.0 if d.spec.reduction == "sum" else 1.0 / len(nums)
+        g = scale * sum(given.get(f"instance{n + 1}.dL/d{q.node}", d.instances[n].grad[q.node])
+                        for n in d.after_step.first_batch) + d.after_step.first_reg_grad[q.node]
+        return training.optimizer.step(d.params[q.node], g, training.first_rate)
     if q.kind == "update" and training.one_update(len(d.spec.data)):
         name = inputs_of(d, q)[0]
         return training.optimizer.step(d.params[q.node], given.get(name, d.grad[q.node]), training.first_rate)

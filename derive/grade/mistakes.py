@@ -53,6 +53,14 @@ def quantity_values(d: Derivation, nums: list[Numbers], *, scale: float | None =
         values["total.L"] = scale * sum(num.loss for num in nums) + d.regularization_term
         values.update({f"total.dL/d{k}": g for k, g in total.items()})
     training = d.spec.training
+    if update and training is not None and d.after_step is not None and len(d.after_step.rates) > 1 \
+            and d.batch is None and len(nums) == len(d.spec.data):  # θ⁽¹⁾: the first batch's step
+        rows = d.after_step.first_batch
+        first = (1.0 if d.spec.reduction == "sum" else 1.0 / len(rows))
+        rate1 = training.first_rate if rate is None else rate
+        for k in total:
+            g = first * sum(nums[n].grad[k] for n in rows) + d.after_step.first_reg_grad[k]
+            values[f"step1.{k}"] = training.optimizer.step(d.params[k], -sign * g, rate1)
     if update and training is not None and training.one_update(len(d.spec.data)):
         rate = training.first_rate if rate is None else rate
         values.update({f"update.{k}": training.optimizer.step(d.params[k], -sign * g, rate) for k, g in total.items()})

@@ -99,6 +99,10 @@ def policy_values(d: Derivation, rounding: Rounding) -> dict[str, float]:
                                   for p in graph.parameters}, params)
             params = opt.update(params, grad, training.schedule.rate(training.learning_rate, k), rounding=rounding,
                                 states=states)
+            if k == 0:
+                first = dict(params)
         for p in graph.parameters:
             out[f"update.{p.key}"] = params[p.key]
+            if f"step1.{p.key}" in known:
+                out[f"step1.{p.key}"] = first[p.key]
     return out

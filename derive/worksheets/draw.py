@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -180,8 +181,9 @@ def blanks(d: Derivation, scope: tuple[str, ...]) -> list[Quantity]:
             names.append("total.L")
         if grad_layers and "update" in scope:
             names += [f"total.dL/d{k}" for l in grad_layers for k in _parameters(d, l)]
-    if "update" in scope:
-        names += [f"update.{k}" for l in update_layers for k in _parameters(d, l)]
+    if "update" in scope:  # the sheet asks for one step: with several an epoch, the first (θ⁽¹⁾)
+        table = "update" if d.after_step is None or len(d.after_step.rates) == 1 else "step1"
+        names += [f"{table}.{k}" for l in update_layers for k in _parameters(d, l)]
     return [known[n] for n in dict.fromkeys(names) if n in known]
 
 
@@ -233,6 +235,8 @@ def degenerate(spec: Spec, scope: tuple[str, ...], rounding: Rounding) -> str | 
         # every target the same: outputs or instances mixed up would give the same numbers
         return "every target is the same"
     for i in range(X.shape[1] if spec.input_shape is None else 0):  # an image's pixels may well be opposite
+        if np.all(X[:, i] == 0):
+            return f"input {i + 1} is 0 in every instance (the gradients of its weights are all 0)"
         for j in range(i + 1, X.shape[1]):
             if np.all(X[:, j] == -X[:, i]):
                 # x_j = −x_i everywhere: their weights' gradients are opposite, a sign slip unseen
@@ -253,11 +257,21 @@ def degenerate(spec: Spec, scope: tuple[str, ...], rounding: Rounding) -> str | 
             if act.is_saturated(p.Z[l][n : n + 1].reshape(1, -1), p.A[l][n : n + 1].reshape(1, -1), rounding, layer):
                 return f"instance {n + 1}: a {layer.activation} of layer {layer.name} saturates"
     layers = ([last] if "output-layer" in scope else []) + (list(range(last)) if "hidden-layers" in scope else [])
+    # A gradient the loss makes 0 whatever the outputs (cross-entropy's −t/y of a class whose target is 0)
+    # is what it teaches, not a coincidence of the draw: only the output gradients the draw decides count.
+    loss = LOSSES[spec.loss]
+    if loss.needs_targets:
+        K = np.shape(p.A[last])[-1]
+        other = loss.backward(np.full((len(X), K), 1.0 / K), T)
+        decided = ~((np.asarray(p.dA[last]) == 0) & (np.asarray(other) == 0))
+    else:
+        decided = np.ones(np.shape(p.dA[last]), dtype=bool)
     asked = []
     for l in layers:
         trained_bias = p.db[l] is not None and spec.layers[l].train_bias
         for n in range(len(X)):
-            asked += [(f"dL/da of layer {spec.layers[l].name}", p.dA[l][n]), (f"dL/dz of layer {spec.layers[l].name}",
+            dA = np.asarray(p.dA[l][n])[decided[n]] if l == last else p.dA[l][n]
+            asked += [(f"dL/da of layer {spec.layers[l].name}", dA), (f"dL/dz of layer {spec.layers[l].name}",
                       p.dZ[l][n]), (f"dL/dW of layer {spec.layers[l].name}", p.dW[l][n])]
             if trained_bias:
                 asked.append((f"dL/db of layer {spec.layers[l].name}", p.db[l][n]))
@@ -303,17 +317,23 @@ def make_variant(base: Spec, settings: Settings, seed: int, k: int) -> Variant:
     name = f"{base.name}-variant-{k:02d}"
     title = _("%(title)s (worksheet variant %(k)s)") % {"title": base.title, "k": f"{k:02d}"}
     reason = None
+    reasons: dict[str, list] = {}  # a reason with its numbers taken out → [how often, an example]
     for attempt in range(1, MAX_ATTEMPTS + 1):
         spec = draw_spec(base, settings, rng, name, title)
         reason = None if settings.degenerate else degenerate(spec, settings.scope, settings.rounding)
-        if reason is None:
+        if reason is not None:
+            kind = re.sub(r"^instance \d+: |\d+", "", reason)  # "a sum of layer h sits on the kink", counted
+            reasons.setdefault(kind, [0, reason])[0] += 1
+        else:
             d = derive(spec, symbolic=False)
             asked = cap(blanks(d, settings.scope), settings.blanks)
             policy = policy_values(d, settings.rounding)
             return Variant(number=k, derivation=d, blanks=asked, key={q.name: policy[q.name] for q in asked},
                            attempts=attempt)
-    raise SpecError(base.source, "worksheet", f"variant {k}: {MAX_ATTEMPTS} draws were all degenerate (the last: "
-                                              f"{reason}); widen the ranges, or set degenerate = true")
+    count, example = max(reasons.values(), key=lambda r: r[0])
+    raise SpecError(base.source, "worksheet", f"variant {k}: {MAX_ATTEMPTS} draws were all degenerate, {count} of "
+                                              f"them like this one: {example}; widen the ranges, narrow --scope, "
+                                              f"or set degenerate = true")
 
 
 def given_values(d: Derivation, given: tuple[str, ...], rounding: Rounding) -> list[tuple[str, str]]:

@@ -119,6 +119,8 @@ class Run:
             return f"${name}$"
         if q.kind in ("grad", "total_grad", "batch_grad"):
             return rf"$\partial L / \partial {name}$"
+        if q.kind == "first_update":
+            return _("%(name)s after the first update") % {"name": f"${name}$"}
         return _("%(name)s after the update") % {"name": f"${name}$"}
 
     def answer(self, v: Variant, q: Quantity) -> str:

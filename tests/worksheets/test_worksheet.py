@@ -290,6 +290,7 @@ def test_impossible_ranges_fail_clearly(capsys, tmp_path):
     spec.write_text(RELU_NET + "\n[worksheet]\ninputs = { low = 0, high = 0 }\n")  # x = 0: every dL/dw is 0
     status, out, err = run_cli(["worksheet", str(spec), "-o", str(tmp_path / "out")], capsys)
     assert status == 2 and err.count("\n") == 1 and "draws were all degenerate" in err and "worksheet" in err
+    assert re.search(r"200 draws were all degenerate, 200 of them like this one: input 1 is 0 in every instance", err), err
 
 
 def test_grid_draws_stay_in_their_ranges():
@@ -320,3 +321,95 @@ def test_worker_processes_write_the_same_bytes(monkeypatch):
     monkeypatch.setattr(sheets, "PARALLEL_FROM", 2)
     monkeypatch.setattr(sheets.os, "cpu_count", lambda: 2)
     assert worksheet_files(base, variants=4, seed=8, formats=("md", "moodle")) == serial
+
+
+ONLINE = """
+name = "online"
+[network]
+inputs = 2
+loss = "mse"
+[[network.layers]]
+size = 2
+activation = "sigmoid"
+weights = [[0.1, 0.2], [0.3, -0.4]]
+bias = [0.1, -0.1]
+[[network.layers]]
+size = 1
+activation = "identity"
+weights = [[0.5], [-0.6]]
+bias = [0.2]
+[[data]]
+x = [1.0, 2.0]
+t = [0.5]
+[[data]]
+x = [-1.0, 0.5]
+t = [0.0]
+[[data]]
+x = [0.3, 0.3]
+t = [1.0]
+[training]
+learning_rate = 0.1
+{training}
+"""
+
+
+@pytest.mark.parametrize("training", ['mode = "online"', "batch_size = 2"])
+def test_a_sheet_of_several_updates_an_epoch_asks_for_the_first(training, tmp_path):
+    """The sheet says "one online step" (or one batch step): its update blanks are the parameters after
+    that first step, as NumPy takes it from the first batch's gradient, not after the whole epoch."""
+    files = worksheet_files(spec_from(ONLINE.replace("{training}", training), "online"), variants=1, seed=3)
+    key = tomllib.loads(files["variant-01.key.toml"])
+    sheet = files["variant-01.sheet.md"]
+    assert "update" not in key and "step1" in key
+    assert "after the first update" in sheet and "`step1.w11`" in sheet
+    variant = tomllib.loads(files["variant-01.toml"])
+    spec = spec_from(files["variant-01.toml"], "variant")
+    X, T = reference.data_arrays(spec)
+    rows = slice(0, 1 if "online" in training else 2)
+    params = reference.Params.from_spec(spec)
+    p = reference.backward(spec, params, X[rows], T[rows])
+    scale = 1.0 if spec.reduction == "sum" else 1.0 / len(X[rows])
+    W1 = np.array(variant["network"]["layers"][0]["weights"]) - 0.1 * scale * np.sum(p.dW[0], axis=0)
+    decimals = 4
+    assert key["step1"]["w11"] == pytest.approx(round(W1[0, 0], decimals), abs=10 ** -decimals)
+    assert key["step1"]["w22"] == pytest.approx(round(W1[1, 1], decimals), abs=10 ** -decimals)
+    d = derive(spec)
+    (tmp_path / "key.toml").write_text(files["variant-01.key.toml"])
+    assert check_answers(d, read_answers(tmp_path / "key.toml", d)).ok
+    (tmp_path / "epoch.toml").write_text(f"[step1]\nw11 = {d.after_step.params['w11']!r}\n")  # after the epoch
+    assert not check_answers(d, read_answers(tmp_path / "epoch.toml", d)).ok
+
+
+SOFTMAX = """
+name = "sm"
+[network]
+inputs = 2
+loss = "cross_entropy"
+[[network.layers]]
+size = 2
+activation = "sigmoid"
+weights = [[0.1, 0.2], [0.3, -0.4]]
+[[network.layers]]
+size = 2
+activation = "softmax"
+weights = [[0.5, -0.6], [0.2, 0.7]]
+[[data]]
+x = [1.0, 2.0]
+t = 1
+[[data]]
+x = [-1.0, 0.5]
+t = 2
+[training]
+learning_rate = 0.1
+"""
+
+
+def test_a_softmax_cross_entropy_sheet_can_be_drawn():
+    """−t/y is 0 for every class whose target is 0, whatever the draw: that is what the sheet teaches,
+    not a degenerate draw (all 200 draws were refused for it)."""
+    files = worksheet_files(spec_from(SOFTMAX, "sm"), variants=3, seed=0)
+    for k in (1, 2, 3):
+        key = tomllib.loads(files[f"variant-0{k}.key.toml"])
+        zeros = [name for name, v in key["instance1"].items() if name.startswith("dL/dy") and name.endswith("_out")
+                 and v == 0]
+        assert len(zeros) == 1  # the class that is not instance 1's

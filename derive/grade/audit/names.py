@@ -188,7 +188,7 @@ class Vocabulary:
         for q in catalogue(d).values():
             kind = {"value": "value", "grad": "grad", "total_grad": "grad", "total_loss": "value",
                     "update": "update", "update_loss": "update", "after_update": "update",
-                    "trained": "update", "batch_value": "value", "batch_grad": "grad"}[q.kind]
+                    "trained": "update", "batch_value": "value", "batch_grad": "grad", "first_update": "update"}[q.kind]
             self._record(Known(q.name, q.node, kind, q.value, q))
         for p in graph.parameters:
             self._record(Known(f"initial.{p.key}", p.key, "value", d.params[p.key]))
@@ -210,9 +210,6 @@ class Vocabulary:
             for epoch, loss in enumerate(d.training.losses):
                 if epoch > 1:
                     self._record(Known(f"training.epoch{epoch}.L", graph.loss_key, "update", float(loss)))
-        if d.after_step is not None and len(d.after_step.rates) > 1:  # θ⁽¹⁾: after the first of the epoch's updates
-            for key, value in d.after_step.first_params.items():
-                self._record(Known(f"step1.{key}", key, "update", float(value)))
         for symbol, value in self._options().items():
             self._record(Known(f"training.{symbol}", f"option:{symbol}", "value", value))
         if d.spec.training is not None:
