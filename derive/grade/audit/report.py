@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 from dataclasses import dataclass, field
 
 from derive.grade.audit.claims import Claim, Reading, read_claims
@@ -255,6 +256,24 @@ class _Judge:
         return kind, text
 
 
+#: How a page says to how many significant digits it prints every number (derive's own pages, English
+#: and German): its chains are then held to that precision, not to half a unit of a number's last digit
+#: (a printed 0.5 stands for 0.49995 … 0.50005 there, not for 0.45 … 0.55).
+_DECLARED = re.compile(r"shown\s+to\s+(\d{1,2})\s+significant\s+digits|mit\s+(\d{1,2})\s+"
+                       r"(?:geltenden\s+Ziffern|signifikanten\s+Stellen)\s+gezeigt")
+
+
+def declared_digits(doc: Document) -> int | None:
+    """The significant digits a document declares for all its numbers, when it says so (1 to 17)."""
+    for piece in doc.pieces():
+        if piece.kind == "prose":
+            m = _DECLARED.search(piece.text)
+            if m:
+                n = int(m.group(1) or m.group(2))
+                return n if 1 <= n <= 17 else None
+    return None
+
+
 def audit(d: Derivation, doc: Document) -> AuditReport:
     from derive.verify.chains import check_chain
 
@@ -277,9 +296,10 @@ def audit(d: Derivation, doc: Document) -> AuditReport:
             checked += result.verdict == "wrong"
             findings.append(result)
     compared = 0
+    digits = declared_digits(doc)
     for chain in reading.chains:
         try:
-            check = check_chain(chain)
+            check = check_chain(chain, digits=digits)
         except (RecursionError, ValueError, ArithmeticError):
             reading.skipped.append(_("line %(line)s: a chain that cannot be evaluated") % {"line": chain.line})
             continue

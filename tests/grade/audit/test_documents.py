@@ -168,3 +168,51 @@ def test_numbers_about_other_inputs_are_not_held_to_the_spec(tmp_path):
                     "Here $y_{1}^{\\mathrm{out}} = 0.6012$ is simply wrong.\n")
     report = audit(derive(load_spec("two-two-two")), read_document(page))
     assert [(f.line, f.verdict) for f in report.findings] == [(5, "unmatched"), (15, "wrong")]
+
+
+def test_a_page_that_declares_its_digits_is_held_to_them(tmp_path):
+    """derive's pages say "Numbers are shown to 4 significant digits": a weight printed 0.5 there is
+    0.49995 … 0.50005, not 0.45 … 0.55. A factor changed inside a chain (−0.3082 to −0.3382 in
+    (−0.3382) · 0.5 ≈ −0.1541, 10 % off) hid in the ±10 % that 0.5 got, and is now found; the page as
+    rendered stays clean, and the same edit in a document that declares nothing is read as before."""
+    from conftest import spec_from
+    from derive.render.page import render
+
+    d = derive(spec_from(MINI, "mini"))
+    page = render(d)
+    assert "shown to 4 significant digits" in page
+    (tmp_path / "page.md").write_text(page)
+    assert audit(d, read_document(tmp_path / "page.md")).findings == []
+    line = next(k for k, text in enumerate(page.splitlines()) if r"\left(-0.3082\right) \cdot 0.5 \approx -0.1541" in text)
+    lines = page.splitlines()
+    lines[line] = lines[line].replace(r"\left(-0.3082\right)", r"\left(-0.3382\right)")
+    (tmp_path / "edited.md").write_text("\n".join(lines) + "\n")
+    report = audit(d, read_document(tmp_path / "edited.md"))
+    assert [(f.line, f.verdict) for f in report.findings] == [(line + 1, "inconsistent")]
+    undeclared = "\n".join(lines).replace("Numbers are shown to 4 significant digits", "Numbers are rounded")
+    (tmp_path / "undeclared.md").write_text(undeclared + "\n")
+    assert audit(d, read_document(tmp_path / "undeclared.md")).findings == []
+
+
+MINI = """
+name = "mini"
+[network]
+inputs = 2
+loss = "mse"
+[[network.layers]]
+size = 2
+activation = "sigmoid"
+weights = [[0.1, 0.2], [0.3, -0.4]]
+bias = [0.1, -0.1]
+[[network.layers]]
+size = 1
+activation = "identity"
+weights = [[0.5], [-0.6]]
+bias = [0.2]
+[[data]]
+x = [1.0, 2.0]
+t = [0.5]
+[[data]]
+x = [-1.0, 0.5]
+t = [0.0]
+"""
