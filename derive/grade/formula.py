@@ -142,6 +142,8 @@ def parse_formula(text: str, known: Mapping[str, object] = {}, latex_names: Mapp
         depth -= ch == ")"
         if depth > MAX_DEPTH:
             raise FormulaError(f"nests parentheses deeper than {MAX_DEPTH}")
+    if depth != 0:
+        raise FormulaError(f"has {abs(depth)} {'more' if depth > 0 else 'fewer'} '(' than ')'")
     try:
         tree = ast.parse(plain.strip(), mode="eval").body
     except (SyntaxError, ValueError, RecursionError, MemoryError):

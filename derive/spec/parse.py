@@ -436,8 +436,12 @@ class _Reader:
         if not isinstance(value, list) or not all(isinstance(r, list) for r in value):
             raise self.fail(field, f"expected {shape} as a list of rows, got {_kind(value)}")
         if len(value) != rows or any(len(r) != cols for r in value):
-            got = f"{len(value)}×{'/'.join(sorted({str(len(r)) for r in value})) or 0}"
-            raise self.fail(field, f"expected {shape}, got {got}")
+            lengths = sorted({len(r) for r in value})
+            if len(lengths) > 1:  # ragged: say which row is off
+                k = next(i for i, r in enumerate(value) if len(r) != (cols if cols in lengths else lengths[0]))
+                raise self.fail(field, f"expected {shape}, got {len(value)} rows of unequal length "
+                                       f"(row {k + 1} has {len(value[k])})")
+            raise self.fail(field, f"expected {shape}, got {len(value)}×{lengths[0] if lengths else 0}")
         return tuple(
             tuple(self.number(v, f"{field}[{i}][{j}]") for j, v in enumerate(row)) for i, row in enumerate(value)
         )
@@ -802,7 +806,7 @@ class _Reader:
             elif isinstance(default, int):
                 out[key] = self.integer(table[key], f, 1, MAX_EPOCHS)
             elif isinstance(default, tuple):
-                out[key] = self.vector(table[key], f, len(default), f"{len(default)} numbers")
+                out[key] = self.vector(table[key], f, len(default), f"as {list(default)} by default")
             else:
                 out[key] = self.number(table[key], f)
         return out

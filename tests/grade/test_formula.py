@@ -74,6 +74,8 @@ def test_latex_names_become_variables():
     ("(" * 50 + "1" + ")" * 50, "deeper"),
     ("1+" * 600 + "1", "longer|parts"),
     (r"\int x", "LaTeX"),
+    ("sigma(h1_in", "has 1 more '\\(' than '\\)'"),
+    ("h1_in)) * 2", "has 2 fewer '\\(' than '\\)'"),
 ])
 def test_refusals_name_the_reason(text, reason):
     with pytest.raises(FormulaError, match=reason):
