@@ -277,7 +277,7 @@ class Vocabulary:
         ref = self._plain(code)
         if step is not None:
             # θ⁽ᵏ⁾, a parameter after its k-th update (derive's pages); read as a layer's superscript too
-            return step if ref is None else Ref(tuple(sorted(set(step.nodes) | set(ref.nodes))))
+            return step if ref is None else Ref(tuple(sorted(set(step.nodes) | set(ref.nodes))), "update")
         if ref is None:
             return None
         if kind == "value":
