@@ -62,7 +62,7 @@ def variant_text(run, v) -> str:
 
 
 def document(parts: list[str], run) -> str:
-    head = "// " + _("GIFT questions of `%(command)s` (seed %(seed)s): per variant a category, a description with "
-                     "the network and one numerical question per blank.") % {
+    head = "// " + _("GIFT questions of `%(command)s` (seed %(seed)s): per variant a category, a description (the "
+                     "sheet without its blanks) and one numerical question per blank.") % {
         "command": f"derive worksheet {run.base.name}", "seed": run.seed} + "\n\n"
     return head + "".join(parts)
