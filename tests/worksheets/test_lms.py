@@ -373,6 +373,8 @@ def test_qti_scales_blanks_canvas_would_round_to_zero(tmp_path):
     assert "units of 10<sup>-2</sup>" in items[0].find(f"{NS}presentation/{NS}material/{NS}mattext").text
     for item in items[1:]:
         name = item.get("title").split(": ", 1)[1]
+        asked = item.find(f"{NS}presentation/{NS}material/{NS}mattext").text
+        assert r"in units of \(10^{-2}\)" in asked and "&lt;" not in asked  # the unit as math, not escaped HTML
         text = item.find(f"{NS}conditionvar/{NS}or/{NS}varequal", None) or \
             item.find(f".//{NS}varequal")
         key = float(text.text)

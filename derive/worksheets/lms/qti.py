@@ -74,7 +74,8 @@ def assessment(run, v) -> tuple[str, str]:
     _item(section, f"{ident}-network", run.intro_name(v), "text_only_question",
           "0", intro)
     for b in variant_blanks(run, v, mistakes=False):
-        unit = (" " + _("in units of %(unit)s") % {"unit": f"10<sup>-{scale}</sup>"}) if scale else ""
+        # Markdown math, as the rest of the text goes through html_math (HTML there would be escaped)
+        unit = (" " + _("in units of %(unit)s") % {"unit": f"$10^{{-{scale}}}$"}) if scale else ""
         text = html_math(_("Blank %(n)s (%(where)s): %(quantity)s = ?") % {"n": b.number, "where": b.where,
                                                                           "quantity": b.label}
                          + f"{unit} {run.settings.rounding.describe()}")
