@@ -912,7 +912,9 @@ def steps_scene(d: Derivation, instance: int, *, notation: str = "inout", digits
     x_boxes = [box(f"{x_name}{_sub(str(t + 1))}", value_rows(inputs[t], False)) for t in range(T)]
     h_boxes = [box(f"{base}{_sub(str(t))}", value_rows(states[t], t > 0, hidden=t > 0 and not reveal))
                for t in range(T + 1)]
-    y_box = box(spec.layers[-1].name, value_rows(outputs, True)) if reveal else None
+    # the outputs' box names every layer between the states and the loss, so its arrow skips none unsaid
+    after = " → ".join(layer_.name for layer_ in spec.layers[l + 1:])
+    y_box = box(after, value_rows(outputs, True)) if reveal else None
     gap, margin, rise = 34.0, 14.0, 30.0
     widths = [max(h_boxes[0][2], 40.0)] + [max(h_boxes[t + 1][2], x_boxes[t][2], 40.0) for t in range(T)]
     lefts, x = [], margin

@@ -290,3 +290,10 @@ def test_check_names_the_other_classic_mistakes_in_an_rnn(preset):
     transposed = num.grad["h3_1_in"] * p["whh11"] + num.grad["h3_2_in"] * p["whh12"]  # w_hh21 is the right one
     report = api.check(preset, {"instance1": {"dL/dh2_1_out": transposed}})
     assert "W_hh of layer h read transposed in the backward pass" in report.verdicts[0].diagnosis
+
+
+def test_the_outputs_box_names_every_layer_between_the_states_and_the_loss(preset, combination):
+    """The arrow from the last state goes to the outputs' box: with a flatten (or more) in between, the box
+    says so (h → f → y), so the picture does not claim the states feed the output layer directly."""
+    titles = lambda d: [t.text for t in steps_scene(d, 0).texts() if t.bold]  # noqa: E731
+    assert "y" in titles(preset) and "f → y" in titles(combination)
