@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from derive.core.layers import layer_type
+from derive.render.tensors import written_sum
 
 
 @dataclass(frozen=True)
@@ -213,14 +214,7 @@ class Sequences:
             j = node.index[0] % H
             z = kind.tex_name(layer, _Named("in", l, (0, j)), page.notation).replace("{1,", "{t,", 1)
             general = rf"\sum_{{t=1}}^{{{T}}} \frac{{\partial L}}{{\partial {z}}}"
-        terms = self.d.steps.steps[key].terms
-        pieces = [page.grad_factor(num, t.child) + (rf" \cdot {page.local_value(num, t.child, key)}"
-                                                    if node.role == "weight" else "") for t in terms]
-        rows = [" + ".join(pieces[i:i + per_row]) for i in range(0, len(pieces), per_row)] or ["0"]
-        out = [rf"{page.dL(key)} &= {general} \\", rf"&= {rows[0]}"]
-        out += [rf"\\ &\quad + {row}" for row in rows[1:]]
-        out[-1] += f" {page.gradient(num, key)}"
-        return "\n".join(out)
+        return written_sum(page, self.d, num, key, general, per_row)
 
     def _input_entry(self, l: int, i: int) -> str:
         """Feature i of the input at step t, with a symbolic t: ``x_{t,1}``."""

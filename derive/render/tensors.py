@@ -138,14 +138,7 @@ class Maps:
             c, offsets = node.index[1], node.index[2:]
             where = tuple(_position(a, s, k, p) for a, s, k, p in zip(axes, layer.stride, offsets, layer.padding))
             general += r" \, " + self._entry_name(l - 1, (c,) + where)
-        terms = self.d.steps.steps[key].terms
-        pieces = [page.grad_factor(num, t.child) + (rf" \cdot {page.local_value(num, t.child, key)}"
-                                                    if node.role == "weight" else "") for t in terms]
-        rows = [" + ".join(pieces[i:i + per_row]) for i in range(0, len(pieces), per_row)] or ["0"]
-        out = [rf"{page.dL(key)} &= {general} \\", rf"&= {rows[0]}"]
-        out += [rf"\\ &\quad + {row}" for row in rows[1:]]
-        out[-1] += f" {page.gradient(num, key)}"
-        return "\n".join(out)
+        return written_sum(page, self.d, num, key, general, per_row)
 
     def _entry_name(self, l: int, index: tuple) -> str:
         """The name of an entry (with symbolic indices) of layer l's output, or of the input for l = -1."""
@@ -196,3 +189,17 @@ def _grid(keys: list[str], shape) -> np.ndarray:
     array = np.empty(len(keys), dtype=object)
     array[:] = keys
     return array.reshape(tuple(shape))
+
+
+def written_sum(page, d, num, key: str, general: str, per_row: int) -> str:
+    """The rows of a shared parameter's gradient as a sum (over positions, or over time steps): ``general``
+    (the Σ in symbols), then every term's numbers (∂L/∂z, times the local derivative for a weight),
+    ``per_row`` terms a row, and the value."""
+    weight = d.graph[key].role == "weight"
+    pieces = [page.grad_factor(num, t.child) + (rf" \cdot {page.local_value(num, t.child, key)}" if weight else "")
+              for t in d.steps.steps[key].terms]
+    rows = [" + ".join(pieces[i:i + per_row]) for i in range(0, len(pieces), per_row)] or ["0"]
+    out = [rf"{page.dL(key)} &= {general} \\", rf"&= {rows[0]}"]
+    out += [rf"\\ &\quad + {row}" for row in rows[1:]]
+    out[-1] += f" {page.gradient(num, key)}"
+    return "\n".join(out)
