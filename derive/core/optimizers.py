@@ -16,6 +16,7 @@ Adding an optimizer: subclass :class:`Optimizer`, write ``advance``, add one lin
 from __future__ import annotations
 
 import inspect
+import re
 import textwrap
 from dataclasses import dataclass, fields
 from typing import Any, Callable, ClassVar
@@ -27,6 +28,42 @@ from derive.i18n import N_
 
 #: The page's symbol of each option (PyTorch's option names).
 SYMBOLS = {"weight_decay": r"\lambda_{\mathrm{wd}}", "momentum": r"\mu", "alpha": r"\alpha", "eps": r"\epsilon"}
+
+#: Letters a page may write an optimizer's state in when its usual letter names a quantity of the network
+#: (a weight symbol, a layer): in this order, the first free one (Goodfellow et al. write Adam's moments s, r).
+SPARE_LETTERS = ("r", "u", "q", "p", "s", "m", "n", "c", "d", "k", "a", "f")
+
+
+def _letter(letter: str) -> re.Pattern:
+    """A letter as a token of LaTeX: not part of a command (``\\nu``) or of a longer word."""
+    return re.compile(rf"(?<![\\A-Za-z]){re.escape(letter)}(?![A-Za-z])")
+
+
+@dataclass(frozen=True)
+class Lettering:
+    """The letters a page writes an optimizer's state in: usual letter → the page's letter (only those renamed)."""
+
+    renamed: dict
+
+    def tex(self, text: str) -> str:
+        """LaTeX (a Line's ``target`` or ``formula``, before ``@`` is replaced) with the page's letters."""
+        if not self.renamed:
+            return text
+        for usual, written in self.renamed.items():
+            text = _letter(usual).sub(lambda _m, w=written: "\0" + w, text)
+        return text.replace("\0", "")
+
+    @staticmethod
+    def shows(letter: str, text: str) -> bool:
+        """Whether LaTeX ``text`` writes ``letter`` as a letter of its own (not inside a command such as ``\\nu``)."""
+        return _letter(letter).search(text) is not None
+
+    def prose(self, text: str) -> str:
+        """Prose whose math is between ``$`` signs, with the page's letters in its math."""
+        if not self.renamed:
+            return text
+        pieces = text.split("$")
+        return "$".join(self.tex(p) if i % 2 else p for i, p in enumerate(pieces))
 
 
 def _same(x):
@@ -79,6 +116,9 @@ class Optimizer:
     """Whether the rule keeps rationals rational (no square roots), so exact arithmetic can follow it."""
     description: ClassVar[str] = ""
     """One sentence of prose for the page: what the rule does."""
+    letters: ClassVar[dict[str, str | None]] = {"g": None}
+    """The letters the Lines and the description write the rule's quantities in → the state buffer each one is
+    (None: an intermediate, such as the gradient g). :meth:`lettering` renames those a network already uses."""
 
     weight_decay: float = 0.0
 
@@ -157,6 +197,24 @@ class Optimizer:
         return out
 
     @classmethod
+    def lettering(cls, taken) -> Lettering:
+        """The letters a page writes this rule in, given the letters (``taken``) that already name quantities of
+        the network: each usual letter that is taken becomes the first spare letter that is free (the same case).
+        The one place that decides it; pages, circuits and worksheets apply it to the Lines and the description."""
+        taken = set(taken)
+        used = set(cls.letters) | taken
+        renamed = {}
+        for usual in cls.letters:
+            if usual not in taken:
+                continue
+            spare = next((c.upper() if usual.isupper() else c for c in SPARE_LETTERS
+                          if (c.upper() if usual.isupper() else c) not in used), None)
+            if spare is not None:
+                renamed[usual] = spare
+                used.add(spare)
+        return Lettering(renamed)
+
+    @classmethod
     def source(cls) -> str:
         """The Python source of ``advance``, a plain function ``advance(self, theta, g, state, lr, keep)``."""
         return textwrap.dedent(inspect.getsource(cls.advance))
@@ -199,6 +257,7 @@ class Momentum(Optimizer):
     title: ClassVar[str] = N_("gradient descent with momentum")
     default_lr: ClassVar[float] = 1e-3
     state_names: ClassVar[tuple[str, ...]] = ("momentum_buffer",)
+    letters: ClassVar[dict[str, str | None]] = {"g": None, "v": "momentum_buffer"}
     description: ClassVar[str] = N_("Momentum keeps a velocity $v$ per parameter, the gradients accumulated with decay "
                                   "$\\mu$ (on the first step $v = g$, as PyTorch starts it), and moves against it.")
 
@@ -237,6 +296,7 @@ class Nesterov(Momentum):
     r"""Nesterov momentum, as torch.optim.SGD(momentum=μ, nesterov=True): v ← μ·v + g, θ ← θ − η·(g + μ·v)."""
 
     name: ClassVar[str] = "nesterov"
+    letters: ClassVar[dict[str, str | None]] = {"g": None, "v": "momentum_buffer", "d": None}
     title: ClassVar[str] = N_("gradient descent with Nesterov momentum")
     description: ClassVar[str] = N_("Nesterov momentum keeps a velocity $v$ as momentum does (on the first step $v = g$) "
                                   "and steps along the gradient plus the velocity's look-ahead $\\mu \\, v$.")
@@ -265,6 +325,7 @@ class RMSprop(Optimizer):
     title: ClassVar[str] = "RMSprop"
     default_lr: ClassVar[float] = 1e-2
     state_names: ClassVar[tuple[str, ...]] = ("step", "square_avg")
+    letters: ClassVar[dict[str, str | None]] = {"g": None, "s": "square_avg"}
     rational: ClassVar[bool] = False
     description: ClassVar[str] = N_("RMSprop keeps a running average $s$ of the squared gradient (decay $\\alpha$) and "
                                   "divides each step by its square root.")
@@ -309,6 +370,7 @@ class Adagrad(Optimizer):
     title: ClassVar[str] = "Adagrad"
     default_lr: ClassVar[float] = 1e-2
     state_names: ClassVar[tuple[str, ...]] = ("step", "sum")
+    letters: ClassVar[dict[str, str | None]] = {"g": None, "G": "sum"}
     rational: ClassVar[bool] = False
     description: ClassVar[str] = N_("Adagrad adds up the squared gradients $G$ of each parameter and divides each step "
                                   "by their square root.")
@@ -348,6 +410,7 @@ class Adam(Optimizer):
     title: ClassVar[str] = "Adam"
     default_lr: ClassVar[float] = 1e-3
     state_names: ClassVar[tuple[str, ...]] = ("step", "exp_avg", "exp_avg_sq")
+    letters: ClassVar[dict[str, str | None]] = {"g": None, "m": "exp_avg", "v": "exp_avg_sq"}
     rational: ClassVar[bool] = False
     description: ClassVar[str] = N_("Adam keeps running averages of the gradient $m$ (decay $\\beta_1$) and of its square "
                                   "$v$ (decay $\\beta_2$), corrects their bias towards the zeros they start from with "

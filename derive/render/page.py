@@ -398,6 +398,49 @@ class Page:
         return optimizer_of(self.spec.training)
 
     @cached_property
+    def lettering(self):
+        """The letters the page writes the optimizer's quantities in: its usual ones, except those that already
+        name quantities of this network (``v`` for the second layer's weights), which the optimizer renames."""
+        taken = set()
+        for name in self.names.values():
+            m = re.match(r"(?:\\(?:hat|bar|tilde)\{)?(\\?[A-Za-z]+)", name)
+            if m:
+                taken.add(m.group(1))
+        taken |= {layer.weight_symbol.upper() for layer in self.spec.layers if layer.weight_symbol}  # matrices
+        return self.optimizer.lettering(taken)
+
+    def optimizer_description(self, every: bool = False) -> str:
+        """The optimizer's sentence in this page's letters, and a sentence naming the letters it renamed that the
+        page shows (``every``: all of them, for a sheet that shows the whole rule)."""
+        text = self.lettering.prose(_(self.optimizer.description))
+        renamed = {u: w for u, w in self.lettering.renamed.items() if every or u in self._shown_letters()}
+        if renamed:
+            usual = _and_list([f"${u}$" for u in renamed])
+            written = _and_list([f"${w}$" for w in renamed.values()])
+            text += " " + ngettext(
+                "The letter %(usual)s names a quantity of this network, so this page writes %(written)s instead.",
+                "The letters %(usual)s name quantities of this network, so this page writes %(written)s instead, "
+                "in that order.", len(renamed)) % {"usual": usual, "written": written}
+        return text
+
+    def _shown_letters(self) -> set[str]:
+        """The optimizer's usual letters that its description or the update rows show (g: a gradient row)."""
+        after = self.d.after_step
+        texts = [self.optimizer.description]
+        shown = set()
+        if after is not None:
+            for key, lines in after.lines.items():
+                plain = self.plain_update(key)
+                shown |= set() if plain else {"g"}
+                texts += [t.replace("g_{@}", "") if plain else t for line in lines for t in (line.target, line.formula)]
+        pieces = " ".join(texts)
+        return shown | {u for u in self.optimizer.letters if self.lettering.shows(u, pieces)}
+
+    def update_letter(self, letter: str) -> str:
+        """The page's letter for one of the optimizer's usual letters (``g``: the gradient an update uses)."""
+        return self.lettering.renamed.get(letter, letter)
+
+    @cached_property
     def loss_sentence(self) -> str:
         """The loss's own sentence before $L = …$ (it names the first error where the loss has errors)."""
         loss = self.graph.loss
@@ -722,15 +765,18 @@ class Page:
         if not plain:
             rows.append(self.gradient_row(key))
         lines = after.lines[key]
+        letters = self.lettering
         for i, line in enumerate(lines):
-            formula = line.formula.replace("@", name)
+            formula = letters.tex(line.formula).replace("@", name)
             if plain:
-                formula = formula.replace(f"g_{{{name}}}", self.dL(key))
-            numbers = "" if len(line.parts) == 2 and line.parts[0] == "" else f" = {self.parts(line.parts)}"
+                formula = formula.replace(f"{self.update_letter('g')}_{{{name}}}", self.dL(key))
+            shown = self.parts(line.parts)
+            numbers = "" if len(line.parts) == 2 and line.parts[0] == "" or shown == self.num(line.value) \
+                else f" = {shown}"
             last = i == len(lines) - 1
             exact = after.exact_params[key] if last and after.exact_params and after.updates == 1 else None
             arrow = r"&\leftarrow" if line.assign else "&="
-            target = line.target.replace("@", name)
+            target = letters.tex(line.target).replace("@", name)
             if line.target == "@" and after.updates > 1 and last:
                 # not the parameter after the epoch (`update.` in answers files): after the first of its updates
                 target, arrow = instance_name(name, 1), "&="
@@ -769,7 +815,7 @@ class Page:
         whole = len(batch) == len(spec.data)
         if whole:
             if not reg:
-                return rf"g_{{{name}}} &= {self.dL(key)} {self.result(g)}"
+                return rf"{self.update_letter('g')}_{{{name}}} &= {self.dL(key)} {self.result(g)}"
             sym, num = self.dL(key), self.num(after.first_data_grad[key])
         elif self.d.coupled:  # the batch's own statistics: its loss L_1 has no per-instance terms to name
             sym = self.dL(key, "L_{1}")
@@ -785,7 +831,8 @@ class Page:
         if reg:
             sym += " + " + self.spec.regularization.grad_formula().replace(r"\theta", name)
             num += f" + {self.factor(reg)}"
-        return rf"g_{{{name}}} &= {sym} = {num} {self.result(g)}"
+        numbers = "" if num == self.num(g) else f" = {num}"  # one instance's gradient: its number is the value
+        return rf"{self.update_letter('g')}_{{{name}}} &= {sym}{numbers} {self.result(g)}"
 
     def training_rows(self) -> list[int]:
         """Epochs to tabulate: the first few, then about ten spread out, and the last."""
@@ -794,6 +841,11 @@ class Page:
         for k in range(1, 11):
             picks.add(round(n * k / 10))
         return sorted(p for p in picks if 0 <= p <= n)
+
+
+def _and_list(items: list[str]) -> str:
+    """a, b and c (in the page's language)."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " " + _("and") + " " + items[-1]
 
 
 def _verify(text: str, fmt: str, digits: int, templates) -> None:

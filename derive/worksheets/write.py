@@ -37,6 +37,25 @@ SECTIONS = {"forward": (N_("Forward pass"),), "loss": (N_("Loss function"),),
             "update": (N_("The gradient over all the data"), N_("Gradient descent update"))}
 
 
+def update_rule(page: Page) -> dict:
+    r"""The optimizer's whole rule for a sheet, asked of its class: the LaTeX rows of its first step for a
+    parameter θ (``m_{\theta} \leftarrow \beta_1 m_{\theta} + …``, in the page's letters), its options as
+    ``$\beta_1 = 0.9$``, the state that starts at 0 (``$m_{\theta} = v_{\theta} = 0$``) and the gradient."""
+    opt, letters, theta = page.optimizer, page.lettering, r"\theta"
+    first = opt.advance(1.0, 1.0, opt.init_state(0.0), 1.0)
+    rows = []
+    for line in first.lines:
+        target, formula = (letters.tex(t).replace("@", theta) for t in (line.target, line.formula))
+        rows.append(f"{target} {'&' + chr(92) + 'leftarrow' if line.assign else '&='} {formula}")
+    fresh = opt.init_state(0.0)
+    zeros = [letters.tex(letter) + "_{" + theta + "}" for letter, buffer in opt.letters.items()
+             if buffer is not None and fresh.get(buffer) is not None]
+    g = page.update_letter("g")
+    return {"rows": rows, "options": ["$" + sym + " = " + page.num(value) + "$" for sym, value in opt.symbols()],
+            "zeros": "$" + " = ".join(zeros) + " = 0$" if zeros else "",
+            "gradient": "$" + g + "_{" + theta + r"} = \partial L / \partial \theta$"}
+
+
 def parts_text(scope: tuple[str, ...]) -> str:
     words = [_(PARTS[s]) for s in SCOPES if s in scope]
     if len(words) == 1:
@@ -162,7 +181,8 @@ class Run:
             code=self.code(v), base_name=self.base.name,
             given=given_values(d, self.settings.given, self.settings.rounding), steps=steps,
             parts=parts_text(self.settings.scope), loss_text=_(d.graph.loss.sheet_text),
-            label=lambda q: self.label(page, q), answer=lambda q: self.answer(v, q))
+            label=lambda q: self.label(page, q), answer=lambda q: self.answer(v, q),
+            rule=update_rule(page) if d.spec.training else None)
 
     def worked(self, v: Variant) -> dict[str, str]:
         """The sections of the variant's worked example (rendered once for its sheet and its key)."""
