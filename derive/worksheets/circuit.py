@@ -3,7 +3,8 @@
 Variant k draws its leaves from a generator seeded by (seed, k) alone, from the spec's
 ``[worksheet] inputs`` range (default: the whole numbers −5 … 5 but 0), and draws again while
 the circuit has no value there (a log of a non-positive number, a division by zero), sits on a kink
-(ReLU at 0, a max of equal values: the gradient there is a convention) or grows beyond 10⁴. Per
+(ReLU at 0, a max of equal values: the gradient there is a convention), grows beyond 10⁴, repeats an
+earlier variant, makes a gradient 0 or hides a classic mistake (:func:`circuit_degenerate`). Per
 variant: its spec, a blank answers file and the filled key (for `derive check`), the sheet and
 the key in Markdown with the circuit's picture (the sheet's shows the leaves' values only), and
 for ``-f pdf`` one PDF of all sheets and one of all keys. The learning-platform formats are written by the
@@ -39,16 +40,39 @@ def _draw(rng: np.random.Generator, r: Range, n: int) -> list[float]:
     return [float(np.round(k * step, r.decimals)) + 0.0 for k in rng.choice(ks, size=n)]
 
 
-def make_circuit_variant(base, seed: int, k: int, inputs: Range | None = None):
-    """Variant k's derivation (from 1), redrawn while degenerate."""
+def circuit_degenerate(d, rounding: Rounding, exempt: frozenset | set = frozenset()) -> str | None:
+    """Why a drawn circuit would make a poor sheet, or None: a gradient that is 0 at the sheet's precision
+    (a slip in it shows nowhere), or a classic mistake that changes no number the sheet asks at its
+    precision (a leaf of 1 makes a swapped local gradient, or an unmultiplied upstream one, right)."""
+    from derive.grade.circuit import circuit_catalogue
+    from derive.grade.mistakes import mistakes
+
+    catalogue = circuit_catalogue(d)
+    for name, q in catalogue.items():
+        if q.kind == "grad" and rounding(q.value) == 0 and name not in exempt:
+            return f"{name} is 0"
+    for label, _explanation, values in mistakes(d):
+        if label not in exempt and all(rounding(values.get(name, q.value)) == rounding(q.value) for name, q in catalogue.items()):
+            return f"the mistake {label} changes no answer"
+    return None
+
+
+def make_circuit_variant(base, seed: int, k: int, inputs: Range | None = None, rounding: Rounding | None = None,
+                         avoid: frozenset = frozenset()):
+    """Variant k's derivation (from 1), redrawn while degenerate or while its leaves are in ``avoid`` (the
+    earlier variants' leaves: two students of one class never get the same sheet)."""
     from derive.pipeline import derive
     from derive.verify.circuit import on_kink
+
+    rounding = rounding or Rounding(decimals=4)
+    hidden: dict[str, int] = {}
+    exempt: set[str] = set()
 
     r = inputs or (base.worksheet.inputs if base.worksheet is not None and base.worksheet.inputs is not None
                    else DEFAULT_RANGE)
     rng = np.random.default_rng([seed, k])
     reason = ""
-    for _ in range(MAX_ATTEMPTS):
+    for attempt in range(MAX_ATTEMPTS):
         leaves = dict(zip([n for n, _ in base.inputs], _draw(rng, r, len(base.inputs))))
         spec = replace(base.with_inputs(leaves), name=f"{base.name}-variant-{k:02d}", training=None, parameters=(),
                        title=f"{base.title} (worksheet variant {k:02d})")
@@ -64,6 +88,20 @@ def make_circuit_variant(base, seed: int, k: int, inputs: Range | None = None):
         kinks = on_kink(d)
         if kinks:
             reason = f"a kink at {kinks[0]}"
+            continue
+        if tuple(leaves.values()) in avoid:
+            reason = "the same leaves as an earlier variant"
+            continue
+        # after half the draws a circuit that no draw makes perfect gets its best usable one
+        why = circuit_degenerate(d, rounding, exempt) if attempt < MAX_ATTEMPTS // 2 else None
+        if why is not None:
+            reason = why
+            # a gradient that is 0, or a mistake hidden, whatever the draw (x − x, a max that never passes one
+            # input) is the circuit's, not the draw's: after MAX_ATTEMPTS / 10 draws it is let be
+            what = why.split()[2] if why.startswith("the mistake ") else why.split()[0]
+            hidden[what] = hidden.get(what, 0) + 1
+            if hidden[what] >= MAX_ATTEMPTS // 10:
+                exempt.add(what)
             continue
         return d
     raise SpecError(base.source, "worksheet.inputs", f"variant {k}: {MAX_ATTEMPTS} draws had no usable circuit (the "
@@ -151,7 +189,9 @@ class CircuitRun:
     def variant(self, k: int) -> CircuitVariant:
         from derive.grade.circuit import circuit_catalogue
 
-        d = make_circuit_variant(self.base, self.seed, k, self.settings.inputs)
+        d = make_circuit_variant(self.base, self.seed, k, self.settings.inputs, self.settings.rounding,
+                                 avoid=self._earlier(k))
+        self.__dict__.setdefault("_leaves", {})[k] = tuple(value for _name, value in d.spec.inputs)
         catalogue = list(circuit_catalogue(d).values())
         most = self.settings.blanks
         if most is not None and most < len(catalogue):
@@ -159,6 +199,17 @@ class CircuitRun:
             catalogue = [catalogue[i] for i in picks]
         return CircuitVariant(number=k, derivation=d, blanks=catalogue,
                               key={q.key: self.settings.rounding(q.value) for q in catalogue})
+
+    def _earlier(self, k: int) -> frozenset:
+        """The leaves of variants 1 … k−1 (drawn again when variant k is asked alone, so that it is the same
+        variant whatever else the run writes)."""
+        seen = self.__dict__.setdefault("_leaves", {})
+        for j in range(1, k):
+            if j not in seen:
+                d = make_circuit_variant(self.base, self.seed, j, self.settings.inputs, self.settings.rounding,
+                                         avoid=frozenset(seen[i] for i in range(1, j)))
+                seen[j] = tuple(value for _name, value in d.spec.inputs)
+        return frozenset(seen[j] for j in range(1, k))
 
     def code(self, v: CircuitVariant) -> str:
         from derive.worksheets.lms import variant_code

@@ -173,6 +173,35 @@ def test_circuit_worksheet_pdf(tmp_path):
     assert (tmp_path / "sheets.pdf").read_bytes()[:4] == b"%PDF" and (tmp_path / "keys.pdf").stat().st_size > 1000
 
 
+def test_a_class_of_circuit_sheets_has_no_twins_zeros_or_hidden_mistakes():
+    """Twenty add-times sheets: no two alike, no gradient 0 (x = −y made q, f and df/dz all 0), and every
+    classic mistake changes some answer (z = 1 made "the upstream gradient not multiplied" right, and
+    x = 1, y = 4, z = 5 made every gradient 5, a swapped gate unseen): each checked on the keys by
+    redoing the mistakes from their definitions, f = (x + y)·z."""
+    import tomllib
+
+    from derive.spec.parse import parse_spec
+    from derive.worksheets.circuit import circuit_worksheet_files
+
+    files = circuit_worksheet_files(load_spec("add-times"), variants=20, seed=0)
+    leaves = []
+    for k in range(1, 21):
+        x, y, z = tomllib.loads(files[f"variant-{k:02d}.toml"])["circuit"]["inputs"].values()
+        leaves.append((x, y, z))
+        key = tomllib.loads(files[f"variant-{k:02d}.key.toml"])
+        assert all(key[g] != 0 for g in ("df/dq", "df/dz", "df/dx", "df/dy"))
+        q = x + y
+        unmultiplied = {"df/dx": 1, "df/dy": 1}  # the add gate's local gradient 1, not times df/dq = z
+        swapped = {"df/dq": q, "df/dz": z}  # the multiply gate's local gradients swapped
+        add_as_times = {"df/dx": z * y, "df/dy": z * x}  # the add gate's gradients taken as a product's
+        for slip in (unmultiplied, swapped, add_as_times):
+            assert any(abs(v - key[name]) > 1e-9 for name, v in slip.items()), (k, slip)
+    assert len(set(leaves)) == 20
+    # variant 7 drawn alone is variant 7 of the class
+    alone = circuit_worksheet_files(load_spec("add-times"), variants=20, seed=0, only=7)
+    assert alone["variant-07.toml"] == files["variant-07.toml"]
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_random_circuit_worksheets(seed, tmp_path):
     from derive.spec.parse import parse_spec
