@@ -454,6 +454,8 @@ def inputs_of(d: Derivation, q: Quantity) -> list[str]:
         return [f"total.dL/d{q.node}" if len(d.instances) > 1 else f"instance1.dL/d{q.node}"]
     if q.kind == "first_update":  # the first batch's gradients, instance by instance
         return [f"instance{n + 1}.dL/d{q.node}" for n in d.after_step.first_batch]
+    if q.kind in ("update_loss", "after_update"):  # the network again, at the updated parameters
+        return [f"update.{p.key}" for p in d.graph.parameters]
     return []
 
 
@@ -501,6 +503,12 @@ def recompute(d: Derivation, q: Quantity, given: dict[str, float]) -> float | No
         g = scale * sum(given.get(f"instance{n + 1}.dL/d{q.node}", d.instances[n].grad[q.node])
                         for n in d.after_step.first_batch) + d.after_step.first_reg_grad[q.node]
         return training.optimizer.step(d.params[q.node], g, training.first_rate)
+    if q.kind in ("update_loss", "after_update") and d.after_step is not None:
+        params = {p.key: given.get(f"update.{p.key}", d.after_step.params[p.key]) for p in d.graph.parameters}
+        nums = d.evaluate_rows(range(len(d.spec.data)), params)
+        if q.kind == "after_update":
+            return nums[q.instance].loss if q.key == "L" else nums[q.instance].value[q.node]
+        return d._reduce([n.loss for n in nums]) + d.penalty(params)
     if q.kind == "update" and training.one_update(len(d.spec.data)):
         name = inputs_of(d, q)[0]
         return training.optimizer.step(d.params[q.node], given.get(name, d.grad[q.node]), training.first_rate)

@@ -273,3 +273,41 @@ def test_seed_transcription_flags_exactly_the_inconsistent_values(two_two_two):
     assert "cut off" in wrong["instance1.h1_out[2]"] and "cut off" in wrong["instance1.dL/dv22[4]"]
     assert "float32" in wrong["instance1.dL/dw11[4]"] and "float32" in wrong["instance1.dL/dw21[4]"]
     assert all("learning rate 0.65 instead of 0.5" in wrong[f"update.{k}"] for k in ("v11", "v12", "v21", "v22"))
+
+
+def test_the_loss_after_a_wrong_update_follows_from_the_students_own_parameters():
+    """A sign slip in the total dL/dv11, the update done from it, then the loss and outputs after the update
+    computed right from those parameters: those last numbers follow from the student's own update (here
+    recomputed by NumPy's forward pass), they are not "close, but beyond rounding"."""
+    import numpy as np
+
+    from derive.spec.parse import load_spec
+    from derive.pipeline import derive
+    from derive.verify import reference
+
+    d = derive(load_spec("two-two-two"))
+    rate = d.spec.training.learning_rate
+    g = -d.grad["v11"]  # the slip
+    v11 = d.params["v11"] - rate * g
+    params = reference.Params.from_spec(d.spec)
+    new = dict(d.after_step.params)
+    new["v11"] = v11
+    W = [np.array(w, dtype=float).copy() for w in params.W]
+    for l, keys in enumerate(d.graph.layer_weights):
+        for idx in np.ndindex(np.array(keys, dtype=object).shape):
+            W[l][idx] = new[np.array(keys, dtype=object)[idx]]
+    X, T = reference.data_arrays(d.spec)
+    moved = reference.Params(W=W, b=params.b)
+    _Z, A = reference.forward(d.spec, moved, X)
+    Y = np.asarray(A[-1])
+    from derive.core.losses import LOSSES
+
+    per = LOSSES[d.spec.loss].forward(Y, T)
+    total = float(per.sum() if d.spec.reduction == "sum" else per.mean())
+    doc = {"total": {"dL/dv11": g}, "update": {"v11": v11, "L": total,
+                                               "instance1": {"y1_out": float(Y[0, 0]), "L": float(per[0])}}}
+    report = judge(d, doc)
+    by = {v.quantity.name: v for v in report.verdicts}
+    assert by["total.dL/dv11"].status == "wrong"
+    for name in ("update.v11", "update.L", "update.instance1.y1_out", "update.instance1.L"):
+        assert by[name].status == "wrong" and "follows" in by[name].diagnosis, (name, by[name].diagnosis)
