@@ -914,7 +914,7 @@ def steps_scene(d: Derivation, instance: int, *, notation: str = "inout", digits
                for t in range(T + 1)]
     # the outputs' box names every layer between the states and the loss, so its arrow skips none unsaid
     after = " → ".join(layer_.name for layer_ in spec.layers[l + 1:])
-    y_box = box(after, value_rows(outputs, True)) if reveal else None
+    y_box = box(after, value_rows(outputs, True, hidden=not reveal))  # on a worksheet: "?", for the student
     gap, margin, rise = 34.0, 14.0, 30.0
     widths = [max(h_boxes[0][2], 40.0)] + [max(h_boxes[t + 1][2], x_boxes[t][2], 40.0) for t in range(T)]
     lefts, x = [], margin

@@ -173,8 +173,8 @@ def test_a_worksheet_picture_gives_the_inputs_not_the_states(preset):
 
     scene = scene_of(preset, Picture("given-1", ""))
     texts = [t.text for t in scene.texts()]
-    assert texts.count("?") == 3 * 2
-    assert "0.4621" not in texts
+    assert texts.count("?") == 3 * 2 + 1  # every state, and the output the states feed (its box kept, as "?")
+    assert "0.4621" not in texts and "y" in texts
 
 
 def test_the_notebook_recomputes_every_number(preset, combination):
