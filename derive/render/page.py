@@ -885,7 +885,7 @@ def render_report(report, *, fmt: str = "text", templates: Path | None = None, l
     env = environment(Path(templates) if templates else None)
     name = {"text": "check_report.txt.j2", "md": "check_report.md.j2"}[fmt]
     with i18n.language(lang):
-        return env.get_template(name).render(report=report, plain=lambda x: f"{x:.10g}")
+        return env.get_template(name).render(report=report, plain=lambda x: f"{x + 0.0:.10g}")  # (no "-0")
 
 
 def render(d: Derivation, *, fmt: str = "md", notation: str = "inout", digits: int = DEFAULT_DIGITS,

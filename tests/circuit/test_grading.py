@@ -223,3 +223,14 @@ def test_lms_formats_are_written_for_circuits_and_network_options_refused(tmp_pa
         assert (tmp_path / name).stat().st_size > 100, name
     result = run("worksheet", "add-times", "-f", "gift", "--scope", "forward", "-o", tmp_path)
     assert result.returncode == 2 and "for networks" in result.stderr
+
+
+def test_a_report_never_writes_minus_zero(tmp_path):
+    """f = (x + y)·z with x = −y and z < 0 is −0.0 in floating point; a report shows 0."""
+    (tmp_path / "c.toml").write_text('name = "z"\n[circuit]\ninputs = { x = 1, y = -1, z = -3 }\n'
+                                     'nodes = ["q = x + y", "f = q * z"]\noutput = "f"\n')
+    (tmp_path / "a.toml").write_text("f = 0\n")
+    d = derive(load_spec(tmp_path / "c.toml"))
+    assert str(d.value["f"]) == "-0.0"
+    result = run("check", tmp_path / "c.toml", tmp_path / "a.toml", "--format", "md")
+    assert "| `f` | `0` | 0 | correct |" in result.stdout and "-0" not in result.stdout

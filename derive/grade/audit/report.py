@@ -350,4 +350,4 @@ def render_audit(report: AuditReport, fmt: str = "text", templates=None, lang: s
     env = environment(Path(templates) if templates else None)
     name = {"text": "audit_report.txt.j2", "md": "audit_report.md.j2"}[fmt]
     with language(lang):
-        return env.get_template(name).render(report=report, plain=lambda x: f"{x:.10g}")
+        return env.get_template(name).render(report=report, plain=lambda x: f"{x + 0.0:.10g}")  # (no "-0")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -74,6 +75,14 @@ def spec_toml(run) -> str:
         "\n".join(lines) + "\n"
 
 
+def plain_title(title: str) -> str:
+    """A title as PrairieLearn lists it, in plain text: ``$f = (x + y) z$`` → ``f = (x + y) z`` (math markup
+    and TeX commands dropped: the question list shows no math)."""
+    text = re.sub(r"\\(?:left|right|,|;|!|quad)", " ", title.replace("$", ""))
+    text = re.sub(r"\\([A-Za-z]+)", r"\1", text).replace("{", "").replace("}", "")
+    return " ".join(text.split())
+
+
 def files(run, variants: int) -> dict[str, str]:
     """The question directory's files, by name under ``prairielearn/NAME/``."""
     v = run.variant(1)  # the blanks' labels (the same in every variant)
@@ -81,7 +90,7 @@ def files(run, variants: int) -> dict[str, str]:
     name = run.base.name
     info = {
         "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"derive:worksheet:{name}:{run.seed}")),
-        "title": _("Backpropagation by hand: %(title)s") % {"title": run.base.title},
+        "title": _("Backpropagation by hand: %(title)s") % {"title": plain_title(run.base.title)},
         "topic": "Backpropagation",
         "tags": ["derive", "backpropagation", name],
         "type": "v3",
