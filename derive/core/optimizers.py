@@ -23,7 +23,7 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from derive.i18n import N_
+from derive.i18n import N_, _, ngettext
 
 
 #: The page's symbol of each option (PyTorch's option names).
@@ -57,6 +57,23 @@ class Lettering:
     def shows(letter: str, text: str) -> bool:
         """Whether LaTeX ``text`` writes ``letter`` as a letter of its own (not inside a command such as ``\\nu``)."""
         return _letter(letter).search(text) is not None
+
+    def note(self, only=None) -> str:
+        """The sentence that says which letters the page writes instead of the usual ones (of those in ``only``,
+        when given: the ones the page shows); "" when none."""
+        renamed = {u: w for u, w in self.renamed.items() if only is None or u in only}
+        if not renamed:
+            return ""
+
+        def listed(items):
+            items = [f"${x}$" for x in items]
+            return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " " + _("and") + " " + items[-1]
+
+        return ngettext(
+            "The letter %(usual)s already names another quantity on this page, so the optimizer's is written "
+            "%(written)s.",
+            "The letters %(usual)s already name other quantities on this page, so the optimizer's are written "
+            "%(written)s, in that order.", len(renamed)) % {"usual": listed(renamed), "written": listed(renamed.values())}
 
     def prose(self, text: str) -> str:
         """Prose whose math is between ``$`` signs, with the page's letters in its math."""

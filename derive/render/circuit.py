@@ -171,13 +171,28 @@ class CircuitPage:
         """The first step of a trained leaf: the optimizer's lines with its gradient and numbers."""
         run = self.d.training
         name = self.name(key)
+        letters = self.lettering
         rows = []
         for line in run.first_lines[key]:
-            formula = line.formula.replace("@", name).replace(f"g_{{{name}}}", self.grad_name(key))
+            formula = letters.tex(line.formula).replace("@", name)
+            formula = formula.replace(f"{letters.renamed.get('g', 'g')}_{{{name}}}", self.grad_name(key))
             numbers = "" if len(line.parts) == 2 and line.parts[0] == "" else f" = {self.parts(line.parts)}"
             arrow = r"&\leftarrow" if line.assign else "&="
-            rows.append(f"{line.target.replace('@', name)} {arrow} {formula}{numbers} {self.result(line.value)}")
+            rows.append(f"{letters.tex(line.target).replace('@', name)} {arrow} {formula}{numbers} "
+                        f"{self.result(line.value)}")
         return rows
+
+    @property
+    def lettering(self):
+        """The letters the steps write the optimizer's state in: a usual letter that names a leaf or a node
+        (Adam's m and v beside leaves m and v) is renamed by the optimizer (:meth:`Optimizer.lettering`)."""
+        taken = {m.group(1) for n in self.names.values() if (m := re.match(r"(\\?[A-Za-z]+)", n))}
+        return self.spec.training.optimizer.lettering(taken)
+
+    def letters_note(self) -> str:
+        """The sentence naming the letters the steps write instead of the usual ones ("" when none); the gradient
+        is written df/dx, so a renamed g is not shown."""
+        return self.lettering.note(set(self.spec.training.optimizer.letters) - {"g"})
 
     def parts(self, parts) -> str:
         out = []

@@ -413,15 +413,8 @@ class Page:
         """The optimizer's sentence in this page's letters, and a sentence naming the letters it renamed that the
         page shows (``every``: all of them, for a sheet that shows the whole rule)."""
         text = self.lettering.prose(_(self.optimizer.description))
-        renamed = {u: w for u, w in self.lettering.renamed.items() if every or u in self._shown_letters()}
-        if renamed:
-            usual = _and_list([f"${u}$" for u in renamed])
-            written = _and_list([f"${w}$" for w in renamed.values()])
-            text += " " + ngettext(
-                "The letter %(usual)s names a quantity of this network, so this page writes %(written)s instead.",
-                "The letters %(usual)s name quantities of this network, so this page writes %(written)s instead, "
-                "in that order.", len(renamed)) % {"usual": usual, "written": written}
-        return text
+        note = self.lettering.note(None if every else self._shown_letters())
+        return text + " " + note if note else text
 
     def _shown_letters(self) -> set[str]:
         """The optimizer's usual letters that its description or the update rows show (g: a gradient row)."""
@@ -841,11 +834,6 @@ class Page:
         for k in range(1, 11):
             picks.add(round(n * k / 10))
         return sorted(p for p in picks if 0 <= p <= n)
-
-
-def _and_list(items: list[str]) -> str:
-    """a, b and c (in the page's language)."""
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " " + _("and") + " " + items[-1]
 
 
 def _verify(text: str, fmt: str, digits: int, templates) -> None:

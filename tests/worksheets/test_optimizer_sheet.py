@@ -119,7 +119,7 @@ def test_a_sheet_states_the_whole_rule_and_its_key_is_torch_optims_step(name):
     rule = sheet[sheet.index("The update is"):sheet.index("## Rounding")]
     assert "gradient descent" not in rule or name in ("sgd", "momentum", "nesterov")
     assert not re.search(r"[a-z]_\{v_", sheet), "a state letter equal to the weights' v"
-    assert "The letter $v$ names a quantity of this network, so this page writes $r$ instead." in rule \
+    assert "The letter $v$ already names another quantity on this page, so the optimizer's is written $r$." in rule \
         or name in ("sgd", "rmsprop", "adagrad")
 
 
@@ -131,9 +131,9 @@ def test_the_german_sheet_states_the_rule_in_german():
     sheet = files["variant-01.sheet.md"]
     assert "Das Update ist ein Batch-Schritt mit Adam und der Lernrate $\\eta = 0.5$." in sheet
     assert "Vor dem ersten Update gilt $m_{\\theta} = r_{\\theta} = 0$." in sheet
-    assert "Der Buchstabe $v$ bezeichnet eine Größe dieses Netzes" in sheet
+    assert "Der Buchstabe $v$ bezeichnet auf dieser Seite schon eine andere Größe" in sheet
     assert all(text in sheet for text in stated)
-    assert "The update is" not in sheet and "names a quantity" not in sheet
+    assert "The update is" not in sheet and "already names" not in sheet
 
 
 @pytest.mark.parametrize("name", ["adam", "momentum", "nesterov", "adagrad"])
@@ -146,10 +146,10 @@ def test_a_page_writes_the_state_in_a_letter_no_weight_has(name, fmt):
     text = text.decode() if isinstance(text, bytes) else text
     assert not re.search(r"(?<![A-Za-z\\])v_\{+v_", text.replace("\\\\", "\\")), "v_{v_{11}}"
     if name != "adagrad":
-        assert text.count("so this page writes $r$ instead") == 1 or fmt in ("tex", "html")
+        assert text.count("so the optimizer's is written $r$") == 1 or fmt in ("tex", "html")
         assert re.search(r"r_\{+v_\{+11\}+ *&\\leftarrow", text.replace("\\\\", "\\")) or fmt != "md"
     else:
-        assert "this page writes" not in text  # G names no weights: nothing renamed
+        assert "the optimizer's is written" not in text  # G names no weights: nothing renamed
 
 
 def test_a_letter_is_renamed_only_when_taken_and_never_to_a_taken_one():
@@ -171,3 +171,27 @@ def test_a_single_instances_gradient_is_not_shown_twice():
     for m in re.finditer(r"= (-?[\d.]+(?: \\times 10\^\{-?\d+\})?) \\approx (-?[\d.]+(?: \\times 10\^\{-?\d+\})?)",
                          text):
         assert m.group(1) != m.group(2), m.group(0)
+
+
+CIRCUIT = """
+name = "circ"
+title = "circuit"
+[circuit]
+inputs = { v = 1.5, m = -2, x = 0.5 }
+nodes = ["q = v * x", "f = q + m"]
+output = "f"
+parameters = ["v", "m"]
+[training]
+learning_rate = 0.1
+epochs = 3
+optimizer = "adam"
+"""
+
+
+def test_a_circuit_with_leaves_m_and_v_writes_adams_state_in_other_letters(tmp_path):
+    (tmp_path / "circ.toml").write_text(CIRCUIT)
+    text = document(str(tmp_path / "circ.toml"))
+    assert not re.search(r"(?<![A-Za-z\\])(?:m_\{m\}|v_\{v\}|m_\{v\}|v_\{m\})", text), "m_{m}, v_{v}"
+    assert "The letters $m$ and $v$ already name other quantities on this page, so the optimizer's are written " \
+           "$r$ and $u$, in that order." in text
+    assert r"r_{v} &\leftarrow \beta_1 r_{v}" in text and r"\hat u_{m} &= \frac{u_{m}}{1 - \beta_2^t}" in text
