@@ -195,3 +195,55 @@ def test_a_circuit_with_leaves_m_and_v_writes_adams_state_in_other_letters(tmp_p
     assert "The letters $m$ and $v$ already name other quantities on this page, so the optimizer's are written " \
            "$r$ and $u$, in that order." in text
     assert r"r_{v} &\leftarrow \beta_1 r_{v}" in text and r"\hat u_{m} &= \frac{u_{m}}{1 - \beta_2^t}" in text
+
+
+def _gradients(variant: dict) -> tuple[dict[str, float], dict[str, float]]:
+    """The parameters and the gradient of the total loss (torch autograd), by answers-file name."""
+    layers = variant["network"]["layers"]
+    X = torch.tensor([d["x"] for d in variant["data"]], dtype=torch.float64)
+    T = torch.tensor([d["t"] for d in variant["data"]], dtype=torch.float64)
+    W1 = torch.tensor(layers[0]["weights"], dtype=torch.float64, requires_grad=True)
+    b1 = torch.tensor(layers[0]["bias"], dtype=torch.float64, requires_grad=True)
+    V = torch.tensor(layers[1]["weights"], dtype=torch.float64, requires_grad=True)
+    ((torch.sigmoid(torch.sigmoid(X @ W1 + b1) @ V) - T) ** 2).sum().backward()
+    values, grads = {}, {}
+    for sym, M in (("w", W1), ("v", V)):
+        for i in range(2):
+            for j in range(2):
+                values[f"{sym}{i + 1}{j + 1}"], grads[f"{sym}{i + 1}{j + 1}"] = M[i, j].item(), M.grad[i, j].item()
+    for j in range(2):
+        values[f"bh{j + 1}"], grads[f"bh{j + 1}"] = b1[j].item(), b1.grad[j].item()
+    return values, grads
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_the_sheets_own_rule_followed_line_by_line_gives_the_key(name):
+    """What a student does: read the options, η and the starting state off the sheet, then follow its rule's
+    lines for each parameter from its gradient (read with derive's own math reader): the key's number."""
+    from derive.verify.mathreader import canonical_name, evaluate, parse_math
+
+    def read(tex):  # the reader has no \hat: m̂ read as M; t = 1 on the first update, as the sheet says
+        return parse_math(re.sub(r"\\hat (\w)", lambda m: m.group(1).upper(), tex).replace("^t", "^{1}"))
+
+    options, _make, _stated = CASES[name]
+    files = worksheet_files(spec_from(NET.format(optimizer=name, options=options), "opt"), variants=1, seed=4,
+                            scope=("update",))
+    sheet, key = files["variant-01.sheet.md"], tomllib.loads(files["variant-01.key.toml"])
+    rule = sheet[sheet.index("The update is"):sheet.index("## Rounding")]
+    known = {r"\eta": evaluate(parse_math(re.search(r"learning rate \$\\eta = ([^$]+)\$", rule).group(1)))}
+    said = re.search(r"Its options: (.*?)\.(?: |$)", rule)
+    for lhs, rhs in re.findall(r"\$([^$=]+?) = ([^$]+)\$", said.group(1) if said else ""):
+        known[canonical_name(lhs)] = evaluate(parse_math(rhs))
+    zeros = re.search(r"Before the first update \$([^$]+)\$", rule)
+    if zeros:
+        known |= {canonical_name(n): 0.0 for n in zeros.group(1).split(" = ")[:-1]}
+    block = rule[rule.index(r"\begin{aligned}") + len(r"\begin{aligned}"):rule.index(r"\end{aligned}")]
+    rows = [re.split(r"&\\leftarrow|&=", row.strip()) for row in block.split(r"\\") if row.strip()]
+    values, grads = _gradients(tomllib.loads(files["variant-01.toml"]))
+    for blank, expected in key["update"].items():
+        p = blank.replace("_", "")
+        env = dict(known, **{r"\theta": values[p], r"g_{\theta}": grads[p]})
+        for lhs, rhs in rows:
+            env[canonical_name(re.sub(r"\\hat (\w)", lambda m: m.group(1).upper(), lhs.strip()))] = \
+                evaluate(read(rhs.strip()), env)
+        assert env[r"\theta"] == pytest.approx(expected, abs=1.01e-4), (name, blank)
