@@ -81,6 +81,39 @@ def random_spec(loss: str, out: str, hidden: str, *, sizes=(3, 4, 3, 2), n_data=
     return spec_from("\n".join(lines))
 
 
+#: A 2-2-1 network on three instances, for tests of training shown on its page (mini-batches, online steps).
+SMALL_NET = """
+name = "small"
+[network]
+inputs = 2
+loss = "mse"
+[[network.layers]]
+size = 2
+activation = "sigmoid"
+weights = [[0.1, 0.2], [0.3, -0.4]]
+bias = [0.1, -0.1]
+[[network.layers]]
+size = 1
+activation = "identity"
+weights = [[0.5], [-0.6]]
+bias = [0.2]
+[[data]]
+x = [1.0, 2.0]
+t = [0.5]
+[[data]]
+x = [-1.0, 0.5]
+t = [0.0]
+[[data]]
+x = [0.3, 0.3]
+t = [1.0]
+"""
+
+
+def small_net(training: str | None = None) -> str:
+    """SMALL_NET's text, with ``[training]`` (learning rate 0.1 and the lines given) when ``training`` is given."""
+    return SMALL_NET if training is None else SMALL_NET + f"[training]\nlearning_rate = 0.1\n{training}\n"
+
+
 EXACT = """
     name = "exact-demo"
     arithmetic = "exact"

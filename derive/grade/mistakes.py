@@ -55,12 +55,10 @@ def quantity_values(d: Derivation, nums: list[Numbers], *, scale: float | None =
     training = d.spec.training
     if update and training is not None and d.after_step is not None and len(d.after_step.rates) > 1 \
             and d.batch is None and len(nums) == len(d.spec.data):  # θ⁽¹⁾: the first batch's step
-        rows = d.after_step.first_batch
-        first = (1.0 if d.spec.reduction == "sum" else 1.0 / len(rows))
+        first = d.batch_gradient([nums[n] for n in d.after_step.first_batch], d.params)
         rate1 = training.first_rate if rate is None else rate
         for k in total:
-            g = first * sum(nums[n].grad[k] for n in rows) + d.after_step.first_reg_grad[k]
-            values[f"step1.{k}"] = training.optimizer.step(d.params[k], -sign * g, rate1)
+            values[f"step1.{k}"] = training.optimizer.step(d.params[k], -sign * first[k], rate1)
     if update and training is not None and training.one_update(len(d.spec.data)):
         rate = training.first_rate if rate is None else rate
         values.update({f"update.{k}": training.optimizer.step(d.params[k], -sign * g, rate) for k, g in total.items()})

@@ -311,3 +311,22 @@ def test_the_loss_after_a_wrong_update_follows_from_the_students_own_parameters(
     assert by["total.dL/dv11"].status == "wrong"
     for name in ("update.v11", "update.L", "update.instance1.y1_out", "update.instance1.L"):
         assert by[name].status == "wrong" and "follows" in by[name].diagnosis, (name, by[name].diagnosis)
+
+
+def test_gradient_ascent_in_the_first_online_step_is_named():
+    """With several updates an epoch, [step1] is θ⁽¹⁾ from the first instance's gradient (NumPy's here);
+    stepping up that gradient instead of down is the ascent mistake, named as such."""
+    import numpy as np
+
+    from conftest import small_net, spec_from
+    from derive.pipeline import derive
+    from derive.verify import reference
+
+    d = derive(spec_from(small_net('mode = "online"'), "online"))
+    X, T = reference.data_arrays(d.spec)
+    p = reference.backward(d.spec, reference.Params.from_spec(d.spec), X[:1], T[:1])
+    g = float(np.sum(p.dW[0], axis=0)[0, 0])
+    report = judge(d, {"step1": {"w11": 0.1 + 0.1 * g}})
+    (v,) = report.verdicts
+    assert v.status == "wrong" and "uphill" in v.diagnosis, v.diagnosis
+    assert judge(d, {"step1": {"w11": 0.1 - 0.1 * g}}).ok

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import network_presets, need, spec_from
+from conftest import network_presets, need, small_net, spec_from
 from derive.pipeline import derive
 from derive.errors import DeriveError, UsageError
 from derive.render.printer import NOTATIONS
@@ -206,7 +206,7 @@ def test_a_long_aligned_block_breaks_across_pages(tmp_path):
     """Adam's update of 9 parameters with mini-batches is 54 rows in one aligned block, a box TeX cannot
     break: it ran into the page number and its last 12 rows were lost. The writer now cuts such blocks."""
     need(shutil.which("pdflatex") is not None, "pdflatex is not installed")
-    d = derive(spec_from(MINI_BATCH))
+    d = derive(spec_from(small_net('optimizer = "adam"\nbatch_size = 2\nepochs = 2')))
     tex = render(d, fmt="tex", notation="layer")
     pdf = render(d, fmt="pdf", notation="layer")
     assert not off_the_page(pdf, tmp_path)
@@ -214,38 +214,6 @@ def test_a_long_aligned_block_breaks_across_pages(tmp_path):
     # every parameter's θ⁽¹⁾ row (W^{[l](1)}_{jk}, b^{[l](1)}_{j}) is on some page: 9, not 7
     assert len(re.findall(r"\[[12]\]\(1\)", text)) == len(d.after_step.first_params) == 9
     assert tex.count("\\fitdisplay{\\begin{aligned}") > 3
-
-
-MINI_BATCH = """
-name = "mb"
-[network]
-inputs = 2
-loss = "mse"
-[[network.layers]]
-size = 2
-activation = "sigmoid"
-weights = [[0.1, 0.2], [0.3, -0.4]]
-bias = [0.1, -0.1]
-[[network.layers]]
-size = 1
-activation = "identity"
-weights = [[0.5], [-0.6]]
-bias = [0.2]
-[[data]]
-x = [1.0, 2.0]
-t = [0.5]
-[[data]]
-x = [-1.0, 0.5]
-t = [0.0]
-[[data]]
-x = [0.3, 0.3]
-t = [1.0]
-[training]
-optimizer = "adam"
-learning_rate = 0.1
-batch_size = 2
-epochs = 2
-"""
 
 
 def test_the_margin_check_can_fail(tmp_path):

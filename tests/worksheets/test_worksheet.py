@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from conftest import ROOT, need, spec_from
+from conftest import ROOT, need, small_net, spec_from
 from derive.verify import reference
 from derive.grade.answers import read_answers
 from derive.grade.judge import check_answers
@@ -323,41 +323,11 @@ def test_worker_processes_write_the_same_bytes(monkeypatch):
     assert worksheet_files(base, variants=4, seed=8, formats=("md", "moodle")) == serial
 
 
-ONLINE = """
-name = "online"
-[network]
-inputs = 2
-loss = "mse"
-[[network.layers]]
-size = 2
-activation = "sigmoid"
-weights = [[0.1, 0.2], [0.3, -0.4]]
-bias = [0.1, -0.1]
-[[network.layers]]
-size = 1
-activation = "identity"
-weights = [[0.5], [-0.6]]
-bias = [0.2]
-[[data]]
-x = [1.0, 2.0]
-t = [0.5]
-[[data]]
-x = [-1.0, 0.5]
-t = [0.0]
-[[data]]
-x = [0.3, 0.3]
-t = [1.0]
-[training]
-learning_rate = 0.1
-{training}
-"""
-
-
 @pytest.mark.parametrize("training", ['mode = "online"', "batch_size = 2"])
 def test_a_sheet_of_several_updates_an_epoch_asks_for_the_first(training, tmp_path):
     """The sheet says "one online step" (or one batch step): its update blanks are the parameters after
     that first step, as NumPy takes it from the first batch's gradient, not after the whole epoch."""
-    files = worksheet_files(spec_from(ONLINE.replace("{training}", training), "online"), variants=1, seed=3)
+    files = worksheet_files(spec_from(small_net(training), "online"), variants=1, seed=3)
     key = tomllib.loads(files["variant-01.key.toml"])
     sheet = files["variant-01.sheet.md"]
     assert "update" not in key and "step1" in key

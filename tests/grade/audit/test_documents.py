@@ -175,10 +175,10 @@ def test_a_page_that_declares_its_digits_is_held_to_them(tmp_path):
     0.49995 … 0.50005, not 0.45 … 0.55. A factor changed inside a chain (−0.3082 to −0.3382 in
     (−0.3382) · 0.5 ≈ −0.1541, 10 % off) hid in the ±10 % that 0.5 got, and is now found; the page as
     rendered stays clean, and the same edit in a document that declares nothing is read as before."""
-    from conftest import spec_from
+    from conftest import small_net, spec_from
     from derive.render.page import render
 
-    d = derive(spec_from(MINI, "mini"))
+    d = derive(spec_from(small_net(), "mini"))
     page = render(d)
     assert "shown to 4 significant digits" in page
     (tmp_path / "page.md").write_text(page)
@@ -192,27 +192,3 @@ def test_a_page_that_declares_its_digits_is_held_to_them(tmp_path):
     undeclared = "\n".join(lines).replace("Numbers are shown to 4 significant digits", "Numbers are rounded")
     (tmp_path / "undeclared.md").write_text(undeclared + "\n")
     assert audit(d, read_document(tmp_path / "undeclared.md")).findings == []
-
-
-MINI = """
-name = "mini"
-[network]
-inputs = 2
-loss = "mse"
-[[network.layers]]
-size = 2
-activation = "sigmoid"
-weights = [[0.1, 0.2], [0.3, -0.4]]
-bias = [0.1, -0.1]
-[[network.layers]]
-size = 1
-activation = "identity"
-weights = [[0.5], [-0.6]]
-bias = [0.2]
-[[data]]
-x = [1.0, 2.0]
-t = [0.5]
-[[data]]
-x = [-1.0, 0.5]
-t = [0.0]
-"""
